@@ -1,0 +1,7 @@
+//go:build unix
+
+package testenv
+
+import "syscall"
+
+const terminate = syscall.SIGTERM

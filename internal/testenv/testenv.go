@@ -1,0 +1,167 @@
+// Package testenv starts the real servers the tests run against (Pebble,
+// BIND9, nginx, etcd), each on 127.0.0.1 with free ports, stopped by its own
+// PID when the test ends. A test whose server binary is missing is skipped
+// with the command that installs it, unless ACMECTL_REQUIRE_SERVERS=1 (set
+// by `make test`), where it fails instead: CI must never pass by skipping.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// RepoRoot is the module root (the directory holding go.mod).
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("testenv: cannot locate source file")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// LookTool finds a server binary: in $ACMECTL_TOOLS, the repository's .tools
+// directory, the PATH, then /usr/sbin and /sbin. hint says how to install it.
+func LookTool(t testing.TB, name, hint string) string {
+	t.Helper()
+	var dirs []string
+	if d := os.Getenv("ACMECTL_TOOLS"); d != "" {
+		dirs = append(dirs, d)
+	}
+	dirs = append(dirs, filepath.Join(RepoRoot(t), ".tools"))
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin"} {
+		p := filepath.Join(d, name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("ACMECTL_REQUIRE_SERVERS") == "1" {
+		t.Fatalf("testenv: %s not found (install: %s)", name, hint)
+	}
+	t.Skipf("testenv: %s not found (install: %s; `make test` does this)", name, hint)
+	return ""
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// Prefer letting a server bind :0 where it can report its port.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// FreeUDPTCPPort returns a port free for both TCP and UDP on 127.0.0.1 (for
+// DNS servers).
+func FreeUDPTCPPort(t testing.TB) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("testenv: free port: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("testenv: no port free for both TCP and UDP")
+	return 0
+}
+
+// WaitFor polls ready every 20 ms until it returns nil or timeout passes.
+func WaitFor(t testing.TB, what string, timeout time.Duration, ready func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = ready(); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("testenv: %s not ready after %v: %v", what, timeout, err)
+}
+
+// Process is a server started by a test.
+type Process struct {
+	Cmd *exec.Cmd
+	Log *SyncBuffer
+}
+
+// Start runs a server process whose output goes to a buffer (shown when the
+// test fails) and stops it by PID (SIGTERM, then SIGKILL) at cleanup.
+func Start(t testing.TB, name string, cmd *exec.Cmd) *Process {
+	t.Helper()
+	buf := &SyncBuffer{}
+	cmd.Stdout = buf
+	cmd.Stderr = buf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("testenv: start %s: %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Process.Signal(terminate)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("--- %s output ---\n%s", name, buf.String())
+		}
+	})
+	return &Process{Cmd: cmd, Log: buf}
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writes and reads.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Context returns t.Context() bounded by d.
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
