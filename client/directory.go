@@ -1,0 +1,233 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Dialect names.
+const (
+	DialectRFC8555 = "RFC 8555"
+	DialectV1      = "ACME v1 (legacy)"
+)
+
+// Directory is the server's directory (RFC 8555 §7.1.1, or the legacy v1
+// one), normalised. URLs the dialect does not have are empty. Unknown keys
+// are ignored (Keys lists every top-level key seen).
+type Directory struct {
+	URL     string
+	Dialect string
+
+	NewNonce    string
+	NewAccount  string
+	NewOrder    string
+	NewAuthz    string
+	RevokeCert  string
+	KeyChange   string
+	RenewalInfo string
+
+	// Legacy v1 endpoints.
+	NewReg  string
+	NewCert string
+
+	Meta DirectoryMeta
+	Keys []string
+}
+
+// DirectoryMeta is the directory's "meta" object.
+type DirectoryMeta struct {
+	TermsOfService          string            `json:"termsOfService,omitempty"`
+	Website                 string            `json:"website,omitempty"`
+	CAAIdentities           []string          `json:"caaIdentities,omitempty"`
+	ExternalAccountRequired bool              `json:"externalAccountRequired,omitempty"`
+	Profiles                map[string]string `json:"profiles,omitempty"`
+}
+
+// Features lists the optional features the directory offers.
+func (d *Directory) Features() []string {
+	var f []string
+	if d.RenewalInfo != "" {
+		f = append(f, "ari")
+	}
+	if len(d.Meta.Profiles) > 0 {
+		f = append(f, "profiles")
+	}
+	if d.KeyChange != "" {
+		f = append(f, "key-change")
+	}
+	if d.RevokeCert != "" {
+		f = append(f, "revocation")
+	}
+	if d.Meta.ExternalAccountRequired {
+		f = append(f, "eab-required")
+	}
+	if d.Dialect == DialectRFC8555 {
+		f = append(f, "wildcard", "ip-identifiers")
+	}
+	return f
+}
+
+// ProfileNames are the offered profiles, sorted.
+func (d *Directory) ProfileNames() []string {
+	names := make([]string, 0, len(d.Meta.Profiles))
+	for n := range d.Meta.Profiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Directory fetches (once) and returns the server's directory, and chooses
+// the dialect. One GET on first use; later calls are free.
+func (c *Client) Directory(ctx context.Context) (*Directory, error) {
+	c.dirOnce.Lock()
+	defer c.dirOnce.Unlock()
+	if c.dir != nil {
+		return c.dir, nil
+	}
+	resp, err := c.get(ctx, c.cfg.DirectoryURL, "application/json")
+	if err != nil {
+		return nil, fmt.Errorf("fetch directory: %w", err)
+	}
+	dir, err := c.parseDirectory(resp.body)
+	if err != nil {
+		return nil, err
+	}
+	d, err := c.chooseDialect(dir)
+	if err != nil {
+		return nil, err
+	}
+	c.log.Info("directory", "url", c.cfg.DirectoryURL, "dialect", dir.Dialect)
+	c.dir, c.d = dir, d
+	return dir, nil
+}
+
+func (c *Client) parseDirectory(body []byte) (*Directory, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, &ProtocolError{URL: c.cfg.DirectoryURL, What: "directory is not a JSON object"}
+	}
+	dir := &Directory{URL: c.cfg.DirectoryURL}
+	for k := range raw {
+		dir.Keys = append(dir.Keys, Sanitize(k, 64))
+	}
+	sort.Strings(dir.Keys)
+	str := func(key string) (string, error) {
+		v, ok := raw[key]
+		if !ok {
+			return "", nil
+		}
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return "", &ProtocolError{URL: c.cfg.DirectoryURL, What: fmt.Sprintf("directory field %q is not a string", key)}
+		}
+		if _, err := c.checkURL(s, "directory "+key); err != nil {
+			return "", err
+		}
+		return s, nil
+	}
+	var err error
+	fields := []struct {
+		key string
+		dst *string
+	}{
+		{"newNonce", &dir.NewNonce}, {"newAccount", &dir.NewAccount}, {"newOrder", &dir.NewOrder},
+		{"newAuthz", &dir.NewAuthz}, {"revokeCert", &dir.RevokeCert}, {"keyChange", &dir.KeyChange},
+		{"renewalInfo", &dir.RenewalInfo},
+		{"new-reg", &dir.NewReg}, {"new-cert", &dir.NewCert},
+	}
+	for _, f := range fields {
+		if *f.dst, err = str(f.key); err != nil {
+			return nil, err
+		}
+	}
+	// Legacy names for shared endpoints.
+	if dir.NewAuthz == "" {
+		if dir.NewAuthz, err = str("new-authz"); err != nil {
+			return nil, err
+		}
+	}
+	if dir.RevokeCert == "" {
+		if dir.RevokeCert, err = str("revoke-cert"); err != nil {
+			return nil, err
+		}
+	}
+	if dir.KeyChange == "" {
+		if dir.KeyChange, err = str("key-change"); err != nil {
+			return nil, err
+		}
+	}
+	if m, ok := raw["meta"]; ok {
+		if err := json.Unmarshal(m, &dir.Meta); err != nil {
+			return nil, &ProtocolError{URL: c.cfg.DirectoryURL, What: "directory meta is malformed: " + Sanitize(err.Error(), 200)}
+		}
+		// v1 used "terms-of-service".
+		if dir.Meta.TermsOfService == "" {
+			var v1meta struct {
+				TOS string `json:"terms-of-service"`
+			}
+			_ = json.Unmarshal(m, &v1meta)
+			dir.Meta.TermsOfService = v1meta.TOS
+		}
+		for name := range dir.Meta.Profiles {
+			if !validProfileName(name) {
+				delete(dir.Meta.Profiles, name)
+			}
+		}
+		if len(dir.Meta.CAAIdentities) > 32 {
+			dir.Meta.CAAIdentities = dir.Meta.CAAIdentities[:32]
+		}
+	}
+	return dir, nil
+}
+
+func validProfileName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	return strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	}) < 0
+}
+
+func (c *Client) chooseDialect(dir *Directory) (dialect, error) {
+	is8555 := dir.NewNonce != "" && dir.NewAccount != "" && dir.NewOrder != ""
+	isV1 := dir.NewReg != "" && dir.NewAuthz != "" && dir.NewCert != ""
+	want := c.cfg.Version
+	switch {
+	case want == "2" || (want != "1" && is8555):
+		if !is8555 {
+			return nil, fmt.Errorf("%w: --acme-version 2 needs newNonce, newAccount and newOrder; found %s", ErrUnknownDirectory, strings.Join(dir.Keys, ", "))
+		}
+		dir.Dialect = DialectRFC8555
+		return &rfc8555{c: c, dir: dir}, nil
+	case want == "1" || isV1:
+		if !isV1 {
+			return nil, fmt.Errorf("%w: --acme-version 1 needs new-reg, new-authz and new-cert; found %s", ErrUnknownDirectory, strings.Join(dir.Keys, ", "))
+		}
+		dir.Dialect = DialectV1
+		return c.newV1(dir)
+	}
+	return nil, fmt.Errorf("%w: found keys %s", ErrUnknownDirectory, strings.Join(dir.Keys, ", "))
+}
+
+func (c *Client) newNonceURL() string {
+	if c.dir == nil {
+		return ""
+	}
+	if c.dir.NewNonce != "" {
+		return c.dir.NewNonce
+	}
+	return c.dir.NewReg // legacy v1: any endpoint answers HEAD with a nonce
+}
+
+// dialect returns the chosen dialect, fetching the directory if needed.
+func (c *Client) dialect(ctx context.Context) (dialect, error) {
+	if _, err := c.Directory(ctx); err != nil {
+		return nil, err
+	}
+	return c.d, nil
+}

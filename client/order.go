@@ -1,0 +1,617 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/acmectl/acmectl/challenges"
+)
+
+// Failpoints: named steps where Config.Failpoint is called, for crash and
+// concurrency tests.
+const (
+	FailpointBeforeNewOrder = "before-new-order"
+	FailpointAfterNewOrder  = "after-new-order"
+	FailpointAfterPresent   = "after-present"
+	FailpointAfterChallenge = "after-challenge"
+	FailpointBeforeFinalize = "before-finalize"
+	FailpointAfterFinalize  = "after-finalize"
+	FailpointAfterDownload  = "after-download"
+)
+
+// DefaultOrderTimeout bounds one Obtain.
+const DefaultOrderTimeout = 10 * time.Minute
+
+// Polling: start short, back off, follow Retry-After exactly when sent.
+const (
+	pollStart = 25 * time.Millisecond
+	pollMax   = 5 * time.Second
+)
+
+// CheckOrder validates an order request against the server's dialect and
+// directory before any state-changing request: features only one dialect
+// has (profiles, ARI replaces, wildcards and IP identifiers on v1),
+// profiles the server does not offer, and identifiers' grammar.
+func (c *Client) CheckOrder(ctx context.Context, req *OrderRequest) error {
+	dir, err := c.Directory(ctx)
+	if err != nil {
+		return err
+	}
+	if len(req.Identifiers) == 0 {
+		return errors.New("no identifiers to order")
+	}
+	for _, id := range req.Identifiers {
+		if err := validateIdentifier(id); err != nil {
+			return err
+		}
+		if dir.Dialect == DialectV1 {
+			if id.Type == challenges.IdentifierIP {
+				return &UnsupportedError{Feature: "IP identifiers", Dialect: dir.Dialect}
+			}
+			if strings.HasPrefix(id.Value, "*.") {
+				return &UnsupportedError{Feature: "wildcard names", Dialect: dir.Dialect}
+			}
+		}
+	}
+	if req.Profile != "" {
+		if _, ok := dir.Meta.Profiles[req.Profile]; !ok {
+			offered := "none"
+			if names := dir.ProfileNames(); len(names) > 0 {
+				offered = strings.Join(names, ", ")
+			}
+			return &UnsupportedError{Feature: fmt.Sprintf("profile %q", req.Profile), Dialect: dir.Dialect,
+				Detail: "the server offers: " + offered}
+		}
+	}
+	if dir.Dialect == DialectV1 && (!req.NotBefore.IsZero() || !req.NotAfter.IsZero()) {
+		return &UnsupportedError{Feature: "notBefore/notAfter", Dialect: dir.Dialect}
+	}
+	if len(req.CSR) == 0 {
+		return errors.New("no CSR")
+	}
+	return nil
+}
+
+// Obtain runs the whole order workflow (RFC 8555 §7.4) for req with
+// account a: new order (or the resumed one), authorizations solved in
+// parallel, finalize with req.CSR, certificate download and verification.
+// Solvers are always cleaned up, also when ctx is cancelled. Errors:
+// *AuthorizationError for a failed validation, *Problem / *TemporaryError
+// from the CA, *ProtocolError for a response that breaks the rules,
+// *UnsupportedError found before any state-changing request.
+func (c *Client) Obtain(ctx context.Context, a *Account, req OrderRequest) (*Certificate, error) {
+	startReqs := c.Requests()
+	d, err := c.dialect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.CheckOrder(ctx, &req); err != nil {
+		return nil, err
+	}
+	csr, err := x509.ParseCertificateRequest(req.CSR)
+	if err != nil {
+		return nil, fmt.Errorf("parse CSR: %w", err)
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, DefaultOrderTimeout, &TemporaryError{Err: fmt.Errorf("order did not complete within %v", DefaultOrderTimeout)})
+	defer cancel()
+	progress := func(step, id, detail string) {
+		if req.Progress != nil {
+			req.Progress(Event{Step: step, Identifier: id, Detail: detail})
+		}
+	}
+
+	var o *Order
+	if req.ResumeURL != "" && d.hasOrders() {
+		o = c.resumable(ctx, d, a, req)
+	}
+	if o == nil {
+		c.failpoint(ctx, FailpointBeforeNewOrder)
+		progress("order", "", "creating order")
+		o, err = d.newOrder(ctx, a, &req)
+		if err != nil {
+			var p *Problem
+			if req.Replaces != "" && errors.As(err, &p) && (p.Has(ProblemAlreadyReplaced) || p.Has(ProblemMalformed) || p.Has("conflict")) {
+				c.log.Info("order with replaces refused, retrying without it", "err", err)
+				req.Replaces = ""
+				o, err = d.newOrder(ctx, a, &req)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		if err := checkOrderIdentifiers(o, req.Identifiers); err != nil {
+			return nil, err
+		}
+		c.log.Info("order created", "order_url", o.URL, "status", o.Status)
+		if req.OnOrder != nil && o.URL != "" {
+			if err := req.OnOrder(o.URL); err != nil {
+				return nil, fmt.Errorf("record order: %w", err)
+			}
+		}
+		c.failpoint(ctx, FailpointAfterNewOrder)
+	}
+
+	if o.Status == StatusPending || !d.hasOrders() {
+		if err := c.solveAll(ctx, d, a, o, &req, progress); err != nil {
+			return nil, err
+		}
+	}
+	if d.hasOrders() {
+		if err := c.waitOrder(ctx, d, a, o, StatusPending); err != nil {
+			return nil, err
+		}
+	}
+	if o.Status == StatusReady || !d.hasOrders() {
+		progress("finalize", "", "finalizing")
+		c.failpoint(ctx, FailpointBeforeFinalize)
+		if err := c.finalize(ctx, d, a, o, req.CSR); err != nil {
+			return nil, err
+		}
+		c.failpoint(ctx, FailpointAfterFinalize)
+	}
+	if d.hasOrders() {
+		if err := c.waitOrder(ctx, d, a, o, StatusProcessing); err != nil {
+			return nil, err
+		}
+		if o.Status != StatusValid {
+			return nil, &ProtocolError{URL: o.URL, What: fmt.Sprintf("order status %q after finalize", o.Status)}
+		}
+	}
+	progress("download", "", "downloading certificate")
+	chain, alts, err := d.fetchCertificate(ctx, a, o, req.AlternateChains)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifyChain(chain, csr, req.Identifiers, c.now()); err != nil {
+		return nil, &ProtocolError{URL: o.Certificate, What: err.Error()}
+	}
+	cert := &Certificate{OrderURL: o.URL, URL: o.Certificate, Chain: chain}
+	for _, alt := range alts {
+		if err := verifyChain(alt, csr, req.Identifiers, c.now()); err != nil {
+			c.log.Warn("alternate chain rejected", "err", err)
+			continue
+		}
+		cert.Alternates = append(cert.Alternates, alt)
+	}
+	c.failpoint(ctx, FailpointAfterDownload)
+	cert.Requests = c.Requests() - startReqs
+	c.log.Info("certificate issued", "order_url", o.URL, "requests", cert.Requests)
+	return cert, nil
+}
+
+// resumable fetches the stored order and returns it when it can still
+// lead to a certificate for the same identifiers, else nil.
+func (c *Client) resumable(ctx context.Context, d dialect, a *Account, req OrderRequest) *Order {
+	o, err := d.fetchOrder(ctx, a, req.ResumeURL)
+	if err != nil {
+		c.log.Info("stored order not resumable", "order_url", req.ResumeURL, "err", err)
+		return nil
+	}
+	if o.Status == StatusInvalid || checkOrderIdentifiers(o, req.Identifiers) != nil ||
+		(!o.Expires.IsZero() && o.Expires.Before(c.now().Add(time.Minute))) {
+		c.log.Info("stored order not resumable", "order_url", req.ResumeURL, "status", o.Status)
+		return nil
+	}
+	c.log.Info("resuming order", "order_url", o.URL, "status", o.Status)
+	return o
+}
+
+func checkOrderIdentifiers(o *Order, want []Identifier) error {
+	if o.Identifiers == nil { // legacy dialect: emulated order
+		return nil
+	}
+	norm := func(ids []Identifier) []string {
+		var s []string
+		for _, id := range ids {
+			s = append(s, id.Type+":"+strings.ToLower(id.Value))
+		}
+		slices.Sort(s)
+		return slices.Compact(s)
+	}
+	if !slices.Equal(norm(o.Identifiers), norm(want)) {
+		return &ProtocolError{URL: o.URL, What: "order identifiers differ from the request"}
+	}
+	return nil
+}
+
+// presented is one challenge handed to a solver.
+type presented struct {
+	solver challenges.Solver
+	ch     challenges.Challenge
+	acme   *Challenge
+	authz  *Authorization
+}
+
+// solveAll fetches the order's authorizations and solves the pending ones
+// in parallel: all Present, then all Wait, then all answers, then polling.
+func (c *Client) solveAll(ctx context.Context, d dialect, a *Account, o *Order, req *OrderRequest, progress func(string, string, string)) error {
+	thumb, err := Thumbprint(a.Key)
+	if err != nil {
+		return err
+	}
+	authzs := make([]*Authorization, len(o.Authorizations))
+	if err := parallel(ctx, len(o.Authorizations), func(ctx context.Context, i int) error {
+		az, err := d.fetchAuthorization(ctx, a, o.Authorizations[i])
+		if err != nil {
+			return err
+		}
+		if !orderHasIdentifier(o, req.Identifiers, az) {
+			return &ProtocolError{URL: az.URL, What: fmt.Sprintf("authorization for %q was not requested", Sanitize(az.Identifier.Value, 64))}
+		}
+		authzs[i] = az
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	var todo []*presented
+	for _, az := range authzs {
+		switch az.Status {
+		case StatusValid:
+			c.log.Debug("authorization already valid", "identifier", az.Identifier.Value)
+			continue
+		case StatusPending:
+		default:
+			return &AuthorizationError{Identifier: az.Identifier, Problem: &Problem{Type: "about:blank",
+				Detail: fmt.Sprintf("authorization is %s", az.Status)}}
+		}
+		p, err := c.choose(az, a, thumb, req)
+		if err != nil {
+			return err
+		}
+		todo = append(todo, p)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+
+	// Clean up whatever was presented, whatever happens, with a context
+	// that survives the caller's cancellation.
+	var mu sync.Mutex
+	var done []*presented
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		mu.Lock()
+		defer mu.Unlock()
+		var wg sync.WaitGroup
+		for _, p := range done {
+			wg.Go(func() {
+				if err := p.solver.CleanUp(cctx, p.ch); err != nil {
+					c.log.Warn("challenge cleanup failed", "identifier", p.ch.Identifier.Value, "type", p.ch.Type, "err", err)
+				}
+			})
+		}
+		wg.Wait()
+	}()
+
+	if err := parallel(ctx, len(todo), func(ctx context.Context, i int) error {
+		p := todo[i]
+		progress("present", p.ch.Identifier.Value, p.ch.Type)
+		mu.Lock()
+		done = append(done, p)
+		mu.Unlock()
+		if err := p.solver.Present(ctx, p.ch); err != nil {
+			return fmt.Errorf("%s for %s: %w", p.ch.Type, p.ch.Identifier.Value, err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	c.failpoint(ctx, FailpointAfterPresent)
+	if err := parallel(ctx, len(todo), func(ctx context.Context, i int) error {
+		p := todo[i]
+		w, ok := p.solver.(challenges.Waiter)
+		if !ok {
+			return nil
+		}
+		progress("propagation", p.ch.Identifier.Value, p.ch.Type)
+		if err := w.Wait(ctx, p.ch); err != nil {
+			return fmt.Errorf("%s for %s: %w", p.ch.Type, p.ch.Identifier.Value, err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, p := range todo {
+		progress("validate", p.ch.Identifier.Value, p.ch.Type)
+		if err := d.acceptChallenge(ctx, a, p.acme, p.ch.KeyAuthorization); err != nil {
+			return err
+		}
+		c.failpoint(ctx, FailpointAfterChallenge)
+	}
+	if d.hasOrders() {
+		if err := c.waitOrder(ctx, d, a, o, StatusPending); err != nil {
+			return err
+		}
+		if o.Status == StatusInvalid {
+			return c.authzFailure(ctx, d, a, todo, o)
+		}
+		return nil
+	}
+	return parallel(ctx, len(todo), func(ctx context.Context, i int) error {
+		return c.waitAuthorization(ctx, d, a, todo[i])
+	})
+}
+
+func orderHasIdentifier(o *Order, want []Identifier, az *Authorization) bool {
+	ids := o.Identifiers
+	if ids == nil {
+		ids = want
+	}
+	for _, id := range ids {
+		v := id.Value
+		if az.Wildcard {
+			v = strings.TrimPrefix(v, "*.")
+			if !strings.HasPrefix(id.Value, "*.") {
+				continue
+			}
+		}
+		if id.Type == az.Identifier.Type && strings.EqualFold(v, az.Identifier.Value) {
+			return true
+		}
+	}
+	return false
+}
+
+// choose picks, in the user's order of preference, the first allowed
+// challenge type the CA offers for az, and checks the token.
+func (c *Client) choose(az *Authorization, a *Account, thumb string, req *OrderRequest) (*presented, error) {
+	var choices []SolverChoice
+	if req.Solvers != nil {
+		choices = req.Solvers(az.Identifier, az.Wildcard)
+	}
+	var offered []string
+	for _, ch := range az.Challenges {
+		offered = append(offered, Sanitize(ch.Type, 32))
+	}
+	for _, choice := range choices {
+		for _, ch := range az.Challenges {
+			if ch.Type != choice.Type {
+				continue
+			}
+			if ch.Type != challenges.DNSPersist01 && !validToken.MatchString(ch.Token) {
+				return nil, &ProtocolError{URL: az.URL, What: fmt.Sprintf("%s challenge token is not base64url", ch.Type)}
+			}
+			if _, err := c.checkURL(ch.URL, "challenge"); err != nil {
+				return nil, err
+			}
+			id := az.Identifier
+			return &presented{
+				solver: choice.Solver,
+				acme:   ch,
+				authz:  az,
+				ch: challenges.Challenge{
+					Type: ch.Type, Identifier: id, Wildcard: az.Wildcard, Token: ch.Token,
+					KeyAuthorization: ch.Token + "." + thumb, AccountURL: a.URL, URL: ch.URL,
+					IssuerDomainNames: ch.IssuerDomainNames,
+				},
+			}, nil
+		}
+	}
+	var allowed []string
+	for _, ch := range choices {
+		allowed = append(allowed, ch.Type)
+	}
+	name := az.Identifier.Value
+	if az.Wildcard {
+		name = "*." + name
+	}
+	return nil, &AuthorizationError{Identifier: Identifier{Type: az.Identifier.Type, Value: name}, Problem: &Problem{Type: "about:blank",
+		Detail: fmt.Sprintf("the CA offers %s; configured solvers handle %s", orNone(offered), orNone(allowed))}}
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// authzFailure explains an invalid order by its failed authorizations.
+func (c *Client) authzFailure(ctx context.Context, d dialect, a *Account, todo []*presented, o *Order) error {
+	for _, p := range todo {
+		az, err := d.fetchAuthorization(ctx, a, p.authz.URL)
+		if err != nil {
+			continue
+		}
+		if az.Status == StatusInvalid {
+			return authzError(az, p.ch.Type)
+		}
+	}
+	if o.Error != nil {
+		return o.Error
+	}
+	return &ProtocolError{URL: o.URL, What: "order became invalid"}
+}
+
+func authzError(az *Authorization, typ string) error {
+	e := &AuthorizationError{Identifier: az.Identifier, Type: typ}
+	for _, ch := range az.Challenges {
+		if ch.Type == typ && ch.Error != nil {
+			e.Problem = ch.Error
+		}
+	}
+	if e.Problem == nil {
+		for _, ch := range az.Challenges {
+			if ch.Error != nil {
+				e.Problem = ch.Error
+			}
+		}
+	}
+	return e
+}
+
+// waitAuthorization polls one authorization until it leaves pending.
+func (c *Client) waitAuthorization(ctx context.Context, d dialect, a *Account, p *presented) error {
+	delay := pollStart
+	var retry time.Time
+	for {
+		if err := sleepCtx(ctx, c.pollDelay(&delay, retry)); err != nil {
+			return err
+		}
+		az, err := d.fetchAuthorization(ctx, a, p.authz.URL)
+		if err != nil {
+			return err
+		}
+		switch az.Status {
+		case StatusValid:
+			return nil
+		case StatusPending:
+			retry = az.RetryAfter
+			for _, ch := range az.Challenges {
+				if ch.URL == p.acme.URL && ch.Status == StatusInvalid {
+					return authzError(az, p.ch.Type)
+				}
+			}
+			continue
+		default:
+			return authzError(az, p.ch.Type)
+		}
+	}
+}
+
+// waitOrder polls o while its status is from.
+func (c *Client) waitOrder(ctx context.Context, d dialect, a *Account, o *Order, from string) error {
+	delay := pollStart
+	for o.Status == from {
+		if err := sleepCtx(ctx, c.pollDelay(&delay, o.RetryAfter)); err != nil {
+			return err
+		}
+		fresh, err := d.fetchOrder(ctx, a, o.URL)
+		if err != nil {
+			return err
+		}
+		*o = *fresh
+	}
+	if o.Status == StatusInvalid && from == StatusProcessing {
+		if o.Error != nil {
+			return fmt.Errorf("order invalid: %w", o.Error)
+		}
+		return &ProtocolError{URL: o.URL, What: "order became invalid"}
+	}
+	return nil
+}
+
+// pollDelay is the next wait: the server's Retry-After exactly when it
+// sent one, else the backoff (which then grows).
+func (c *Client) pollDelay(delay *time.Duration, retryAfter time.Time) time.Duration {
+	if !retryAfter.IsZero() {
+		if d := retryAfter.Sub(c.now()); d > 0 {
+			return d
+		}
+	}
+	d := *delay
+	*delay = min(*delay*2, pollMax)
+	return d
+}
+
+// finalize submits the CSR. A lost response is recovered by reading the
+// order, never by a second finalize of an order that moved on.
+func (c *Client) finalize(ctx context.Context, d dialect, a *Account, o *Order, csr []byte) error {
+	err := d.finalize(ctx, a, o, csr)
+	var te *TemporaryError
+	if err == nil || !d.hasOrders() || !errors.As(err, &te) {
+		return err
+	}
+	fresh, ferr := d.fetchOrder(ctx, a, o.URL)
+	if ferr != nil {
+		return err
+	}
+	*o = *fresh
+	if o.Status == StatusReady {
+		return d.finalize(ctx, a, o, csr)
+	}
+	return nil
+}
+
+// parallel runs fn(0..n-1) concurrently and returns the first error,
+// cancelling the others.
+func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	if n == 1 {
+		return fn(ctx, 0)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := fn(ctx, i); err != nil {
+				errs[i] = err
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// verifyChain checks what the CA returned against what was ordered: leaf
+// key equals the CSR key, leaf names equal the identifiers, each
+// certificate is signed by the next, no repeats, leaf not expired.
+func verifyChain(chain [][]byte, csr *x509.CertificateRequest, ids []Identifier, now time.Time) error {
+	if len(chain) == 0 {
+		return errors.New("empty certificate chain")
+	}
+	certs := make([]*x509.Certificate, len(chain))
+	for i, der := range chain {
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return fmt.Errorf("certificate %d does not parse: %v", i+1, err)
+		}
+		for j := range i {
+			if bytes.Equal(chain[j], der) {
+				return errors.New("certificate chain repeats a certificate (loop)")
+			}
+		}
+		certs[i] = cert
+	}
+	leaf := certs[0]
+	pub, ok := leaf.PublicKey.(interface{ Equal(any) bool })
+	if !ok || !pub.Equal(csr.PublicKey) {
+		return errors.New("certificate key does not match the requested key")
+	}
+	if now.After(leaf.NotAfter) {
+		return fmt.Errorf("certificate expired at %s", leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	var got []string
+	for _, n := range leaf.DNSNames {
+		got = append(got, "dns:"+strings.ToLower(n))
+	}
+	for _, ip := range leaf.IPAddresses {
+		got = append(got, "ip:"+ip.String())
+	}
+	var want []string
+	for _, id := range ids {
+		v := strings.ToLower(id.Value)
+		if id.Type == challenges.IdentifierIP {
+			v = net.ParseIP(id.Value).String()
+		}
+		want = append(want, id.Type+":"+v)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(slices.Compact(got), slices.Compact(want)) {
+		return fmt.Errorf("certificate names %s differ from the order %s", Sanitize(strings.Join(got, ","), 300), strings.Join(want, ","))
+	}
+	for i := 0; i+1 < len(certs); i++ {
+		if err := certs[i].CheckSignatureFrom(certs[i+1]); err != nil {
+			return fmt.Errorf("certificate %d is not signed by certificate %d: %v", i+1, i+2, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,275 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Problem type URNs (RFC 8555 §6.7). The legacy dialect uses the
+// "urn:acme:error:" prefix for the same names; Problem.Is matches both.
+const (
+	ProblemAccountDoesNotExist = "accountDoesNotExist"
+	ProblemAlreadyReplaced     = "alreadyReplaced"
+	ProblemAlreadyRevoked      = "alreadyRevoked"
+	ProblemBadNonce            = "badNonce"
+	ProblemBadRevocationReason = "badRevocationReason"
+	ProblemExternalAccountReq  = "externalAccountRequired"
+	ProblemInvalidProfile      = "invalidProfile"
+	ProblemMalformed           = "malformed"
+	ProblemOrderNotReady       = "orderNotReady"
+	ProblemRateLimited         = "rateLimited"
+	ProblemRejectedIdentifier  = "rejectedIdentifier"
+	ProblemServerInternal      = "serverInternal"
+	ProblemUnauthorized        = "unauthorized"
+	ProblemUserActionRequired  = "userActionRequired"
+	ProblemAgreementRequired   = "agreementRequired"
+)
+
+const maxDetail = 512
+
+// Problem is an ACME problem document (RFC 7807, RFC 8555 §6.7) returned by
+// the CA. Every string in it came from the server: Detail and the other
+// texts are sanitised (control characters escaped, length capped) when the
+// error is formatted, never trusted.
+type Problem struct {
+	Type        string        `json:"type"`
+	Detail      string        `json:"detail,omitempty"`
+	Status      int           `json:"status,omitempty"`
+	Instance    string        `json:"instance,omitempty"`
+	Identifier  *Identifier   `json:"identifier,omitempty"`
+	Subproblems []*Subproblem `json:"subproblems,omitempty"`
+
+	// URL is the request URL that produced the problem (not from the server).
+	URL string `json:"-"`
+	// RetryAfter is the server's Retry-After, clamped, or zero.
+	RetryAfter time.Time `json:"-"`
+}
+
+// Subproblem is one entry of a problem's subproblems (RFC 8555 §6.7.1).
+type Subproblem struct {
+	Type       string      `json:"type"`
+	Detail     string      `json:"detail,omitempty"`
+	Identifier *Identifier `json:"identifier,omitempty"`
+}
+
+// Short is the problem type without its URN prefix ("badNonce").
+func (p *Problem) Short() string { return shortType(p.Type) }
+
+func shortType(t string) string {
+	for _, pre := range []string{"urn:ietf:params:acme:error:", "urn:acme:error:"} {
+		if strings.HasPrefix(t, pre) {
+			return t[len(pre):]
+		}
+	}
+	return t
+}
+
+// Has reports whether the problem has the given short type, in either dialect.
+func (p *Problem) Has(short string) bool { return p != nil && p.Short() == short }
+
+func (p *Problem) Error() string {
+	var b strings.Builder
+	b.WriteString(Sanitize(p.Short(), 80))
+	if p.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(Sanitize(p.Detail, maxDetail))
+	}
+	for i, sp := range p.Subproblems {
+		if i == 5 {
+			fmt.Fprintf(&b, "; and %d more", len(p.Subproblems)-5)
+			break
+		}
+		b.WriteString("; ")
+		if sp.Identifier != nil {
+			b.WriteString(Sanitize(sp.Identifier.Value, 80))
+			b.WriteString(": ")
+		}
+		b.WriteString(Sanitize(shortType(sp.Type), 80))
+		if sp.Detail != "" {
+			b.WriteString(": ")
+			b.WriteString(Sanitize(sp.Detail, 200))
+		}
+	}
+	return b.String()
+}
+
+// Sanitize makes server-supplied text safe for a terminal or log: invalid
+// UTF-8, control and format characters (ANSI escapes included) are shown as
+// \xNN or \u{NNNN}, and the result is cut to max bytes.
+func Sanitize(s string, max int) string {
+	var b strings.Builder
+	for i, r := range s {
+		if b.Len() >= max {
+			b.WriteString("…")
+			break
+		}
+		switch {
+		case r == utf8.RuneError && isInvalidAt(s, i):
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case (r >= 0x80 && r < 0xa0) || r == 0x200e || r == 0x200f || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069):
+			fmt.Fprintf(&b, `\u{%04x}`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func isInvalidAt(s string, i int) bool {
+	r, size := utf8.DecodeRuneInString(s[i:])
+	return r == utf8.RuneError && size <= 1
+}
+
+// parseProblem decodes a problem document; a body that is not one yields a
+// synthetic Problem carrying the HTTP status.
+func parseProblem(status int, body []byte, url string) *Problem {
+	p := &Problem{}
+	if err := json.Unmarshal(body, p); err != nil || p.Type == "" {
+		p = &Problem{Type: "about:blank", Detail: fmt.Sprintf("HTTP %d with no problem document", status)}
+	}
+	if p.Status == 0 {
+		p.Status = status
+	}
+	if len(p.Subproblems) > 100 {
+		p.Subproblems = p.Subproblems[:100]
+	}
+	p.URL = url
+	return p
+}
+
+// Error classes used by the CLI for exit codes and --json output.
+const (
+	ClassUsage       = "usage"          // bad input before any request
+	ClassRateLimited = "rate_limited"   // CA said: retry later
+	ClassUnavailable = "ca_unavailable" // network error, 5xx, timeouts
+	ClassCA          = "ca_error"       // the CA refused (problem document)
+	ClassValidation  = "validation"     // a challenge failed
+	ClassProtocol    = "protocol"       // the CA's response broke the protocol
+	ClassLocal       = "local"          // local I/O, solver setup
+	ClassInterrupted = "interrupted"    // signal
+	ClassUnsupported = "unsupported"    // dialect or server lacks a feature
+)
+
+// TemporaryError is an error after which trying again later may succeed
+// (network errors, 5xx, rate limits, deadlines). RetryAfter is the server's
+// wish, if any.
+type TemporaryError struct {
+	Err        error
+	RetryAfter time.Time
+}
+
+func (e *TemporaryError) Error() string { return e.Err.Error() }
+func (e *TemporaryError) Unwrap() error { return e.Err }
+
+// ProtocolError is a response from the server that breaks the protocol or
+// this client's safety rules (wrong types, bad URLs, bad tokens, bad
+// certificates). What names the resource and field.
+type ProtocolError struct {
+	URL  string
+	What string
+}
+
+func (e *ProtocolError) Error() string {
+	if e.URL == "" {
+		return "server response rejected: " + e.What
+	}
+	return fmt.Sprintf("server response from %s rejected: %s", Sanitize(e.URL, 200), e.What)
+}
+
+// AuthorizationError is a failed authorization: the CA could not validate
+// the identifier.
+type AuthorizationError struct {
+	Identifier Identifier
+	Type       string // challenge type tried
+	Problem    *Problem
+}
+
+func (e *AuthorizationError) Error() string {
+	msg := fmt.Sprintf("authorization for %s failed", Sanitize(e.Identifier.Value, 255))
+	if e.Type != "" {
+		msg += " (" + e.Type + ")"
+	}
+	if e.Problem != nil {
+		msg += ": " + e.Problem.Error()
+	}
+	return msg
+}
+
+func (e *AuthorizationError) Unwrap() error {
+	if e.Problem == nil {
+		return nil
+	}
+	return e.Problem
+}
+
+// UnsupportedError is a feature the server's dialect or directory lacks,
+// found before any state-changing request.
+type UnsupportedError struct {
+	Feature string
+	Dialect string
+	Detail  string
+}
+
+func (e *UnsupportedError) Error() string {
+	s := fmt.Sprintf("%s is not supported by this server (%s)", e.Feature, e.Dialect)
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// Sentinels.
+var (
+	ErrAccountNotFound   = errors.New("no account exists for this key at the CA")
+	ErrUnknownDirectory  = errors.New("directory is neither RFC 8555 nor legacy ACME v1")
+	ErrOrderNotResumable = errors.New("stored order cannot be resumed")
+)
+
+// Classify returns the error class of err (see the Class constants).
+func Classify(err error) string {
+	if err == nil {
+		return ""
+	}
+	var p *Problem
+	var te *TemporaryError
+	var pe *ProtocolError
+	var ae *AuthorizationError
+	var ue *UnsupportedError
+	switch {
+	case errors.As(err, &ue):
+		return ClassUnsupported
+	case errors.As(err, &ae):
+		return ClassValidation
+	case errors.As(err, &p) && p.Has(ProblemRateLimited):
+		return ClassRateLimited
+	case errors.As(err, &te):
+		return ClassUnavailable
+	case errors.As(err, &pe):
+		return ClassProtocol
+	case errors.As(err, &p):
+		return ClassCA
+	case errors.Is(err, context.Canceled):
+		return ClassInterrupted
+	}
+	return ClassLocal
+}
+
+// RetryAfterOf returns the retry time carried by err, if any.
+func RetryAfterOf(err error) time.Time {
+	var te *TemporaryError
+	if errors.As(err, &te) && !te.RetryAfter.IsZero() {
+		return te.RetryAfter
+	}
+	var p *Problem
+	if errors.As(err, &p) {
+		return p.RetryAfter
+	}
+	return time.Time{}
+}
