@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -581,7 +582,7 @@ func verifyChain(chain [][]byte, csr *x509.CertificateRequest, ids []Identifier,
 		certs[i] = cert
 	}
 	leaf := certs[0]
-	pub, ok := leaf.PublicKey.(interface{ Equal(any) bool })
+	pub, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(csr.PublicKey) {
 		return errors.New("certificate key does not match the requested key")
 	}
