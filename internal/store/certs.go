@@ -1,0 +1,225 @@
+package store
+
+import (
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/acmectl/acmectl/internal/keys"
+)
+
+const (
+	stateFile      = "state.json"
+	pendingKeyFile = "pending-key.pem"
+)
+
+// State is certificates/<name>/state.json: acmectl's own bookkeeping. It also
+// caches facts about the current version so that listing many certificates
+// needs no x509 parsing (see RecordInstall). Unknown JSON fields are ignored,
+// so an older acmectl can read a newer file.
+type State struct {
+	ARI           *ARIState     `json:"ari,omitempty"`
+	RetryAfter    time.Time     `json:"retry_after,omitzero"` // the CA's Retry-After
+	Backoff       *Backoff      `json:"backoff,omitempty"`
+	PendingOrder  *PendingOrder `json:"pending_order,omitempty"`
+	DeployPending bool          `json:"deploy_pending,omitempty"`
+	LastError     *LastError    `json:"last_error,omitempty"`
+	Revoked       bool          `json:"revoked,omitempty"`
+	LastSuccess   time.Time     `json:"last_success,omitzero"`
+	LastAttempt   time.Time     `json:"last_attempt,omitzero"`
+
+	// Cached facts of the current version.
+	NotBefore time.Time `json:"not_before,omitzero"`
+	NotAfter  time.Time `json:"not_after,omitzero"`
+	Serial    string    `json:"serial,omitempty"` // lowercase hex
+	Issuer    string    `json:"issuer,omitempty"` // issuer common name (or full DN if it has none)
+	Version   int       `json:"version,omitempty"`
+	KeyType   string    `json:"key_type,omitempty"`
+}
+
+// ARIState is the renewal window the CA suggested (RFC 9773) and the point in
+// it acmectl drew.
+type ARIState struct {
+	WindowStart    time.Time `json:"window_start,omitzero"`
+	WindowEnd      time.Time `json:"window_end,omitzero"`
+	ChosenTime     time.Time `json:"chosen_time,omitzero"`
+	NextFetch      time.Time `json:"next_fetch,omitzero"`
+	ExplanationURL string    `json:"explanation_url,omitempty"`
+}
+
+// Backoff is acmectl's own retry schedule after failures.
+type Backoff struct {
+	Failures    int       `json:"failures"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+}
+
+// PendingOrder is an order to resume after a crash or SIGTERM.
+type PendingOrder struct {
+	URL          string    `json:"url"`
+	DirectoryURL string    `json:"directory_url"`
+	Account      string    `json:"account"`
+	Names        []string  `json:"names"`
+	Replaces     string    `json:"replaces,omitempty"`
+	Created      time.Time `json:"created,omitzero"`
+}
+
+// LastError is the last failure, as shown by list/show and --json.
+type LastError struct {
+	Class      string    `json:"class"`
+	Message    string    `json:"message"`
+	Time       time.Time `json:"time,omitzero"`
+	RetryAfter time.Time `json:"retry_after,omitzero"`
+}
+
+// RecordInstall copies the facts of a freshly installed version (leaf
+// validity, serial, issuer, version number, key type) into the cached fields.
+func (s *State) RecordInstall(in *Installed) {
+	if in == nil || in.Leaf == nil {
+		return
+	}
+	s.NotBefore, s.NotAfter = in.Leaf.NotBefore.UTC(), in.Leaf.NotAfter.UTC()
+	s.Serial = fmt.Sprintf("%x", in.Leaf.SerialNumber)
+	s.Issuer = in.Leaf.Issuer.CommonName
+	if s.Issuer == "" {
+		s.Issuer = in.Leaf.Issuer.String()
+	}
+	s.Version = in.Version
+	s.KeyType = keys.KeyTypeOf(in.Leaf.PublicKey)
+}
+
+// LoadState reads certificates/<name>/state.json. A missing file gives a
+// zero State and no error; a damaged one is an error naming the file.
+func (d *Dir) LoadState(name string) (*State, error) {
+	dir, err := d.certDir(name)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, stateFile)
+	data, err := readFileLimit(path, maxJSONSize)
+	if errors.Is(err, ErrNotFound) {
+		return &State{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load state of %s: %w", name, err)
+	}
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("load state of %s: %s: %w", name, path, err)
+	}
+	return &s, nil
+}
+
+// SaveState writes certificates/<name>/state.json atomically (0600), creating
+// the certificate directory if needed.
+func (d *Dir) SaveState(name string, s *State) error {
+	if s == nil {
+		return errors.New("save state: nil state")
+	}
+	dir, err := d.certDir(name)
+	if err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save state of %s: %w", name, err)
+	}
+	js = append(js, '\n')
+	if err := ensureDir(dir); err != nil {
+		return fmt.Errorf("save state of %s: %w", name, err)
+	}
+	if err := writeFileAtomic(dir, stateFile, js, filePerm, -1); err != nil {
+		return fmt.Errorf("save state of %s: %w", name, err)
+	}
+	return nil
+}
+
+// List returns the names of the stored certificates, sorted. It reads only
+// the certificates directory (one ReadDir), skipping entries that are not
+// directories or not valid names.
+func (d *Dir) List() ([]string, error) {
+	ents, err := os.ReadDir(d.certsDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list certificates: %w", err)
+	}
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		if e.IsDir() && ValidCertName(e.Name()) == nil {
+			names = append(names, e.Name()) // ReadDir sorts by name
+		}
+	}
+	return names, nil
+}
+
+// Exists reports whether a certificate directory exists for a valid name.
+func (d *Dir) Exists(name string) bool {
+	dir, err := d.certDir(name)
+	if err != nil {
+		return false
+	}
+	st, err := os.Stat(dir)
+	return err == nil && st.IsDir()
+}
+
+// Delete removes a certificate's directory (settings, state, versions and
+// stable links) by renaming it away first, so a crash never leaves half a
+// certificate listed. Its lock file is kept. ErrNotFound (wrapped) if absent.
+// The caller should hold the certificate's lock.
+func (d *Dir) Delete(name string) error {
+	dir, err := d.certDir(name)
+	if err != nil {
+		return err
+	}
+	return d.removeDirAtomic(dir, "delete certificate "+name)
+}
+
+// SavePendingKey writes certificates/<name>/pending-key.pem (0600): the key of
+// an order in flight, so that a resumed order finalizes with the same key.
+// The certificate directory is created if missing.
+func (d *Dir) SavePendingKey(name string, key crypto.Signer) error {
+	dir, err := d.certDir(name)
+	if err != nil {
+		return err
+	}
+	if err := ensureDir(dir); err != nil {
+		return fmt.Errorf("save pending key of %s: %w", name, err)
+	}
+	if err := writeKey(dir, pendingKeyFile, key); err != nil {
+		return fmt.Errorf("save pending key of %s: %w", name, err)
+	}
+	return nil
+}
+
+// LoadPendingKey reads pending-key.pem; an error wrapping ErrNotFound if none.
+func (d *Dir) LoadPendingKey(name string) (crypto.Signer, error) {
+	dir, err := d.certDir(name)
+	if err != nil {
+		return nil, err
+	}
+	k, err := d.readKey(filepath.Join(dir, pendingKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("load pending key of %s: %w", name, err)
+	}
+	return k, nil
+}
+
+// ClearPendingKey removes pending-key.pem; absent is not an error.
+func (d *Dir) ClearPendingKey(name string) error {
+	dir, err := d.certDir(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(dir, pendingKeyFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("clear pending key of %s: %w", name, err)
+	}
+	if err := syncDirIfExists(dir); err != nil {
+		return fmt.Errorf("clear pending key of %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"golang.org/x/net/idna"
+)
+
+// Name limits.
+const (
+	maxUserNameLen    = 128 // ^[a-z0-9][a-z0-9._-]{0,127}$
+	maxDerivedNameLen = 240 // _wildcard./_ip. forms; leaves room for ".lock" etc. under NAME_MAX
+	maxServerIDLen    = 200
+)
+
+// Prefixes of the derived certificate names (DESIGN.md, --cert-name).
+const (
+	WildcardPrefix = "_wildcard."
+	IPPrefix       = "_ip."
+)
+
+// ErrInvalidName is returned (wrapped) for a certificate name or account
+// label that ValidCertName refuses.
+var ErrInvalidName = errors.New("invalid name")
+
+// ValidCertName checks a certificate name or account label. A user-given name
+// matches ^[a-z0-9][a-z0-9._-]{0,127}$ and holds no "..". The derived forms
+// DefaultCertName makes are also accepted: "_wildcard." or "_ip." followed by
+// [a-z0-9_][a-z0-9._-]* (at most 240 bytes in all, no ".."). Names are never
+// rewritten: anything else is an error wrapping ErrInvalidName.
+func ValidCertName(name string) error {
+	rest, limit := name, maxUserNameLen
+	derived := false
+	for _, p := range []string{WildcardPrefix, IPPrefix} {
+		if strings.HasPrefix(name, p) {
+			rest, limit, derived = name[len(p):], maxDerivedNameLen, true
+			break
+		}
+	}
+	bad := func(why string) error {
+		return fmt.Errorf("%w %q: %s (want lowercase letters, digits, '.', '_' and '-', starting with a letter or digit, at most %d characters)",
+			ErrInvalidName, name, why, maxUserNameLen)
+	}
+	switch {
+	case name == "":
+		return bad("empty")
+	case len(name) > limit:
+		return bad("too long")
+	case rest == "":
+		return bad("nothing after the prefix")
+	case strings.Contains(name, ".."):
+		return bad(`contains ".."`)
+	}
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case i == 0 && c == '_' && derived:
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			if i == 0 {
+				return bad(fmt.Sprintf("starts with %q", c))
+			}
+			return bad(fmt.Sprintf("contains %q", c))
+		}
+	}
+	return nil
+}
+
+// DefaultCertName derives a certificate name from the first identifier of an
+// order (DESIGN.md, --cert-name): lowercase IDNA A-label, "*." becomes
+// "_wildcard.", an IP address becomes "_ip." plus its canonical text with
+// ':' replaced by '_'. A trailing dot is dropped. It fails, wrapping
+// ErrInvalidName, when the result is not a valid name (for example a very
+// long domain): the caller then asks for --cert-name.
+func DefaultCertName(firstDomain string) (string, error) {
+	d := strings.TrimSpace(firstDomain)
+	if h, ok := strings.CutPrefix(d, "["); ok {
+		d, _ = strings.CutSuffix(h, "]")
+	}
+	if ip, err := netip.ParseAddr(d); err == nil {
+		if ip.Zone() != "" {
+			return "", fmt.Errorf("%w: IP address %q has a zone", ErrInvalidName, firstDomain)
+		}
+		name := IPPrefix + strings.ReplaceAll(ip.String(), ":", "_")
+		return name, ValidCertName(name)
+	}
+	d = strings.TrimSuffix(d, ".")
+	prefix := ""
+	if rest, ok := strings.CutPrefix(d, "*."); ok {
+		prefix, d = WildcardPrefix, rest
+	}
+	a, err := idna.Lookup.ToASCII(d)
+	if err != nil {
+		return "", fmt.Errorf("%w: domain %q: %v", ErrInvalidName, firstDomain, err)
+	}
+	name := prefix + strings.ToLower(a)
+	if err := ValidCertName(name); err != nil {
+		return "", fmt.Errorf("derive name from %q: %w", firstDomain, err)
+	}
+	return name, nil
+}
+
+// ServerID is the directory name of an ACME server under accounts/: the
+// lowercase host, "_port" unless the port is 443, then the URL path with '/'
+// replaced by '_' (and "_" plus the query, if any). Every byte outside
+// [A-Za-z0-9._-] becomes '_', ".." never survives, and an ID over 200 bytes
+// is shortened with a hash of the URL. Examples:
+//
+//	https://acme-v02.api.letsencrypt.org/directory -> acme-v02.api.letsencrypt.org_directory
+//	https://127.0.0.1:14000/dir                    -> 127.0.0.1_14000_dir
+func ServerID(directoryURL string) (string, error) {
+	u, err := url.Parse(directoryURL)
+	if err != nil {
+		return "", fmt.Errorf("server id: %w", err)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return "", fmt.Errorf("server id: %q is not an http(s) URL", directoryURL)
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		return "", fmt.Errorf("server id: %q has no host", directoryURL)
+	}
+	id := host
+	if p := u.Port(); p != "" && p != "443" {
+		id += "_" + p
+	}
+	id += strings.ReplaceAll(u.EscapedPath(), "/", "_")
+	if u.RawQuery != "" {
+		id += "_" + u.RawQuery
+	}
+	b := []byte(id)
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			b[i] = '_'
+		}
+	}
+	if b[0] == '.' {
+		b[0] = '_'
+	}
+	id = string(b)
+	for strings.Contains(id, "..") {
+		id = strings.ReplaceAll(id, "..", "_.")
+	}
+	if len(id) > maxServerIDLen {
+		sum := sha256.Sum256([]byte(directoryURL))
+		id = id[:maxServerIDLen-17] + "_" + hex.EncodeToString(sum[:8])
+	}
+	return id, nil
+}
