@@ -1,0 +1,362 @@
+// Package tlsalpn01 solves tls-alpn-01 challenges (RFC 8737, and RFC 8738
+// for IP identifiers) with a built-in TLS listener (--tls-alpn-01).
+package tlsalpn01
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/acmectl/acmectl/challenges"
+)
+
+// DefaultAddr is where Server listens when given no address: port 443 on all
+// IPv4 and IPv6 addresses.
+const DefaultAddr = ":443"
+
+const (
+	// handshakeTimeout bounds one connection; a CA's handshake takes
+	// milliseconds.
+	handshakeTimeout = 10 * time.Second
+	// maxConns bounds concurrent handshakes; further connections are closed
+	// at once.
+	maxConns = 64
+)
+
+// ListenError is returned by Present when a listener cannot be opened. Err is
+// the cause (errors.Is(err, syscall.EADDRINUSE) for a port in use).
+type ListenError struct {
+	Addr string // the address as configured, e.g. ":443"
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	switch {
+	case errors.Is(e.Err, syscall.EADDRINUSE):
+		port := e.Addr
+		if _, p, err := net.SplitHostPort(e.Addr); err == nil {
+			port = p
+		}
+		return fmt.Sprintf("tls-alpn-01: listen on %s: port %s in use (is a TLS server running there? use --tls-alpn-01-addr or another challenge): %v",
+			e.Addr, port, e.Err)
+	case errors.Is(e.Err, syscall.EACCES):
+		return fmt.Sprintf("tls-alpn-01: listen on %s: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE): %v",
+			e.Addr, e.Err)
+	default:
+		return fmt.Sprintf("tls-alpn-01: listen on %s: %v", e.Addr, e.Err)
+	}
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }
+
+// Server is the tls-alpn-01 responder. It implements challenges.Solver and
+// is safe for concurrent use.
+//
+// Its listeners are opened by the first Present and closed when the last
+// presented challenge is cleaned up, so one set of listeners serves all the
+// authorizations of an order. It completes only TLS handshakes that offer
+// the ALPN protocol acme-tls/1 and name, in SNI, an identifier currently
+// presented; it answers with that challenge's certificate (see Certificate)
+// and closes the connection after the handshake (RFC 8737 §3). Any other
+// handshake fails.
+type Server struct {
+	addrs  []string
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	byToken map[string]*entry // guarded by mu
+	bySNI   map[string]*entry // the latest presented entry per SNI name; guarded by mu
+	live    *listeners        // nil when not listening; guarded by mu
+}
+
+type entry struct {
+	token, keyAuth, sni string
+	cert                *tls.Certificate
+	refs                int
+}
+
+// listeners is one generation of open listeners.
+type listeners struct {
+	lns    []net.Listener
+	ctx    context.Context // cancelled when the generation is closed
+	cancel context.CancelFunc
+	sem    chan struct{} // concurrent connections
+	wg     sync.WaitGroup
+}
+
+var _ challenges.Solver = (*Server)(nil)
+
+// NewServer returns a Server that will listen on addrs (host:port; an empty
+// host means all IPv4 and IPv6 addresses), or on DefaultAddr when addrs is
+// empty. It does no I/O. A nil logger discards.
+func NewServer(addrs []string, logger *slog.Logger) *Server {
+	if len(addrs) == 0 {
+		addrs = []string{DefaultAddr}
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		addrs:   append([]string(nil), addrs...),
+		logger:  logger,
+		byToken: make(map[string]*entry),
+		bySNI:   make(map[string]*entry),
+	}
+}
+
+// Present generates the challenge certificate for ch (a fresh P-256 key) and
+// serves it, opening the listeners if none are open. It returns a
+// *ListenError when an address cannot be bound (then nothing stays open for
+// this call), and an error for a wildcard or an unusable identifier.
+func (s *Server) Present(ctx context.Context, ch challenges.Challenge) error {
+	if ch.Token == "" {
+		return errors.New("tls-alpn-01: empty token")
+	}
+	sni, err := ServerName(ch.Identifier)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if e, ok := s.byToken[ch.Token]; ok {
+		defer s.mu.Unlock()
+		if e.keyAuth != ch.KeyAuthorization || e.sni != sni {
+			return fmt.Errorf("tls-alpn-01: token %s already presented for another challenge", ch.Token)
+		}
+		e.refs++
+		return nil
+	}
+	s.mu.Unlock()
+
+	cert, err := Certificate(ch) // outside the lock: key generation
+	if err != nil {
+		return err
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.byToken[ch.Token]; ok { // presented concurrently meanwhile
+		if e.keyAuth != ch.KeyAuthorization || e.sni != sni {
+			return fmt.Errorf("tls-alpn-01: token %s already presented for another challenge", ch.Token)
+		}
+		e.refs++
+		return nil
+	}
+	if s.live == nil {
+		live, err := s.listen(ctx)
+		if err != nil {
+			return err
+		}
+		s.live = live
+	}
+	e := &entry{token: ch.Token, keyAuth: ch.KeyAuthorization, sni: sni, cert: cert, refs: 1}
+	if old, ok := s.bySNI[sni]; ok {
+		s.logger.Warn("tls-alpn-01 name presented twice; serving the newer challenge",
+			"domain", ch.Identifier.Value, "old_token", old.token, "token", ch.Token)
+	}
+	s.byToken[ch.Token] = e
+	s.bySNI[sni] = e
+	s.logger.Debug("tls-alpn-01 challenge presented", "domain", ch.Identifier.Value, "sni", sni, "token", ch.Token)
+	return nil
+}
+
+// CleanUp stops serving ch's certificate. When no presented challenge
+// remains, it closes the listeners, aborts handshakes in flight and waits for
+// their goroutines. It is a no-op for a challenge that was not presented.
+func (s *Server) CleanUp(_ context.Context, ch challenges.Challenge) error {
+	s.mu.Lock()
+	e, ok := s.byToken[ch.Token]
+	if !ok || e.keyAuth != ch.KeyAuthorization {
+		s.mu.Unlock()
+		return nil
+	}
+	e.refs--
+	if e.refs > 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	delete(s.byToken, e.token)
+	if s.bySNI[e.sni] == e {
+		delete(s.bySNI, e.sni)
+		// Fall back to another challenge still presented for the name.
+		for _, other := range s.byToken {
+			if other.sni == e.sni {
+				s.bySNI[e.sni] = other
+				break
+			}
+		}
+	}
+	s.logger.Debug("tls-alpn-01 challenge cleaned up", "domain", ch.Identifier.Value, "token", ch.Token)
+	var live *listeners
+	if len(s.byToken) == 0 {
+		live = s.detach()
+	}
+	s.mu.Unlock()
+	if live != nil {
+		live.wg.Wait()
+	}
+	return nil
+}
+
+// Close forgets every presented challenge and closes the listeners. The
+// Server stays usable: a later Present opens new listeners.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	clear(s.byToken)
+	clear(s.bySNI)
+	live := s.detach()
+	s.mu.Unlock()
+	if live != nil {
+		live.wg.Wait()
+	}
+	return nil
+}
+
+// Addrs returns the addresses currently listened on (with the real port when
+// one was configured as 0), or nil when no listener is open.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.live == nil {
+		return nil
+	}
+	out := make([]net.Addr, len(s.live.lns))
+	for i, ln := range s.live.lns {
+		out[i] = ln.Addr()
+	}
+	return out
+}
+
+// TLSConfig returns the configuration the listeners use, for serving the
+// same challenges from another TLS listener: TLS 1.2 or later, ALPN
+// acme-tls/1 only, and GetCertificate.
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{Protocol},
+		GetCertificate: s.GetCertificate,
+	}
+}
+
+// GetCertificate returns the challenge certificate for hello's SNI name, or
+// an error (failing the handshake) when hello does not offer acme-tls/1 or
+// names no presented identifier. It does no I/O.
+func (s *Server) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if !slices.Contains(hello.SupportedProtos, Protocol) {
+		return nil, fmt.Errorf("tls-alpn-01: client did not offer ALPN %s", Protocol)
+	}
+	sni := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.bySNI[sni]
+	if !ok {
+		return nil, fmt.Errorf("tls-alpn-01: no challenge presented for server name %q", hello.ServerName)
+	}
+	return e.cert, nil
+}
+
+// listen opens every configured address. Called with s.mu held; the binds
+// are quick syscalls. On error, the listeners already opened are closed.
+func (s *Server) listen(ctx context.Context) (*listeners, error) {
+	var lc net.ListenConfig
+	var lns []net.Listener
+	for _, addr := range s.addrs {
+		ln, err := lc.Listen(ctx, "tcp", addr)
+		if err != nil {
+			for _, l := range lns {
+				_ = l.Close()
+			}
+			return nil, &ListenError{Addr: addr, Err: err}
+		}
+		lns = append(lns, ln)
+	}
+	// The listeners outlive the Present call: not derived from ctx.
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	live := &listeners{lns: lns, ctx: lctx, cancel: cancel, sem: make(chan struct{}, maxConns)}
+	cfg := s.TLSConfig()
+	for _, ln := range lns {
+		s.logger.Info("tls-alpn-01 listener started", "addr", ln.Addr().String())
+		live.wg.Go(func() { s.serve(live, ln, cfg) })
+	}
+	return live, nil
+}
+
+// serve accepts connections on ln until it is closed.
+func (s *Server) serve(live *listeners, ln net.Listener, cfg *tls.Config) {
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if live.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Temporary trouble such as too many open files: retry with
+			// backoff, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logger.Warn("tls-alpn-01 accept", "addr", ln.Addr().String(), "error", err, "retry_in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-live.ctx.Done():
+				t.Stop()
+				return
+			}
+			continue
+		}
+		backoff = 0
+		select {
+		case live.sem <- struct{}{}:
+		default:
+			s.logger.Warn("tls-alpn-01 too many connections; closing one", "remote", conn.RemoteAddr().String())
+			_ = conn.Close()
+			continue
+		}
+		live.wg.Go(func() {
+			defer func() { <-live.sem }()
+			s.handshake(live.ctx, conn, cfg)
+		})
+	}
+}
+
+// handshake completes one TLS handshake and closes the connection: after it,
+// the CA sends nothing more (RFC 8737 §3).
+func (s *Server) handshake(ctx context.Context, conn net.Conn, cfg *tls.Config) {
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	tc := tls.Server(conn, cfg)
+	err := tc.HandshakeContext(ctx)
+	st := tc.ConnectionState()
+	if err != nil {
+		s.logger.Debug("tls-alpn-01 handshake refused", "remote", conn.RemoteAddr().String(), "sni", st.ServerName, "error", err)
+		return
+	}
+	s.logger.Debug("tls-alpn-01 handshake answered", "remote", conn.RemoteAddr().String(), "sni", st.ServerName,
+		"alpn", st.NegotiatedProtocol)
+	_ = tc.Close()
+}
+
+// detach closes the current listeners (so the ports are free when it
+// returns) and aborts their handshakes. Called with s.mu held; the caller
+// waits on the returned generation's wg after unlocking.
+func (s *Server) detach() *listeners {
+	live := s.live
+	s.live = nil
+	if live == nil {
+		return nil
+	}
+	live.cancel()
+	for _, ln := range live.lns {
+		_ = ln.Close()
+		s.logger.Info("tls-alpn-01 listener stopped", "addr", ln.Addr().String())
+	}
+	return live
+}
