@@ -1,0 +1,29 @@
+//go:build unix
+
+package hook
+
+import (
+	"io/fs"
+	"syscall"
+)
+
+func fileOwner(st fs.FileInfo) (int, bool) {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(sys.Uid), true
+}
+
+// groupAttr puts the hook in a new process group whose id is its pid, so
+// killGroup reaches everything it started (unless something left the group
+// on purpose, as daemons do with setsid).
+func groupAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+// killGroup signals every process in the group led by pid.
+func killGroup(pid int, sig syscall.Signal) error { return syscall.Kill(-pid, sig) }
+
+const (
+	sigTerm = syscall.SIGTERM
+	sigKill = syscall.SIGKILL
+)
