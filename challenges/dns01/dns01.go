@@ -72,6 +72,10 @@ type PropagationError struct {
 }
 
 func (e *PropagationError) Error() string {
+	if e.Addr == "" && e.Nameserver == "" {
+		return fmt.Sprintf("dns01: %s TXT %q not confirmed after %v: %s",
+			e.Name, e.Value, e.After.Round(time.Millisecond), e.Got)
+	}
 	server := e.Addr
 	if e.Nameserver != "" {
 		server = e.Nameserver + " (" + e.Addr + ")"

@@ -200,15 +200,18 @@ func (s *Solver) Wait(ctx context.Context, ch challenges.Challenge) error {
 }
 
 // CheckPropagation polls until every nameserver of the check serves value
-// at name (following CNAMEs), as Wait does without the other steps.
+// at name (following CNAMEs), as Wait does without the other steps. The
+// last round of queries may run up to QueryTimeout past
+// PropagationTimeout, so that the error says what the server answered.
 func (s *Solver) CheckPropagation(ctx context.Context, name, value string) error {
 	name = fqdn(name)
 	start := time.Now()
 	deadline := start.Add(s.opts.PropagationTimeout)
-	cctx, cancel := context.WithDeadline(ctx, deadline)
+	cctx, cancel := context.WithDeadline(ctx, deadline.Add(s.opts.QueryTimeout))
 	defer cancel()
 	c := &checker{s: s, zones: map[string][]nameserver{}}
 	delay := firstPoll
+	var informative *PropagationError
 	for attempt := 1; ; attempt++ {
 		lag := c.check(cctx, name, value)
 		if lag == nil {
@@ -218,12 +221,16 @@ func (s *Solver) CheckPropagation(ctx context.Context, name, value string) error
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		s.log.Debug("dns record not yet propagated", "name", lag.Name, "server", lag.Addr, "got", lag.Got, "attempt", attempt)
-		if time.Now().Add(delay).After(deadline) {
-			lag.After = time.Since(start)
-			return lag
+		if lag.Err == nil || !errors.Is(lag.Err, context.DeadlineExceeded) || informative == nil {
+			informative = lag
 		}
-		if err := sleep(ctx, delay); err != nil {
+		s.log.Debug("dns record not yet propagated", "name", lag.Name, "nameserver", lag.Nameserver, "server", lag.Addr, "got", lag.Got, "attempt", attempt)
+		left := time.Until(deadline)
+		if left <= 0 {
+			informative.After = time.Since(start)
+			return informative
+		}
+		if err := sleep(ctx, min(delay, left)); err != nil {
 			return err
 		}
 		delay = min(delay*2, s.opts.PollInterval)
