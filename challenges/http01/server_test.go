@@ -298,3 +298,22 @@ func TestHandlerWithLookup(t *testing.T) {
 		})
 	}
 }
+
+func TestServerClose(t *testing.T) {
+	s := http01.NewServer([]string{"127.0.0.1:0"}, testLogger(t))
+	ch := chal("tok")
+	if err := s.Present(t.Context(), ch); err != nil {
+		t.Fatal(err)
+	}
+	addr := listenAddr(t, s)
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Errorf("dial %s after Close succeeded; want the listener closed", addr)
+	}
+	if err := s.CleanUp(t.Context(), ch); err != nil {
+		t.Errorf("CleanUp after Close = %v; want nil", err)
+	}
+}

@@ -205,9 +205,11 @@ func (s *Server) CleanUp(_ context.Context, ch challenges.Challenge) error {
 	return nil
 }
 
-// Close forgets every presented challenge and closes the listeners. The
-// Server stays usable: a later Present opens new listeners.
-func (s *Server) Close() error {
+// Close forgets every presented challenge, closes the listeners and aborts
+// handshakes in flight. The Server stays usable: a later Present opens new
+// listeners. ctx is unused (handshakes are aborted, not awaited); it keeps
+// the signature of http01.Server.Close.
+func (s *Server) Close(_ context.Context) error {
 	s.mu.Lock()
 	clear(s.byToken)
 	clear(s.bySNI)

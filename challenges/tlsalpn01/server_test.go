@@ -376,3 +376,22 @@ func TestCertificateParsesWithStdlib(t *testing.T) {
 		t.Errorf("unhandled critical extensions %v; want only acmeIdentifier", leaf.UnhandledCriticalExtensions)
 	}
 }
+
+func TestServerClose(t *testing.T) {
+	s := tlsalpn01.NewServer([]string{"127.0.0.1:0"}, testLogger(t))
+	ch := chal(challenges.IdentifierDNS, "close.example.test", "tok")
+	if err := s.Present(t.Context(), ch); err != nil {
+		t.Fatal(err)
+	}
+	addr := listenAddr(t, s)
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Errorf("dial %s after Close succeeded; want the listener closed", addr)
+	}
+	if err := s.CleanUp(t.Context(), ch); err != nil {
+		t.Errorf("CleanUp after Close = %v; want nil", err)
+	}
+}
