@@ -97,7 +97,7 @@ func (e Event) Vars() []string {
 	return vs
 }
 
-// oneLine replaces control characters with spaces and cuts s to max bytes
+// oneLine replaces control characters with spaces, trims, and cuts s to max bytes
 // on a rune boundary. Error text may come from the CA.
 func oneLine(s string, max int) string {
 	s = strings.Map(func(r rune) rune {
@@ -106,6 +106,7 @@ func oneLine(s string, max int) string {
 		}
 		return r
 	}, strings.ToValidUTF8(s, "?"))
+	s = strings.TrimSpace(s)
 	if len(s) > max {
 		s = s[:max]
 		for !utf8.ValidString(s) {
