@@ -25,10 +25,13 @@
 // certificate must hold its lock (LockCert), and account writers the state
 // lock (LockState): the store does not take locks itself.
 //
-// Deviations from the original brief, for callers: Install takes optional
-// InstallOptions as a variadic third argument (Install(name, files) stays
-// valid); Installed also carries the parsed leaf, and State.RecordInstall
-// copies its facts into the cached fields.
+// Additions to the agreed API, all source-compatible with it: Open takes
+// optional Options (WithLogger); Install takes an optional InstallOptions as a
+// variadic third argument (Install(name, files) stays valid) and, when it
+// fails after the new version went live, returns an *InstallError saying so;
+// Installed also carries the parsed leaf, and State.RecordInstall copies its
+// facts into the cached fields. SettingsError, ErrInvalidName and the file
+// name constants are exported for callers' messages and tests.
 package store
 
 import (
