@@ -1,0 +1,216 @@
+// Package exec is a dns01.Provider that runs a user's program to add and
+// remove TXT records, without a shell:
+//
+//	PROGRAM present FQDN VALUE
+//	PROGRAM cleanup FQDN VALUE
+//
+// with ACMECTL_DNS_ACTION, ACMECTL_DNS_FQDN and ACMECTL_DNS_VALUE set to the
+// same. The program MUST add (remove) only that one record and exit 0, also
+// when the record already exists (is already gone). Its environment is
+// acmectl's minus every ACMECTL_* variable and CREDENTIALS_DIRECTORY, plus
+// those three.
+package exec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/acmectl/acmectl/challenges/dns01"
+)
+
+// DefaultTimeout bounds one run of the program.
+const DefaultTimeout = 2 * time.Minute
+
+// maxOutput bounds the program output kept for errors and logs.
+const maxOutput = 4 << 10
+
+// Config configures a Provider.
+type Config struct {
+	// Program is the path of the program (or a name looked up in PATH).
+	Program string
+	// Timeout bounds one run (default 2m); the program's process group is
+	// killed when it passes or ctx ends.
+	Timeout time.Duration
+	// Environ is the environment to start from (default os.Environ());
+	// ACMECTL_* and CREDENTIALS_DIRECTORY are removed from it.
+	Environ []string
+	// Logger gets the program's output at debug level; nil discards.
+	Logger *slog.Logger
+}
+
+// Provider runs Config.Program. It is safe for concurrent use (the program
+// may run several times at once).
+type Provider struct {
+	cfg Config
+	log *slog.Logger
+}
+
+var _ dns01.Provider = (*Provider)(nil)
+
+// ErrUnsafeProgram is wrapped by errors refusing a program whose file is
+// not owned by root or the running user, or is writable by group or others.
+var ErrUnsafeProgram = errors.New("exec: unsafe program")
+
+// RunError is a run of the program that failed.
+type RunError struct {
+	Program string
+	Action  string // present or cleanup
+	FQDN    string
+	Err     error  // the *exec.ExitError, a timeout or a start error
+	Output  string // combined stdout and stderr, bounded
+}
+
+func (e *RunError) Error() string {
+	msg := fmt.Sprintf("exec: %s %s %s: %v", e.Program, e.Action, e.FQDN, e.Err)
+	if out := strings.TrimSpace(e.Output); out != "" {
+		msg += ": " + out
+	}
+	return msg
+}
+
+func (e *RunError) Unwrap() error { return e.Err }
+
+// New returns a Provider for cfg. It does no I/O: the program is checked
+// before every run (and by Check).
+func New(cfg Config) (*Provider, error) {
+	if cfg.Program == "" {
+		return nil, errors.New("exec: no program configured")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Environ == nil {
+		cfg.Environ = os.Environ()
+	}
+	p := &Provider{cfg: cfg, log: cfg.Logger}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	return p, nil
+}
+
+// Check resolves the program and refuses it (wrapping ErrUnsafeProgram)
+// when its file is not a regular executable owned by root or the running
+// user, or is writable by group or others. It returns the resolved path.
+func (p *Provider) Check() (string, error) {
+	path := p.cfg.Program
+	if !strings.ContainsRune(path, filepath.Separator) {
+		lp, err := osexec.LookPath(path)
+		if err != nil {
+			return "", fmt.Errorf("exec: %w", err)
+		}
+		path = lp
+	}
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("exec: %w", err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("exec: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%w: %s is not a regular file", ErrUnsafeProgram, path)
+	}
+	if st.Mode().Perm()&0o022 != 0 {
+		return "", fmt.Errorf("%w: %s is writable by group or others (mode %v; chmod go-w it)", ErrUnsafeProgram, path, st.Mode().Perm())
+	}
+	if err := checkOwner(path, st); err != nil {
+		return "", err
+	}
+	if st.Mode().Perm()&0o111 == 0 {
+		return "", fmt.Errorf("exec: %s is not executable", path)
+	}
+	return path, nil
+}
+
+// SetTXT runs `PROGRAM present FQDN VALUE`.
+func (p *Provider) SetTXT(ctx context.Context, fqdn, value string) error {
+	return p.run(ctx, "present", fqdn, value)
+}
+
+// DeleteTXT runs `PROGRAM cleanup FQDN VALUE`.
+func (p *Provider) DeleteTXT(ctx context.Context, fqdn, value string) error {
+	return p.run(ctx, "cleanup", fqdn, value)
+}
+
+func (p *Provider) run(ctx context.Context, action, fqdn, value string) error {
+	path, err := p.Check()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	cmd := osexec.CommandContext(ctx, path, action, fqdn, value)
+	cmd.Env = append(filterEnv(p.cfg.Environ),
+		"ACMECTL_DNS_ACTION="+action, "ACMECTL_DNS_FQDN="+fqdn, "ACMECTL_DNS_VALUE="+value)
+	cmd.Stdin = nil
+	out := &limitedBuffer{max: maxOutput}
+	cmd.Stdout = out
+	cmd.Stderr = out
+	setProcessGroup(cmd)
+	cmd.WaitDelay = 2 * time.Second
+	start := time.Now()
+	err = cmd.Run()
+	p.log.Debug("dns exec ran", "program", path, "action", action, "name", fqdn,
+		"took", time.Since(start).Round(time.Millisecond), "output", out.String())
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("killed after %v: %w", time.Since(start).Round(time.Millisecond), ctx.Err())
+		}
+		return &RunError{Program: path, Action: action, FQDN: fqdn, Err: err, Output: out.String()}
+	}
+	return nil
+}
+
+// filterEnv drops ACMECTL_* and the systemd credentials directory.
+func filterEnv(env []string) []string {
+	out := make([]string, 0, len(env)+3)
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(strings.ToUpper(k), "ACMECTL_") || k == "CREDENTIALS_DIRECTORY" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// limitedBuffer keeps the first max bytes written and counts the rest.
+type limitedBuffer struct {
+	mu      sync.Mutex
+	max     int
+	buf     bytes.Buffer
+	dropped int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(room, len(p))])
+		b.dropped += max(0, len(p)-room)
+	} else {
+		b.dropped += len(p)
+	}
+	return len(p), nil
+}
+
+func (b *limitedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := strings.ToValidUTF8(b.buf.String(), "?")
+	if b.dropped > 0 {
+		s += fmt.Sprintf(" [%d more bytes]", b.dropped)
+	}
+	return s
+}
