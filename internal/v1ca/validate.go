@@ -49,6 +49,7 @@ func (s *Server) validate(job validationJob) {
 	case "tls-alpn-01":
 		recs, prob = s.validateTLSALPN01(ctx, job)
 	case "dns-01":
+		recs = []validationRecord{{Hostname: job.name}}
 		prob = s.validateDNS01(ctx, job)
 	default:
 		prob = internalError("unknown challenge type %s", job.typ)
