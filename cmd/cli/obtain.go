@@ -1,0 +1,339 @@
+package cli
+
+import (
+	"context"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/issue"
+	"github.com/acmectl/acmectl/internal/store"
+)
+
+type obtainOptions struct {
+	certName         string
+	force            bool
+	dryRun           bool
+	allowNameRemoval bool
+}
+
+func newObtainCmd(a *app, runF func(context.Context, *obtainOptions) error) *cobra.Command {
+	opts := &obtainOptions{}
+	cmd := &cobra.Command{
+		Use:   "obtain -d NAME [-d NAME ...] [flags]",
+		Short: "Order a certificate and store its settings for renewal",
+		Long: `Order a certificate for the given names, store it under the state directory and
+remember the settings so that "acmectl renew" can repeat the order.
+
+On an existing certificate with the same names that is not due, nothing is ordered
+(use --force). Files land in <state-dir>/certificates/<cert-name>/{cert,chain,fullchain,privkey}.pem.`,
+		Example: `  acmectl obtain --accept-tos --email admin@example.com -d example.com -d www.example.com --http-01
+  acmectl obtain -d example.com --webroot /var/www/html --deploy-hook "systemctl reload nginx"
+  acmectl obtain -d '*.example.com' -d example.com --dns-01 rfc2136 --rfc2136-server ns1.example.com:53 --rfc2136-tsig-file /etc/acmectl/tsig.key`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.certName, _ = cmd.Flags().GetString("cert-name")
+			opts.force, _ = cmd.Flags().GetBool("force")
+			opts.dryRun, _ = cmd.Flags().GetBool("dry-run")
+			opts.allowNameRemoval, _ = cmd.Flags().GetBool("allow-name-removal")
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return a.runObtain(cmd.Context(), opts)
+		},
+	}
+	addOrderFlags(cmd)
+	cmd.Flags().Bool("force", false, "order even when the certificate is current")
+	cmd.Flags().Bool("dry-run", false, "run the whole protocol but write nothing (staging suggested); no deploy hooks")
+	cmd.Flags().Bool("allow-name-removal", false, "allow dropping names from an existing certificate")
+	return cmd
+}
+
+func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
+	if !a.cfg.flag("domain").Changed && !a.cfg.flag("csr").Changed {
+		return usagef("obtain: give at least one -d NAME (or --csr FILE)")
+	}
+	st, err := a.openStore()
+	if err != nil {
+		return err
+	}
+	server := a.g.server
+	if opts.dryRun && server == serverAliases()["letsencrypt"] {
+		server = serverAliases()["letsencrypt-staging"]
+		fmt.Fprintln(a.env.Stderr, "acmectl: --dry-run: using letsencrypt-staging instead of letsencrypt")
+	}
+
+	// The settings as they would be after this command.
+	fresh := &store.Settings{Server: server, Account: a.g.account, ACMEVersion: a.g.acmeVersion, CABundle: a.g.caBundle, Email: a.g.email}
+	if err := a.applyOrderFlags(fresh, true); err != nil {
+		return err
+	}
+	if len(fresh.Names) == 0 {
+		return usagef("obtain: no names to order")
+	}
+	name := opts.certName
+	if name == "" {
+		if name, err = store.DefaultCertName(fresh.Names[0]); err != nil {
+			return usagef("cannot derive a certificate name from %q: %v (use --cert-name)", fresh.Names[0], err)
+		}
+	} else if err := store.ValidCertName(name); err != nil {
+		return usagef("--cert-name %q: must match ^[a-z0-9][a-z0-9._-]{0,127}$", name)
+	}
+	if _, err := (&issue.Engine{}).Solvers(fresh); err != nil {
+		return usagef("%v", err)
+	}
+	lockWait := 2 * time.Minute
+	if a.g.lockWaitSet {
+		lockWait = a.g.lockWait
+	}
+	var unlock func()
+	if !opts.dryRun {
+		unlock, err = st.LockCert(ctx, name, lockWait)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+
+	settings := fresh
+	state := &store.State{}
+	var current *store.Files
+	if old, err := st.LoadSettings(name); err == nil {
+		state, err = st.LoadState(name)
+		if err != nil {
+			return err
+		}
+		// A flag given replaces the stored value; an absent flag keeps it.
+		merged := *old
+		if err := a.applyOrderFlags(&merged, false); err != nil {
+			return err
+		}
+		if a.cfg.source("server") == sourceFlag || a.cfg.source("server") == sourceEnv {
+			merged.Server = server
+		}
+		if a.cfg.flag("account").Changed {
+			merged.Account = a.g.account
+		}
+		added, removed := diffNames(old.Names, merged.Names)
+		if len(removed) > 0 && !opts.allowNameRemoval && opts.certName == "" {
+			return usagef("obtain would remove %s from %s: pass --allow-name-removal or --cert-name %s", strings.Join(removed, ", "), name, name)
+		}
+		if len(added)+len(removed) > 0 {
+			fmt.Fprintf(a.env.Stderr, "acmectl: %s: names added: %s; removed: %s\n", name, orDash(added), orDash(removed))
+		}
+		settings = &merged
+		if files, _, err := st.Current(name); err == nil {
+			current = files
+		}
+		if current != nil && len(added)+len(removed) == 0 && !opts.force && !state.Revoked && !opts.dryRun {
+			leaf, err := leafOf(current.Cert)
+			if err == nil && !dueByLifetime(leaf.NotBefore, leaf.NotAfter, a.env.Now()) {
+				if err := st.SaveSettings(name, settings); err != nil {
+					return err
+				}
+				msg := fmt.Sprintf("%s is current until %s (use --force to reorder)", name, leaf.NotAfter.UTC().Format(time.RFC3339))
+				if a.g.json {
+					return a.writeJSON(map[string]any{"cert_name": name, "outcome": "not_due", "not_after": leaf.NotAfter.UTC().Format(time.RFC3339), "message": msg})
+				}
+				fmt.Fprintln(a.env.Stdout, msg)
+				return nil
+			}
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+
+	eng := a.engine(st)
+	acctOpts, err := a.accountOptions()
+	if err != nil {
+		return err
+	}
+	acctOpts.Label = settings.Account
+	req := issue.Request{Name: name, Settings: settings, State: state, Account: acctOpts, DryRun: opts.dryRun, Progress: a.progress(name)}
+	if current != nil {
+		if leaf, err := leafOf(current.Cert); err == nil {
+			req.Replaces = leaf
+		}
+	}
+	if !opts.dryRun {
+		// Settings first: a crash mid-order leaves a certificate renew can finish.
+		if err := st.SaveSettings(name, settings); err != nil {
+			return err
+		}
+	}
+	hooks := newHookRun(a)
+	hooks.pre(ctx, settings)
+	res, err := eng.Issue(ctx, req)
+	if err != nil {
+		if !opts.dryRun {
+			recordFailure(st, name, state, err, a.env.Now())
+		}
+		hooks.failure(ctx, name, settings, err)
+		hooks.post(ctx, nil, []string{name})
+		return err
+	}
+	deployErr := error(nil)
+	if !opts.dryRun {
+		deployErr = hooks.deploy(ctx, st, name, settings, res)
+	}
+	hooks.post(ctx, []string{name}, nil)
+	if err := a.reportObtain(name, settings, res, opts.dryRun); err != nil {
+		return err
+	}
+	if deployErr != nil {
+		return &exitError{code: ExitFailed, err: deployErr}
+	}
+	return nil
+}
+
+func (a *app) reportObtain(name string, s *store.Settings, res *issue.Result, dryRun bool) error {
+	notAfter := res.Leaf.NotAfter.UTC().Format(time.RFC3339)
+	if a.g.json {
+		doc := map[string]any{
+			"cert_name": name, "names": s.Names, "outcome": "obtained", "not_after": notAfter,
+			"not_before": res.Leaf.NotBefore.UTC().Format(time.RFC3339), "serial": fmt.Sprintf("%x", res.Leaf.SerialNumber),
+			"issuer": res.Leaf.Issuer.CommonName, "server": s.Server, "dialect": res.Dialect, "requests": res.Requests,
+		}
+		if res.Replaced != "" {
+			doc["replaced"] = res.Replaced
+		}
+		if dryRun {
+			doc["outcome"] = "dry_run"
+		} else {
+			doc["version"] = res.Installed.Version
+			doc["paths"] = map[string]string{"cert": res.Installed.Cert, "chain": res.Installed.Chain,
+				"fullchain": res.Installed.Fullchain, "privkey": res.Installed.PrivKey}
+		}
+		return a.writeJSON(doc)
+	}
+	if a.g.quiet {
+		return nil
+	}
+	w := a.env.Stdout
+	if dryRun {
+		fmt.Fprintf(w, "Dry run: a certificate for %s was issued by %s and not saved (expires %s).\n", strings.Join(s.Names, ", "), s.Server, notAfter)
+		return nil
+	}
+	fmt.Fprintf(w, "Certificate %s for %s saved (version %d, expires %s):\n", name, strings.Join(s.Names, ", "), res.Installed.Version, notAfter)
+	fmt.Fprintf(w, "  fullchain: %s\n", res.Installed.Fullchain)
+	if res.Installed.PrivKey != "" {
+		fmt.Fprintf(w, "  privkey:   %s\n", res.Installed.PrivKey)
+	}
+	fmt.Fprintf(w, "  cert:      %s\n", res.Installed.Cert)
+	fmt.Fprintf(w, "  chain:     %s\n", res.Installed.Chain)
+	return nil
+}
+
+// engine builds the issuance engine for this run.
+func (a *app) engine(st *store.Dir) *issue.Engine {
+	return &issue.Engine{
+		Store: st, Logger: a.log, UserAgent: a.env.userAgent(), Now: a.env.Now,
+		Stdin: a.env.Stdin, Stderr: a.env.Stderr, Interactive: a.env.StdinTerminal && a.env.StderrTerminal,
+		Getenv: a.env.Getenv, Failpoint: a.env.Failpoint,
+	}
+}
+
+// accountOptions collects what a new account needs (EAB key from its
+// file or env, never a flag value).
+func (a *app) accountOptions() (issue.AccountOptions, error) {
+	o := issue.AccountOptions{Label: a.g.account, Email: a.g.email, AcceptTOS: a.g.acceptTOS, EABKeyID: a.g.eabKID}
+	if a.g.eabKID != "" {
+		var key string
+		if a.g.eabHMACKeyFile != "" {
+			data, err := readSecretFile(a.env, "--eab-hmac-key-file", a.g.eabHMACKeyFile)
+			if err != nil {
+				return o, err
+			}
+			key = string(data)
+		} else {
+			key = a.env.Getenv("ACMECTL_EAB_HMAC_KEY")
+		}
+		if key == "" {
+			return o, usagef("--eab-kid needs the HMAC key: --eab-hmac-key-file FILE or ACMECTL_EAB_HMAC_KEY")
+		}
+		raw, err := decodeB64URL(key)
+		if err != nil {
+			return o, usagef("EAB HMAC key is not base64url")
+		}
+		o.EABHMACKey = raw
+	}
+	if a.env.StdinTerminal && a.env.StderrTerminal {
+		o.Confirm = a.confirm
+	}
+	return o, nil
+}
+
+// confirm asks a yes/no question on the terminal.
+func (a *app) confirm(q string) (bool, error) {
+	fmt.Fprintf(a.env.Stderr, "%s [y/N] ", q)
+	var answer string
+	if _, err := fmt.Fscanln(a.env.Stdin, &answer); err != nil {
+		return false, nil
+	}
+	answer = strings.ToLower(strings.TrimSpace(answer))
+	return answer == "y" || answer == "yes", nil
+}
+
+// progress prints one short line per workflow step on a terminal; off a
+// terminal the steps go to the debug log only.
+func (a *app) progress(name string) func(client.Event) {
+	start := a.env.Now()
+	return func(ev client.Event) {
+		if a.g.quiet || a.g.json {
+			return
+		}
+		if !a.env.StderrTerminal {
+			a.log.Debug("progress", "cert_name", name, "step", ev.Step, "identifier", ev.Identifier, "detail", ev.Detail)
+			return
+		}
+		el := a.env.Now().Sub(start).Round(100 * time.Millisecond)
+		what := ev.Detail
+		if ev.Identifier != "" {
+			what = ev.Identifier + ": " + ev.Detail
+		}
+		fmt.Fprintf(a.env.Stderr, "\r\033[K%s [%s] %s: %s", name, el, ev.Step, what)
+		if ev.Step == "download" {
+			fmt.Fprint(a.env.Stderr, "\r\033[K")
+		}
+	}
+}
+
+func recordFailure(st *store.Dir, name string, state *store.State, err error, now time.Time) {
+	state.LastAttempt = now
+	state.LastError = &store.LastError{Class: errorClass(err), Message: oneLine(err.Error()), Time: now, RetryAfter: client.RetryAfterOf(err)}
+	if ra := client.RetryAfterOf(err); !ra.IsZero() {
+		state.RetryAfter = ra
+	}
+	_ = st.SaveState(name, state)
+}
+
+func diffNames(old, new []string) (added, removed []string) {
+	for _, n := range new {
+		if !slices.Contains(old, n) {
+			added = append(added, n)
+		}
+	}
+	for _, n := range old {
+		if !slices.Contains(new, n) {
+			removed = append(removed, n)
+		}
+	}
+	return added, removed
+}
+
+func orDash(s []string) string {
+	if len(s) == 0 {
+		return "-"
+	}
+	return strings.Join(s, ", ")
+}
+
+func pemCSR(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+}

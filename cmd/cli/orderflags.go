@@ -1,0 +1,256 @@
+package cli
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/net/idna"
+
+	"github.com/acmectl/acmectl/internal/hook"
+	"github.com/acmectl/acmectl/internal/issue"
+	"github.com/acmectl/acmectl/internal/keys"
+	"github.com/acmectl/acmectl/internal/store"
+)
+
+// addOrderFlags registers the flags that shape an order (obtain and
+// reconfigure share them).
+func addOrderFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringSliceP("domain", "d", nil, "DNS name, *.wildcard or IP address (repeatable, also a,b)")
+	f.String("cert-name", "", "storage name (default from the first name)")
+	f.String("key-type", "ec256", "certificate key: "+strings.Join(keys.KeyTypes(), ", "))
+	f.Bool("reuse-key", false, "keep the previous key on renewal")
+	f.String("key-group", "", "make privkey.pem 0640 for this group (dirs 0750)")
+	f.String("csr", "", "order for this CSR (PEM or DER) made elsewhere; names come from it")
+	f.Bool("http-01", false, "answer http-01 with the built-in responder")
+	f.StringSlice("http-01-addr", nil, "address for the http-01 responder (repeatable; default :80)")
+	f.String("webroot", "", "answer http-01 by writing DIR/.well-known/acme-challenge/<token>")
+	f.Bool("tls-alpn-01", false, "answer tls-alpn-01 with the built-in responder (RFC 8737)")
+	f.StringSlice("tls-alpn-01-addr", nil, "address for the tls-alpn-01 responder (repeatable; default :443)")
+	f.String("dns-01", "", "answer dns-01 with a provider: rfc2136, exec or manual")
+	f.String("rfc2136-server", "", "DNS server for RFC 2136 updates (host:port)")
+	f.String("rfc2136-tsig-file", "", "TSIG key file (output of tsig-keygen); or env ACMECTL_RFC2136_TSIG_SECRET")
+	f.String("dns-exec", "", "program for --dns-01 exec (called: present|cleanup FQDN VALUE)")
+	f.StringSlice("dns-resolvers", nil, "nameservers to check propagation against (host:port,...), instead of the zone's authorities")
+	f.String("dns-propagation-wait", "", "wait this long instead of checking propagation")
+	f.StringArray("solver", nil, "per-name solvers: IDENT=NAME[,NAME...] (IDENT a -d name or default)")
+	f.String("profile", "", "ACME profile to request (see acmectl directory)")
+	f.String("preferred-chain", "", "prefer the chain whose top issuer has this common name")
+	f.Bool("must-staple", false, "request the OCSP must-staple extension (Let's Encrypt refuses it)")
+	f.StringArray("pre-hook", nil, "program to run before the first order of a run (no shell)")
+	f.StringArray("post-hook", nil, "program to run after the run, when the pre hook ran (no shell)")
+	f.StringArray("deploy-hook", nil, "program to run for each certificate obtained or renewed (no shell)")
+	f.StringArray("failure-hook", nil, "program to run for each certificate that failed (no shell)")
+	f.String("hook-timeout", "5m", "kill a hook after this long")
+}
+
+// normalizeName lowercases, converts to an IDNA A-label and checks a name;
+// IP addresses are returned in canonical form.
+func normalizeName(n string) (string, error) {
+	n = strings.TrimSpace(n)
+	if ip, err := netip.ParseAddr(n); err == nil {
+		if ip.Zone() != "" {
+			return "", usagef("-d %q: IP address with a zone", n)
+		}
+		return ip.Unmap().String(), nil
+	}
+	wild := strings.HasPrefix(n, "*.")
+	base := strings.TrimSuffix(strings.TrimPrefix(n, "*."), ".")
+	a, err := idna.Lookup.ToASCII(strings.ToLower(base))
+	if err != nil || a == "" || strings.Contains(a, "*") {
+		return "", usagef("-d %q is not a valid DNS name", n)
+	}
+	if !strings.Contains(a, ".") {
+		return "", usagef("-d %q: a certificate name needs at least two labels", n)
+	}
+	if wild {
+		a = "*." + a
+	}
+	return a, nil
+}
+
+// applyOrderFlags merges the order flags the user gave (and config-file
+// defaults for keys the settings lack) into s. A flag given replaces the
+// stored value; an absent flag keeps it.
+func (a *app) applyOrderFlags(s *store.Settings, fresh bool) error {
+	c := a.cfg
+	set := func(key string) bool { return c.source(key) != sourceDefault && (fresh || c.source(key) == sourceFlag) }
+	if set("domain") {
+		var names []string
+		for _, n := range c.Strings("domain") {
+			nn, err := normalizeName(n)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(names, nn) {
+				names = append(names, nn)
+			}
+		}
+		s.Names = names
+	}
+	if set("key-type") || (fresh && s.KeyType == "") {
+		kt := c.String("key-type")
+		if err := keys.ValidKeyType(kt); err != nil {
+			return usagef("--key-type %q: want one of %s", kt, strings.Join(keys.KeyTypes(), ", "))
+		}
+		s.KeyType = kt
+	}
+	if set("reuse-key") {
+		s.ReuseKey, _ = c.Bool("reuse-key")
+	}
+	if set("key-group") {
+		s.KeyGroup = c.String("key-group")
+	}
+	if set("csr") {
+		path := c.String("csr")
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return usagef("--csr: %v", err)
+		}
+		csr, err := issue.ParseCSR(data)
+		if err != nil {
+			return usagef("--csr %s: %v", path, err)
+		}
+		s.CSR = string(pemCSR(csr.Raw))
+		var names []string
+		for _, n := range issue.CSRNames(csr) {
+			nn, err := normalizeName(n)
+			if err != nil {
+				return usagef("--csr %s: %v", path, err)
+			}
+			names = append(names, nn)
+		}
+		s.Names = names
+	}
+	if set("http-01") || set("http-01-addr") {
+		on, _ := c.Bool("http-01")
+		addrs := c.Strings("http-01-addr")
+		if on && len(addrs) == 0 {
+			addrs = []string{":80"}
+		}
+		s.HTTP01Addrs = addrs
+	}
+	if set("webroot") {
+		w := c.String("webroot")
+		if w != "" {
+			abs, err := filepath.Abs(w)
+			if err != nil {
+				return usagef("--webroot: %v", err)
+			}
+			if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+				return usagef("--webroot %s: not a directory", w)
+			}
+			w = abs
+		}
+		s.Webroot = w
+	}
+	if set("tls-alpn-01") || set("tls-alpn-01-addr") {
+		on, _ := c.Bool("tls-alpn-01")
+		addrs := c.Strings("tls-alpn-01-addr")
+		if on && len(addrs) == 0 {
+			addrs = []string{":443"}
+		}
+		s.TLSALPN01Addrs = addrs
+	}
+	if set("dns-01") {
+		p := c.String("dns-01")
+		switch p {
+		case "", "rfc2136", "exec", "manual":
+		default:
+			return usagef("--dns-01 %q: want rfc2136, exec or manual", p)
+		}
+		s.DNS.Provider = p
+	}
+	if set("rfc2136-server") {
+		s.DNS.RFC2136Server = c.String("rfc2136-server")
+	}
+	if set("rfc2136-tsig-file") {
+		p, err := filepath.Abs(c.String("rfc2136-tsig-file"))
+		if err != nil {
+			return usagef("--rfc2136-tsig-file: %v", err)
+		}
+		s.DNS.RFC2136TSIGFile = p
+	}
+	if set("dns-exec") {
+		p, err := filepath.Abs(c.String("dns-exec"))
+		if err != nil {
+			return usagef("--dns-exec: %v", err)
+		}
+		s.DNS.Exec = p
+	}
+	if set("dns-resolvers") {
+		s.DNS.Resolvers = c.Strings("dns-resolvers")
+	}
+	if set("dns-propagation-wait") {
+		if _, err := c.Duration("dns-propagation-wait"); err != nil {
+			return err
+		}
+		s.DNS.PropagationWait = c.String("dns-propagation-wait")
+	}
+	if set("solver") {
+		m := map[string][]string{}
+		for _, spec := range c.RawStrings("solver") {
+			ident, names, ok := strings.Cut(spec, "=")
+			if !ok || ident == "" || names == "" {
+				return usagef("--solver %q: want IDENT=NAME[,NAME...]", spec)
+			}
+			if ident != "default" {
+				nn, err := normalizeName(ident)
+				if err != nil {
+					return err
+				}
+				ident = nn
+			}
+			m[ident] = append(m[ident], splitCommas([]string{names})...)
+		}
+		s.Solvers = m
+	}
+	if set("profile") {
+		s.Profile = c.String("profile")
+	}
+	if set("preferred-chain") {
+		s.PreferredChain = c.String("preferred-chain")
+	}
+	if set("must-staple") {
+		s.MustStaple, _ = c.Bool("must-staple")
+		if s.MustStaple {
+			fmt.Fprintln(a.env.Stderr, "acmectl: warning: --must-staple: Let's Encrypt refuses must-staple orders")
+		}
+	}
+	for _, kind := range []string{"pre", "post", "deploy", "failure"} {
+		key := kind + "-hook"
+		if !set(key) {
+			continue
+		}
+		var argvs [][]string
+		for _, h := range c.RawStrings(key) {
+			argv, err := hook.Split(h)
+			if err != nil {
+				return usagef("--%s %q: %v", key, h, err)
+			}
+			argvs = append(argvs, argv)
+		}
+		switch kind {
+		case "pre":
+			s.Hooks.Pre = argvs
+		case "post":
+			s.Hooks.Post = argvs
+		case "deploy":
+			s.Hooks.Deploy = argvs
+		case "failure":
+			s.Hooks.Failure = argvs
+		}
+	}
+	if set("hook-timeout") {
+		if _, err := c.Duration("hook-timeout"); err != nil {
+			return err
+		}
+		s.HookTimeout = c.String("hook-timeout")
+	}
+	return nil
+}

@@ -1,0 +1,264 @@
+// Package cli is acmectl's command tree (cobra) and configuration (viper).
+// A fresh tree is built for every run; nothing here is package state.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/store"
+)
+
+// app is the state of one run, filled by the root's PersistentPreRunE.
+type app struct {
+	env *Env
+	cfg *config
+	g   globals
+	log *slog.Logger
+	// jsonDone is set once a command wrote its --json document.
+	jsonDone bool
+}
+
+// globals are the global flags, resolved (DESIGN.md "Configuration").
+type globals struct {
+	server, serverSource   string
+	stateDir               string
+	account                string
+	caBundle               string
+	acmeVersion            string
+	email                  []string
+	acceptTOS              bool
+	eabKID, eabHMACKeyFile string
+	json, quiet            bool
+	logLevel, logFormat    string
+	lockWait               time.Duration
+	lockWaitSet            bool
+	storage                string
+}
+
+// Main runs acmectl with env and returns the exit code.
+func Main(env *Env) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, env)
+}
+
+// Run executes one command line (env.Args).
+func Run(ctx context.Context, env *Env) int {
+	a := &app{env: env}
+	root := newRootCmd(a)
+	root.SetArgs(env.Args)
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	// cobra's own parse errors (unknown command, wrong argument count) are
+	// usage errors too.
+	var ue *usageError
+	if !errors.As(err, &ue) && isCobraUsage(err) {
+		err = &usageError{msg: err.Error()}
+	}
+	return a.fail(err)
+}
+
+// fail reports err once (one line, or one JSON document) and returns the
+// exit code.
+func (a *app) fail(err error) int {
+	code := exitCode(err)
+	var ee *exitError
+	if errors.As(err, &ee) && ee.silent {
+		return code
+	}
+	msg := oneLine(err.Error()) + retryHint(err)
+	if a.g.json && !a.jsonDone {
+		doc := map[string]any{"schema": 1, "error": errorJSON(err)}
+		enc := json.NewEncoder(a.env.Stdout)
+		_ = enc.Encode(doc)
+	}
+	fmt.Fprintf(a.env.Stderr, "acmectl: %s\n", msg)
+	return code
+}
+
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "invalid argument", "flag needs an argument", "required flag"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func errorJSON(err error) map[string]any {
+	e := map[string]any{"class": errorClass(err), "message": oneLine(err.Error())}
+	if t := client.RetryAfterOf(err); !t.IsZero() {
+		e["retry_after"] = t.UTC().Format(time.RFC3339)
+	}
+	return e
+}
+
+// oneLine flattens a message to one line.
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\r", " ")
+	return strings.ReplaceAll(s, "\n", " ")
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "acmectl",
+		Short: "Obtain and renew TLS certificates from ACME CAs (RFC 8555 and legacy v1)",
+		Long: `acmectl obtains certificates from ACME certificate authorities such as Let's Encrypt,
+keeps them renewed from cron, a systemd timer or its own daemon, and runs deploy hooks
+to reload the servers that use them. It speaks RFC 8555 and the legacy pre-IETF ACME
+(v1), chosen by what the server's directory advertises.`,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		DisableAutoGenTag: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.setup(cmd)
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
+	f := root.PersistentFlags()
+	f.String("config", "", "config file (default /etc/acmectl/config.yaml as root, else $XDG_CONFIG_HOME/acmectl/config.yaml; env ACMECTL_CONFIG)")
+	f.String("server", "letsencrypt", "ACME directory URL or alias (letsencrypt, letsencrypt-staging, letsencrypt-v1, zerossl, google, google-staging, buypass, buypass-staging)")
+	f.String("state-dir", "", "state directory (default /var/lib/acmectl as root, else $XDG_DATA_HOME/acmectl)")
+	f.String("account", "default", "account label on that server")
+	f.String("ca-bundle", "", "extra PEM roots to trust for the ACME server's HTTPS (system roots stay)")
+	f.String("acme-version", "auto", "protocol: auto (from the directory), 1 (legacy) or 2 (RFC 8555)")
+	f.StringSlice("email", nil, "contact email for a new account (repeatable)")
+	f.Bool("accept-tos", false, "agree to the CA's terms of service when creating an account")
+	f.String("eab-kid", "", "external account binding key ID")
+	f.String("eab-hmac-key-file", "", "file holding the EAB HMAC key (base64url); or env ACMECTL_EAB_HMAC_KEY")
+	f.Bool("json", false, "print results as one JSON document on stdout")
+	f.String("log-level", "info", "log level: debug, info, warn, error")
+	f.String("log-format", "text", "log format: text or json (logs go to stderr)")
+	f.BoolP("quiet", "q", false, "print errors only")
+	f.Duration("lock-wait", 0, "how long to wait for a certificate's lock (default 0 for renew, 2m otherwise)")
+	f.String("storage", "", "shared storage URL (etcd://host:port/prefix); default the local state dir")
+
+	root.AddCommand(
+		newObtainCmd(a, nil),
+		newVersionCmd(a),
+	)
+	return root
+}
+
+// setup resolves configuration and logging for the command about to run.
+func (a *app) setup(cmd *cobra.Command) error {
+	cfg, err := loadConfig(cmd, a.env)
+	if err != nil {
+		return err
+	}
+	a.cfg = cfg
+	g := &a.g
+	g.json, _ = cfg.Bool("json")
+	g.quiet, _ = cfg.Bool("quiet")
+	g.logLevel = cfg.String("log-level")
+	g.logFormat = cfg.String("log-format")
+	if err := a.setupLogger(); err != nil {
+		return err
+	}
+	g.serverSource = cfg.source("server")
+	if g.server, err = resolveServer(cfg.String("server")); err != nil {
+		return err
+	}
+	g.stateDir = cfg.String("state-dir")
+	if g.stateDir == "" {
+		g.stateDir = defaultStateDir(a.env)
+	}
+	g.account = cfg.String("account")
+	if err := store.ValidCertName(g.account); err != nil {
+		return usagef("--account %q: labels are lowercase letters, digits, '.', '_' and '-'", g.account)
+	}
+	g.caBundle = cfg.String("ca-bundle")
+	g.acmeVersion = cfg.String("acme-version")
+	switch g.acmeVersion {
+	case "auto", "1", "2":
+	default:
+		return usagef("--acme-version %q: want auto, 1 or 2", g.acmeVersion)
+	}
+	g.email = cfg.Strings("email")
+	for _, e := range g.email {
+		if !strings.Contains(e, "@") || strings.ContainsAny(e, " ,<>\"") {
+			return usagef("--email %q is not an email address", e)
+		}
+	}
+	if g.acceptTOS, err = cfg.Bool("accept-tos"); err != nil {
+		return err
+	}
+	g.eabKID = cfg.String("eab-kid")
+	g.eabHMACKeyFile = cfg.String("eab-hmac-key-file")
+	g.lockWaitSet = cfg.source("lock-wait") != sourceDefault
+	if g.lockWait, err = cfg.Duration("lock-wait"); err != nil {
+		return err
+	}
+	g.storage = cfg.String("storage")
+	if g.storage != "" {
+		return usagef("--storage %q: shared storage is not available in this build", g.storage)
+	}
+	return nil
+}
+
+func (a *app) setupLogger() error {
+	var level slog.Level
+	switch strings.ToLower(a.g.logLevel) {
+	case "debug":
+		level = slog.LevelDebug
+	case "info", "":
+		level = slog.LevelInfo
+	case "warn", "warning":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		return usagef("--log-level %q: want debug, info, warn or error", a.g.logLevel)
+	}
+	if a.g.quiet {
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch a.g.logFormat {
+	case "text", "":
+		a.log = slog.New(slog.NewTextHandler(a.env.Stderr, opts))
+	case "json":
+		a.log = slog.New(slog.NewJSONHandler(a.env.Stderr, opts))
+	default:
+		return usagef("--log-format %q: want text or json", a.g.logFormat)
+	}
+	return nil
+}
+
+// openStore opens the state directory.
+func (a *app) openStore() (*store.Dir, error) {
+	if a.g.stateDir == "" {
+		return nil, usagef("no state directory: set --state-dir")
+	}
+	d, err := store.Open(a.g.stateDir, store.WithLogger(a.log))
+	if err != nil {
+		return nil, usagef("state directory: %v", err)
+	}
+	return d, nil
+}
+
+// writeJSON prints the command's one JSON document.
+func (a *app) writeJSON(doc map[string]any) error {
+	doc["schema"] = 1
+	a.jsonDone = true
+	enc := json.NewEncoder(a.env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}

@@ -1,0 +1,529 @@
+// Package issue is the issuance engine shared by `acmectl obtain` and the
+// renewal scheduler: it turns a certificate's stored settings into an ACME
+// client, an account, a key and CSR, runs the order and installs the result
+// in the store, keeping state.json up to date so an interrupted order is
+// resumed, not repeated.
+//
+// The caller holds the certificate's lock and decides whether work is due;
+// hooks are the caller's too.
+package issue
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/keys"
+	"github.com/acmectl/acmectl/internal/store"
+	"github.com/acmectl/acmectl/renew"
+)
+
+// Engine issues certificates. Build one per run; it is safe for concurrent
+// use by several certificates' issuances.
+type Engine struct {
+	Store     *store.Dir
+	Logger    *slog.Logger
+	UserAgent string
+	Now       func() time.Time
+	// Stdin/Stderr/Interactive serve the manual DNS solver and prompts.
+	Stdin       io.Reader
+	Stderr      io.Writer
+	Interactive bool
+	Getenv      func(string) string
+	// Failpoint is passed to the client (tests only).
+	Failpoint func(ctx context.Context, name string)
+	// HTTPClient, when set, is used for every server (tests).
+	HTTPClient func(caBundle string) (*client.Client, error)
+}
+
+// AccountOptions are used when the account must be created.
+type AccountOptions struct {
+	Label      string
+	Email      []string
+	AcceptTOS  bool
+	EABKeyID   string
+	EABHMACKey []byte
+	// Confirm asks the person at the terminal; nil means not interactive.
+	Confirm func(question string) (bool, error)
+}
+
+// TermsError: a new account needs the terms of service accepted.
+type TermsError struct{ URL string }
+
+func (e *TermsError) Error() string {
+	if e.URL == "" {
+		return "a new account needs the CA's terms of service accepted: pass --accept-tos"
+	}
+	return "a new account needs the CA's terms of service accepted (" + client.Sanitize(e.URL, 300) + "): pass --accept-tos"
+}
+
+// Request is one issuance.
+type Request struct {
+	Name     string
+	Settings *store.Settings
+	// State is the certificate's state, loaded by the caller under the lock;
+	// Issue updates and saves it (not on dry runs).
+	State   *store.State
+	Account AccountOptions
+	DryRun  bool
+	// Replaces is the certificate being renewed (its ARI certID is sent
+	// when the server supports ARI and it came from the same server and
+	// account).
+	Replaces *x509.Certificate
+	Progress func(client.Event)
+}
+
+// Result is a successful issuance.
+type Result struct {
+	Installed *store.Installed // nil on dry runs
+	Leaf      *x509.Certificate
+	Chain     [][]byte
+	Requests  int64
+	Replaced  string // certID sent as replaces, if any
+	OrderURL  string
+	Dialect   string
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+func (e *Engine) log() *slog.Logger {
+	if e.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Logger
+}
+
+// Client builds the ACME client for settings.
+func (e *Engine) Client(s *store.Settings) (*client.Client, error) {
+	if e.HTTPClient != nil {
+		return e.HTTPClient(s.CABundle)
+	}
+	roots, err := RootPool(s.CABundle)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(client.Config{
+		DirectoryURL: s.Server, Version: s.ACMEVersion, RootCAs: roots,
+		UserAgent: e.UserAgent, Logger: e.log(), Now: e.Now, Failpoint: e.Failpoint,
+	})
+}
+
+// RootPool is the system roots plus the PEM certificates in caBundle.
+func RootPool(caBundle string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if caBundle == "" {
+		return pool, nil
+	}
+	data, err := os.ReadFile(caBundle)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-bundle: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("--ca-bundle %s: no PEM certificate in it", caBundle)
+	}
+	return pool, nil
+}
+
+// Account loads the stored account for the settings' server and label, or
+// registers one (finding an existing one for a stored key first).
+func (e *Engine) Account(ctx context.Context, c *client.Client, s *store.Settings, opts AccountOptions) (*client.Account, error) {
+	label := opts.Label
+	if label == "" {
+		label = "default"
+	}
+	rec, key, err := e.Store.LoadAccount(s.Server, label)
+	if err == nil && rec.URL != "" {
+		if pending, perr := e.Store.LoadPendingAccountKey(s.Server, label); perr == nil {
+			// A rollover was interrupted: find out which key the CA has.
+			if a, lerr := c.LookupAccount(ctx, pending); lerr == nil && a.URL == rec.URL {
+				if err := e.Store.CommitPendingAccountKey(s.Server, label); err != nil {
+					return nil, err
+				}
+				key = pending
+			} else {
+				_ = e.Store.DiscardPendingAccountKey(s.Server, label)
+			}
+		}
+		return &client.Account{URL: rec.URL, Key: key, Contact: rec.Contacts, Status: rec.Status}, nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	dir, err := c.Directory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if key == nil {
+		if key, err = keys.Generate(keys.EC256); err != nil {
+			return nil, err
+		}
+	}
+	var contacts []string
+	for _, m := range opts.Email {
+		contacts = append(contacts, "mailto:"+m)
+	}
+	// A key we already stored may have an account the CA knows.
+	if rec != nil {
+		if a, err := c.LookupAccount(ctx, key); err == nil {
+			return e.saveAccount(s, label, a, dir)
+		}
+	}
+	agree := opts.AcceptTOS
+	if !agree && dir.Meta.TermsOfService != "" {
+		if opts.Confirm == nil {
+			return nil, &TermsError{URL: dir.Meta.TermsOfService}
+		}
+		ok, err := opts.Confirm(fmt.Sprintf("Do you agree to the CA's terms of service at %s?", client.Sanitize(dir.Meta.TermsOfService, 300)))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, &TermsError{URL: dir.Meta.TermsOfService}
+		}
+		agree = true
+	}
+	// Keep the key before registering so a crash cannot orphan the account.
+	unlock, err := e.Store.LockState(ctx, 2*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := e.Store.SaveAccount(s.Server, label, &store.AccountRecord{DirectoryURL: s.Server, Contacts: contacts}, key); err != nil {
+		return nil, err
+	}
+	a, err := c.Register(ctx, key, client.RegisterOptions{
+		Contact: contacts, AgreeTerms: agree || dir.Meta.TermsOfService == "",
+		EABKeyID: opts.EABKeyID, EABHMACKey: opts.EABHMACKey,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.log().Info("account registered", "account_url", a.URL, "server", s.Server)
+	return e.saveAccount(s, label, a, dir)
+}
+
+func (e *Engine) saveAccount(s *store.Settings, label string, a *client.Account, dir *client.Directory) (*client.Account, error) {
+	rec := &store.AccountRecord{URL: a.URL, Contacts: a.Contact, DirectoryURL: s.Server, Created: e.now(), Status: a.Status, Dialect: dialectID(dir.Dialect)}
+	if err := e.Store.SaveAccount(s.Server, label, rec, a.Key); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func dialectID(d string) string {
+	if d == client.DialectV1 {
+		return "v1"
+	}
+	return "rfc8555"
+}
+
+// Identifiers turns names into ACME identifiers.
+func Identifiers(names []string) []client.Identifier {
+	ids := make([]client.Identifier, 0, len(names))
+	for _, n := range names {
+		if _, err := netip.ParseAddr(n); err == nil {
+			ids = append(ids, client.Identifier{Type: "ip", Value: n})
+		} else {
+			ids = append(ids, client.Identifier{Type: "dns", Value: n})
+		}
+	}
+	return ids
+}
+
+// Issue runs one issuance for req. On success the new version is live
+// (unless DryRun) and req.State records it.
+func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
+	s := req.Settings
+	c, err := e.Client(s)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := c.Directory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := s.Names
+	var key crypto.Signer
+	var csrDER []byte
+	if s.CSR != "" {
+		csr, err := ParseCSR([]byte(s.CSR))
+		if err != nil {
+			return nil, err
+		}
+		csrDER = csr.Raw
+		names = CSRNames(csr)
+	}
+	ids := Identifiers(names)
+	solvers, err := e.Solvers(s)
+	if err != nil {
+		return nil, err
+	}
+	defer solvers.Close()
+	orderReq := client.OrderRequest{
+		Identifiers: ids, Profile: s.Profile, Solvers: solvers.For,
+		AlternateChains: s.PreferredChain != "", Progress: req.Progress,
+		CSR: []byte{0}, // placeholder for the early check
+	}
+	// Everything the dialect or directory cannot do fails here, before
+	// any request that changes state.
+	if err := c.CheckOrder(ctx, &orderReq); err != nil {
+		return nil, err
+	}
+	acct, err := e.Account(ctx, c, s, req.Account)
+	if err != nil {
+		return nil, err
+	}
+	st := req.State
+	if st == nil {
+		st = &store.State{}
+	}
+	if csrDER == nil {
+		key, err = e.certKey(req, st)
+		if err != nil {
+			return nil, err
+		}
+		csrDER, err = NewCSR(key, names, s.MustStaple)
+		if err != nil {
+			return nil, err
+		}
+	}
+	orderReq.CSR = csrDER
+	var replaced string
+	if req.Replaces != nil && dir.RenewalInfo != "" && !st.Revoked {
+		if id, err := renew.CertID(req.Replaces); err == nil {
+			replaced = id
+			orderReq.Replaces = id
+		}
+	}
+	if p := st.PendingOrder; p != nil && p.DirectoryURL == s.Server && p.Account == acctLabel(req) && sameNames(p.Names, names) {
+		orderReq.ResumeURL = p.URL
+	}
+	if !req.DryRun {
+		orderReq.OnOrder = func(u string) error {
+			st.PendingOrder = &store.PendingOrder{URL: u, DirectoryURL: s.Server, Account: acctLabel(req), Names: names, Replaces: replaced, Created: e.now()}
+			return e.Store.SaveState(req.Name, st)
+		}
+	}
+	cert, err := c.Obtain(ctx, acct, orderReq)
+	if err != nil {
+		return nil, err
+	}
+	chain := ChooseChain(cert.Chain, cert.Alternates, s.PreferredChain)
+	leaf, _ := x509.ParseCertificate(chain[0])
+	res := &Result{Leaf: leaf, Chain: chain, Requests: c.Requests(), Replaced: replaced, OrderURL: cert.OrderURL, Dialect: dir.Dialect}
+	if req.DryRun {
+		return res, nil
+	}
+	files := store.Files{
+		Cert:      pemCert(chain[0]),
+		Chain:     pemCerts(chain[1:]),
+		Fullchain: pemCerts(chain),
+	}
+	if key != nil {
+		if files.PrivKey, err = keys.MarshalPrivateKeyPEM(key); err != nil {
+			return nil, err
+		}
+	}
+	inst, err := e.Store.Install(req.Name, files, store.InstallOptions{KeyGroup: s.KeyGroup})
+	var ierr *store.InstallError
+	if errors.As(err, &ierr) {
+		inst = ierr.Installed
+	} else if err != nil {
+		return nil, fmt.Errorf("install certificate: %w", err)
+	}
+	st.RecordInstall(inst)
+	st.PendingOrder = nil
+	st.LastError = nil
+	st.Backoff = nil
+	st.Revoked = false
+	st.ARI = nil
+	st.LastSuccess = e.now()
+	if err := e.Store.SaveState(req.Name, st); err != nil {
+		return nil, err
+	}
+	_ = e.Store.ClearPendingKey(req.Name)
+	res.Installed = inst
+	return res, err
+}
+
+func acctLabel(req Request) string {
+	if req.Account.Label == "" {
+		return "default"
+	}
+	return req.Account.Label
+}
+
+func sameNames(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[string]bool{}
+	for _, n := range a {
+		seen[strings.ToLower(n)] = true
+	}
+	for _, n := range b {
+		if !seen[strings.ToLower(n)] {
+			return false
+		}
+	}
+	return true
+}
+
+// certKey picks the certificate key: the pending one of an interrupted
+// order, the current one with --reuse-key (never after a revocation), or a
+// new one, saved as pending before the order starts.
+func (e *Engine) certKey(req Request, st *store.State) (crypto.Signer, error) {
+	s := req.Settings
+	if !req.DryRun {
+		if k, err := e.Store.LoadPendingKey(req.Name); err == nil && st.PendingOrder != nil {
+			return k, nil
+		}
+	}
+	if s.ReuseKey && !st.Revoked {
+		if files, _, err := e.Store.Current(req.Name); err == nil && files.PrivKey != nil {
+			if k, err := keys.ParsePrivateKeyPEM(files.PrivKey); err == nil && keys.KeyTypeOf(k.Public()) == keyTypeOr(s.KeyType) {
+				return k, nil
+			}
+		}
+	}
+	k, err := keys.Generate(keyTypeOr(s.KeyType))
+	if err != nil {
+		return nil, err
+	}
+	if !req.DryRun {
+		if err := e.Store.SavePendingKey(req.Name, k); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+func keyTypeOr(t string) string {
+	if t == "" {
+		return keys.EC256
+	}
+	return t
+}
+
+// NewCSR builds the DER CSR for names with key.
+func NewCSR(key crypto.Signer, names []string, mustStaple bool) ([]byte, error) {
+	tmpl := &x509.CertificateRequest{}
+	for _, id := range Identifiers(names) {
+		if id.Type == "ip" {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, netip.MustParseAddr(id.Value).AsSlice())
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, id.Value)
+		}
+	}
+	if len(tmpl.DNSNames) > 0 && len(tmpl.DNSNames[0]) <= 64 {
+		tmpl.Subject = pkix.Name{CommonName: tmpl.DNSNames[0]}
+	}
+	if mustStaple {
+		// TLS Feature extension (RFC 7633) with status_request.
+		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, pkix.Extension{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}, Value: []byte{0x30, 0x03, 0x02, 0x01, 0x05}})
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		return nil, fmt.Errorf("create CSR: %w", err)
+	}
+	return der, nil
+}
+
+// ParseCSR reads a PEM or DER CSR and checks its signature.
+func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
+	if len(data) > 64<<10 {
+		return nil, errors.New("CSR: larger than 64 KiB")
+	}
+	der := data
+	if b, _ := pem.Decode(data); b != nil {
+		if b.Type != "CERTIFICATE REQUEST" && b.Type != "NEW CERTIFICATE REQUEST" {
+			return nil, fmt.Errorf("CSR: PEM block is %q, want CERTIFICATE REQUEST", b.Type)
+		}
+		der = b.Bytes
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, fmt.Errorf("CSR: %w", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("CSR: bad signature: %w", err)
+	}
+	if len(CSRNames(csr)) == 0 {
+		return nil, errors.New("CSR: names no DNS name or IP address")
+	}
+	return csr, nil
+}
+
+// CSRNames are the names a CSR asks for (SANs, else the CN).
+func CSRNames(csr *x509.CertificateRequest) []string {
+	var names []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		n = strings.ToLower(n)
+		if n != "" && !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	for _, n := range csr.DNSNames {
+		add(n)
+	}
+	for _, ip := range csr.IPAddresses {
+		add(ip.String())
+	}
+	if len(names) == 0 {
+		add(csr.Subject.CommonName)
+	}
+	return names
+}
+
+// ChooseChain returns the chain whose topmost certificate is issued by (or
+// is) preferred (a common name), else the default chain.
+func ChooseChain(def [][]byte, alts [][][]byte, preferred string) [][]byte {
+	if preferred == "" {
+		return def
+	}
+	for _, chain := range append([][][]byte{def}, alts...) {
+		top, err := x509.ParseCertificate(chain[len(chain)-1])
+		if err != nil {
+			continue
+		}
+		if top.Issuer.CommonName == preferred || top.Subject.CommonName == preferred {
+			return chain
+		}
+	}
+	return def
+}
+
+func pemCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func pemCerts(ders [][]byte) []byte {
+	var out []byte
+	for _, d := range ders {
+		out = append(out, pemCert(d)...)
+	}
+	return out
+}
