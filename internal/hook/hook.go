@@ -76,9 +76,10 @@ type Result struct {
 	ExitCode int
 	TimedOut bool
 	Duration time.Duration
-	// Err is nil on success. Otherwise a *SplitError-free description of
-	// the failure: *ProgramError (refused or not found), ErrTimeout,
-	// *exec.ExitError (non-zero exit), ctx's error, or a start error.
+	// Err is nil on success. Otherwise it matches (errors.Is/As) one of:
+	// *ProgramError (not found, or refused: ErrUnsafeProgram), ErrTimeout,
+	// *exec.ExitError (non-zero exit or killed), ctx's error (cancelled
+	// from outside), or wraps the start error.
 	Err error
 }
 

@@ -126,6 +126,16 @@ func readPID(t *testing.T, file string) int {
 	if err != nil || pid <= 1 {
 		t.Fatalf("bad pid %q: %v", b, err)
 	}
+	// Whatever happens in the test, nothing the hook started outlives it.
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		if i := strings.LastIndexByte(string(st), ')'); i >= 0 {
+			if f := strings.Fields(string(st)[i+1:]); len(f) > 2 {
+				if pgid, err := strconv.Atoi(f[2]); err == nil && pgid > 1 && pgid != syscall.Getpgrp() {
+					t.Cleanup(func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) })
+				}
+			}
+		}
+	}
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
 	return pid
 }
