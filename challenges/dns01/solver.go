@@ -378,7 +378,7 @@ type nameserver struct {
 	addrs []string // host:port, in order of preference
 }
 
-// Authorities returns the authoritative nameservers of zone with their
+// authorities returns the authoritative nameservers of zone with their
 // addresses (NS, then A/AAAA or Options.LookupNameserver).
 func (s *Solver) authorities(ctx context.Context, zone string) ([]nameserver, error) {
 	r, err := s.lookup(ctx, zone, dns.TypeNS)

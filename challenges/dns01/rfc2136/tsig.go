@@ -65,6 +65,32 @@ func (k TSIGKey) algorithm() (string, error) {
 	return a, nil
 }
 
+// KeyFromEnv builds a key from the value of ACMECTL_RFC2136_TSIG_SECRET:
+// either a whole tsig-keygen key statement (name and algorithm come from
+// it), or a bare base64 secret, used with name (required) and algorithm
+// (default hmac-sha256). Errors never contain the value.
+func KeyFromEnv(value, name, algorithm string) (TSIGKey, error) {
+	value = strings.TrimSpace(value)
+	if strings.Contains(value, "{") {
+		k, err := ParseTSIG([]byte(value))
+		if err != nil {
+			return TSIGKey{}, fmt.Errorf("rfc2136: TSIG key from the environment: %w", err)
+		}
+		return k, nil
+	}
+	if algorithm == "" {
+		algorithm = "hmac-sha256"
+	}
+	if name == "" {
+		return TSIGKey{}, errors.New("rfc2136: a bare TSIG secret in the environment needs the key name")
+	}
+	k := TSIGKey{Name: name, Algorithm: algorithm, Secret: value}
+	if err := k.Validate(); err != nil {
+		return TSIGKey{}, err
+	}
+	return k, nil
+}
+
 // maxKeyFile bounds the size of a key file read.
 const maxKeyFile = 64 << 10
 
