@@ -152,7 +152,21 @@ to reload the servers that use them. It speaks RFC 8555 and the legacy pre-IETF 
 
 	root.AddCommand(
 		newObtainCmd(a, nil),
+		newRenewCmd(a),
+		newReconfigureCmd(a),
+		newDeployCmd(a),
+		newDeleteCmd(a),
+		newRevokeCmd(a),
+		newListCmd(a),
+		newShowCmd(a),
+		newAccountCmd(a),
+		newDirectoryCmd(a),
+		newImportCmd(a),
+		newDoctorCmd(a),
+		newConfigCmd(a),
+		newDNSPersistCmd(a),
 		newVersionCmd(a),
+		newCompletionCmd(a),
 	)
 	return root
 }
