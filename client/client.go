@@ -256,12 +256,13 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte, con
 		if ctxErr := context.Cause(ctx); errors.Is(ctxErr, context.Canceled) && errors.Is(err, context.Canceled) {
 			return nil, err
 		}
+		var cerr *tls.CertificateVerificationError
+		if errors.As(err, &cerr) {
+			return nil, fmt.Errorf("%s %s: TLS certificate not trusted (add the CA's root with --ca-bundle): %v", method, Sanitize(rawURL, 200), cerr.Err)
+		}
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
-			var cerr *tls.CertificateVerificationError
-			if errors.As(err, &cerr) {
-				return nil, fmt.Errorf("%s %s: TLS certificate not trusted (add the CA's root with --ca-bundle): %v", method, Sanitize(rawURL, 200), cerr.Err)
-			}
+			err = uerr.Err
 		}
 		return nil, &TemporaryError{Err: fmt.Errorf("%s %s: %w", method, Sanitize(rawURL, 200), err)}
 	}

@@ -125,7 +125,7 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 			return usagef("obtain would remove %s from %s: pass --allow-name-removal or --cert-name %s", strings.Join(removed, ", "), name, name)
 		}
 		if len(added)+len(removed) > 0 {
-			fmt.Fprintf(a.env.Stderr, "acmectl: %s: names added: %s; removed: %s\n", name, orDash(added), orDash(removed))
+			a.log.Info("names change", "cert_name", name, "added", orDash(added), "removed", orDash(removed))
 		}
 		settings = &merged
 		if files, _, err := st.Current(name); err == nil {
@@ -161,8 +161,10 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 			req.Replaces = leaf
 		}
 	}
-	if !opts.dryRun {
-		// Settings first: a crash mid-order leaves a certificate renew can finish.
+	if !opts.dryRun && current == nil {
+		// A new certificate's settings go first: a crash mid-order leaves
+		// one that renew can finish. An existing certificate keeps its
+		// settings until the new order succeeded.
 		if err := st.SaveSettings(name, settings); err != nil {
 			return err
 		}
@@ -180,6 +182,11 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	}
 	deployErr := error(nil)
 	if !opts.dryRun {
+		if current != nil {
+			if err := st.SaveSettings(name, settings); err != nil {
+				return err
+			}
+		}
 		deployErr = hooks.deploy(ctx, st, name, settings, res)
 	}
 	hooks.post(ctx, []string{name}, nil)

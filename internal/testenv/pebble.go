@@ -45,6 +45,10 @@ type PebbleOptions struct {
 	Profiles map[string]int
 	// EAB maps kid → base64url HMAC key and makes EAB required.
 	EAB map[string]string
+	// Blocklist names Pebble refuses (rejectedIdentifier), with their
+	// subdomains. Keep order names at least as long in labels (a Pebble bug
+	// panics otherwise).
+	Blocklist []string
 	// RetryAfterAuthz/Order set Pebble's retryAfter config (seconds).
 	RetryAfterAuthz, RetryAfterOrder int
 }
@@ -103,7 +107,7 @@ func StartPebble(t testing.TB, opts PebbleOptions) *Pebble {
 		"ocspResponderURL":               "",
 		"externalAccountBindingRequired": len(opts.EAB) > 0,
 		"externalAccountMACKeys":         opts.EAB,
-		"domainBlocklist":                []string{},
+		"domainBlocklist":                append([]string{}, opts.Blocklist...),
 		"keyAlgorithm":                   "ecdsa",
 		"profiles":                       profiles,
 		"retryAfter":                     map[string]int{"authz": opts.RetryAfterAuthz, "order": opts.RetryAfterOrder},
