@@ -55,6 +55,15 @@ type DNSSettings struct {
 	Resolvers          []string `yaml:"resolvers,omitempty"`
 	PropagationWait    string   `yaml:"propagation-wait,omitempty"`
 	PropagationTimeout string   `yaml:"propagation-timeout,omitempty"`
+	// RFC2136Zone is the zone to update (default: found by SOA queries).
+	RFC2136Zone string `yaml:"rfc2136-zone,omitempty"`
+	// RFC2136TSIGKey and RFC2136TSIGAlgorithm name the key whose bare
+	// secret is in ACMECTL_RFC2136_TSIG_SECRET (never stored here).
+	RFC2136TSIGKey       string `yaml:"rfc2136-tsig-key,omitempty"`
+	RFC2136TSIGAlgorithm string `yaml:"rfc2136-tsig-algorithm,omitempty"`
+	// ManualContinueAfter: the manual provider waits this long instead of
+	// for Enter (--manual-continue-after).
+	ManualContinueAfter string `yaml:"manual-continue-after,omitempty"`
 }
 
 // Hooks are argv lists, run without a shell.
