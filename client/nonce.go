@@ -1,13 +1,25 @@
 package client
 
-import (
-	"regexp"
-	"sync"
-)
+import "sync"
 
-// validNonce is the grammar of a Replay-Nonce value (RFC 8555 §6.5.1:
+// validNonce checks the grammar of a Replay-Nonce value (RFC 8555 §6.5.1:
 // base64url), with a sane length bound.
-var validNonce = regexp.MustCompile(`^[A-Za-z0-9_-]{1,512}$`)
+func validNonce(s string) bool { return isBase64URL(s, 1, 512) }
+
+// isBase64URL reports whether s is base64url without padding and its
+// length is within [min, max].
+func isBase64URL(s string, min, max int) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 const maxPooledNonces = 64
 
@@ -20,7 +32,7 @@ type noncePool struct {
 
 // put adds a nonce if it is well formed; the oldest is dropped when full.
 func (p *noncePool) put(n string) {
-	if !validNonce.MatchString(n) {
+	if !validNonce(n) {
 		return
 	}
 	p.mu.Lock()

@@ -33,7 +33,7 @@ const DefaultOrderTimeout = 10 * time.Minute
 
 // Polling: start short, back off, follow Retry-After exactly when sent.
 const (
-	pollStart = 25 * time.Millisecond
+	pollStart = 15 * time.Millisecond
 	pollMax   = 5 * time.Second
 )
 
@@ -379,7 +379,7 @@ func (c *Client) choose(az *Authorization, a *Account, thumb string, req *OrderR
 			if ch.Type != choice.Type {
 				continue
 			}
-			if ch.Type != challenges.DNSPersist01 && !validToken.MatchString(ch.Token) {
+			if ch.Type != challenges.DNSPersist01 && !validToken(ch.Token) {
 				return nil, &ProtocolError{URL: az.URL, What: fmt.Sprintf("%s challenge token is not base64url", ch.Type)}
 			}
 			if _, err := c.checkURL(ch.URL, "challenge"); err != nil {
@@ -511,7 +511,7 @@ func (c *Client) pollDelay(delay *time.Duration, retryAfter time.Time) time.Dura
 		}
 	}
 	d := *delay
-	*delay = min(*delay*2, pollMax)
+	*delay = min(*delay*5/2, pollMax)
 	return d
 }
 

@@ -5,15 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strings"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// validToken is a challenge token's grammar (RFC 8555 §8.1: base64url,
-// ≥128 bits of entropy), bounded at 255 characters.
-var validToken = regexp.MustCompile(`^[A-Za-z0-9_-]{16,255}$`)
+// validToken checks a challenge token's grammar (RFC 8555 §8.1:
+// base64url, ≥128 bits of entropy), bounded at 255 characters.
+func validToken(s string) bool { return isBase64URL(s, 16, 255) }
 
 // validateIdentifier checks an identifier's grammar: a DNS name (LDH labels,
 // optional "*." in front) or an IP address.
