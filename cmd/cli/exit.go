@@ -50,7 +50,8 @@ func errorClass(err error) string {
 	var le *store.LockedError
 	var se *store.SettingsError
 	switch {
-	case errors.As(err, &ue), errors.As(err, &te), errors.As(err, &se):
+	case errors.As(err, &ue), errors.As(err, &te), errors.As(err, &se),
+		errors.Is(err, client.ErrUnknownDirectory): // wrong --server or --acme-version
 		return client.ClassUsage
 	case errors.As(err, &le):
 		return "locked"
@@ -68,7 +69,7 @@ func exitCode(err error) int {
 		return ee.code
 	}
 	switch errorClass(err) {
-	case client.ClassUsage:
+	case client.ClassUsage, client.ClassUnsupported: // unsupported: found before any request
 		return ExitUsage
 	case client.ClassRateLimited, client.ClassUnavailable, "locked":
 		return ExitDeferred
