@@ -38,6 +38,11 @@ func addOrderFlags(cmd *cobra.Command) {
 	f.String("dns-exec", "", "program for --dns-01 exec (called: present|cleanup FQDN VALUE)")
 	f.StringSlice("dns-resolvers", nil, "nameservers to check propagation against (host:port,...), instead of the zone's authorities")
 	f.String("dns-propagation-wait", "", "wait this long instead of checking propagation")
+	f.String("dns-propagation-timeout", "", "give up the propagation check after this long (default 2m)")
+	f.String("rfc2136-zone", "", "zone to update (default: found by SOA queries to --rfc2136-server)")
+	f.String("rfc2136-tsig-key", "", "TSIG key name for a bare secret in ACMECTL_RFC2136_TSIG_SECRET")
+	f.String("rfc2136-tsig-algorithm", "", "TSIG algorithm for a bare secret (default hmac-sha256)")
+	f.String("manual-continue-after", "", "manual DNS: continue this long after printing the records instead of waiting for Enter")
 	f.StringArray("solver", nil, "per-name solvers: IDENT=NAME[,NAME...] (IDENT a -d name or default)")
 	f.String("profile", "", "ACME profile to request (see acmectl directory)")
 	f.String("preferred-chain", "", "prefer the chain whose top issuer has this common name")
@@ -192,6 +197,29 @@ func (a *app) applyOrderFlags(s *store.Settings, fresh bool) error {
 		}
 		s.DNS.PropagationWait = c.String("dns-propagation-wait")
 	}
+	for _, k := range []struct {
+		key string
+		dst *string
+	}{
+		{"dns-propagation-timeout", &s.DNS.PropagationTimeout},
+		{"manual-continue-after", &s.DNS.ManualContinueAfter},
+	} {
+		if set(k.key) {
+			if _, err := c.Duration(k.key); err != nil {
+				return err
+			}
+			*k.dst = c.String(k.key)
+		}
+	}
+	if set("rfc2136-zone") {
+		s.DNS.RFC2136Zone = c.String("rfc2136-zone")
+	}
+	if set("rfc2136-tsig-key") {
+		s.DNS.RFC2136TSIGKey = c.String("rfc2136-tsig-key")
+	}
+	if set("rfc2136-tsig-algorithm") {
+		s.DNS.RFC2136TSIGAlgorithm = c.String("rfc2136-tsig-algorithm")
+	}
 	if set("solver") {
 		m := map[string][]string{}
 		for _, spec := range c.RawStrings("solver") {
@@ -209,6 +237,9 @@ func (a *app) applyOrderFlags(s *store.Settings, fresh bool) error {
 			m[ident] = append(m[ident], splitCommas([]string{names})...)
 		}
 		s.Solvers = m
+	}
+	if err := a.applyNamedSolvers(s, set("solver")); err != nil {
+		return err
 	}
 	if set("profile") {
 		s.Profile = c.String("profile")
@@ -253,4 +284,84 @@ func (a *app) applyOrderFlags(s *store.Settings, fresh bool) error {
 		s.HookTimeout = c.String("hook-timeout")
 	}
 	return nil
+}
+
+// applyNamedSolvers copies the config file's definitions (`solvers:`) of
+// the solvers s.Solvers names into s.NamedSolvers, so renewals use what the
+// order used. With --solver given (or a definition missing) the config's
+// definition replaces the stored one; definitions no longer named are
+// dropped.
+func (a *app) applyNamedSolvers(s *store.Settings, given bool) error {
+	var conf map[string]any
+	if a.cfg.file != "" && a.cfg.v.IsSet("solvers") {
+		var ok bool
+		if conf, ok = a.cfg.v.Get("solvers").(map[string]any); !ok {
+			return usagef("config file %s: solvers: want a map of name → {type: ..., ...}", a.cfg.file)
+		}
+	}
+	used := map[string]bool{}
+	for _, list := range s.Solvers {
+		for _, n := range list {
+			used[n] = true
+		}
+	}
+	for n := range s.NamedSolvers {
+		if !used[n] {
+			delete(s.NamedSolvers, n)
+		}
+	}
+	for n := range used {
+		raw, ok := conf[strings.ToLower(n)]
+		if !ok {
+			continue
+		}
+		if _, have := s.NamedSolvers[n]; have && !given {
+			continue
+		}
+		def, err := namedSolverDef(n, raw)
+		if err != nil {
+			return usagef("config file %s: %v", a.cfg.file, err)
+		}
+		if s.NamedSolvers == nil {
+			s.NamedSolvers = map[string]map[string]string{}
+		}
+		s.NamedSolvers[n] = def
+	}
+	if len(s.NamedSolvers) == 0 {
+		s.NamedSolvers = nil
+	}
+	return nil
+}
+
+// namedSolverDef flattens one config-file solver to strings (lists are
+// joined with commas); secrets stay in files (tsig-file).
+func namedSolverDef(name string, raw any) (map[string]string, error) {
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("solvers.%s: want a map (type: ..., ...)", name)
+	}
+	out := map[string]string{}
+	for k, v := range m {
+		if !slices.Contains(issue.NamedSolverKeys(), k) {
+			return nil, fmt.Errorf("solvers.%s: unknown key %q (known: %s)", name, k, strings.Join(issue.NamedSolverKeys(), ", "))
+		}
+		switch v := v.(type) {
+		case []any:
+			var parts []string
+			for _, p := range v {
+				parts = append(parts, fmt.Sprint(p))
+			}
+			out[k] = strings.Join(parts, ",")
+		case map[string]any:
+			return nil, fmt.Errorf("solvers.%s.%s: want a string or a list", name, k)
+		default:
+			out[k] = fmt.Sprint(v)
+		}
+	}
+	for _, k := range []string{"tsig-file", "exec", "webroot"} {
+		if p := out[k]; p != "" && !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("solvers.%s.%s: %q must be an absolute path", name, k, p)
+		}
+	}
+	return out, nil
 }
