@@ -59,6 +59,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	MaxRetryAfter  time.Duration
 	MaxBody        int64
+	// OrderTimeout bounds one Obtain (every poll and wait of the order);
+	// zero means DefaultOrderTimeout.
+	OrderTimeout time.Duration
 	// Failpoint, if set, is called at named steps of the workflow (tests
 	// use it to pause or kill the process there). See failpoint names in
 	// order.go.
@@ -127,6 +130,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.cfg.MaxBody <= 0 {
 		c.cfg.MaxBody = DefaultMaxBody
+	}
+	if c.cfg.OrderTimeout <= 0 {
+		c.cfg.OrderTimeout = DefaultOrderTimeout
 	}
 	if c.cfg.UserAgent == "" {
 		c.cfg.UserAgent = "acmectl"

@@ -28,7 +28,7 @@ const (
 	FailpointAfterDownload  = "after-download"
 )
 
-// DefaultOrderTimeout bounds one Obtain.
+// DefaultOrderTimeout bounds one Obtain (Config.OrderTimeout overrides it).
 const DefaultOrderTimeout = 10 * time.Minute
 
 // Polling: start short, back off, follow Retry-After exactly when sent.
@@ -101,7 +101,7 @@ func (c *Client) Obtain(ctx context.Context, a *Account, req OrderRequest) (*Cer
 	if err != nil {
 		return nil, fmt.Errorf("parse CSR: %w", err)
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, DefaultOrderTimeout, &TemporaryError{Err: fmt.Errorf("order did not complete within %v", DefaultOrderTimeout)})
+	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.OrderTimeout, &TemporaryError{Err: fmt.Errorf("order did not complete within %v", c.cfg.OrderTimeout)})
 	defer cancel()
 	progress := func(step, id, detail string) {
 		if req.Progress != nil {
@@ -456,7 +456,7 @@ func (c *Client) waitAuthorization(ctx context.Context, d dialect, a *Account, p
 	delay := pollStart
 	var retry time.Time
 	for {
-		if err := sleepCtx(ctx, c.pollDelay(&delay, retry)); err != nil {
+		if err := c.pollWait(ctx, &delay, retry); err != nil {
 			return err
 		}
 		az, err := d.fetchAuthorization(ctx, a, p.authz.URL)
@@ -484,7 +484,7 @@ func (c *Client) waitAuthorization(ctx context.Context, d dialect, a *Account, p
 func (c *Client) waitOrder(ctx context.Context, d dialect, a *Account, o *Order, from string) error {
 	delay := pollStart
 	for o.Status == from {
-		if err := sleepCtx(ctx, c.pollDelay(&delay, o.RetryAfter)); err != nil {
+		if err := c.pollWait(ctx, &delay, o.RetryAfter); err != nil {
 			return err
 		}
 		fresh, err := d.fetchOrder(ctx, a, o.URL)
@@ -500,6 +500,16 @@ func (c *Client) waitOrder(ctx context.Context, d dialect, a *Account, o *Order,
 		return &ProtocolError{URL: o.URL, What: "order became invalid"}
 	}
 	return nil
+}
+
+// pollWait sleeps before the next poll. A Retry-After past the order's
+// deadline ends the order now with a *TemporaryError carrying that time
+// (the caller persists it) instead of sleeping into the deadline.
+func (c *Client) pollWait(ctx context.Context, delay *time.Duration, retryAfter time.Time) error {
+	if dl, ok := ctx.Deadline(); ok && !retryAfter.IsZero() && retryAfter.After(dl) {
+		return &TemporaryError{Err: fmt.Errorf("the CA asked to poll again at %s, after the order deadline", retryAfter.UTC().Format(time.RFC3339)), RetryAfter: retryAfter}
+	}
+	return sleepCtx(ctx, c.pollDelay(delay, retryAfter))
 }
 
 // pollDelay is the next wait: the server's Retry-After exactly when it
@@ -588,6 +598,15 @@ func verifyChain(chain [][]byte, csr *x509.CertificateRequest, ids []Identifier,
 	}
 	if now.After(leaf.NotAfter) {
 		return fmt.Errorf("certificate expired at %s", leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	if !leaf.NotAfter.After(leaf.NotBefore) {
+		return errors.New("certificate validity is empty (notAfter is not after notBefore)")
+	}
+	if leaf.IsCA {
+		return errors.New("certificate is a CA certificate (basicConstraints CA:TRUE), not a server certificate")
+	}
+	if len(leaf.ExtKeyUsage) > 0 && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageAny) {
+		return errors.New("certificate lacks the serverAuth extended key usage")
 	}
 	var got []string
 	for _, n := range leaf.DNSNames {
