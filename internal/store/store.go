@@ -85,6 +85,15 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// WithFailpoint sets a function Install calls after each of its steps
+// ("mkdir", "write cert.pem", …, "switch current", "stable links",
+// "prune"): crash tests kill or pause the process there, fault tests
+// return an error (e.g. syscall.ENOSPC) to make that step fail. Nil means
+// none. Release builds never set it.
+func WithFailpoint(f func(step string) error) Option {
+	return func(d *Dir) { d.failAt = f }
+}
+
 // Open opens the state directory root, creating it (mode 0700, parents
 // included) if it is missing. It refuses a root that is not a directory or
 // that is writable by group or others. Open does no network I/O.
