@@ -47,6 +47,9 @@ type Engine struct {
 	Failpoint func(ctx context.Context, name string)
 	// HTTPClient, when set, is used for every server (tests).
 	HTTPClient func(caBundle string) (*client.Client, error)
+	// OrderTimeout bounds one Issue from the directory fetch to the
+	// installed certificate; zero means client.DefaultOrderTimeout.
+	OrderTimeout time.Duration
 }
 
 // AccountOptions are used when the account must be created.
@@ -123,6 +126,7 @@ func (e *Engine) Client(s *store.Settings) (*client.Client, error) {
 	return client.New(client.Config{
 		DirectoryURL: s.Server, Version: s.ACMEVersion, RootCAs: roots,
 		UserAgent: e.UserAgent, Logger: e.log(), Now: e.Now, Failpoint: e.Failpoint,
+		OrderTimeout: e.OrderTimeout,
 	})
 }
 
@@ -253,8 +257,21 @@ func Identifiers(names []string) []client.Identifier {
 
 // Issue runs one issuance for req. On success the new version is live
 // (unless DryRun) and req.State records it.
+//
+// A Retry-After the CA gave earlier (State.RetryAfter) that has not passed
+// yet fails the issuance before any request with a *client.TemporaryError
+// carrying that time: the CA is not contacted again before it said so.
 func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	s := req.Settings
+	if st := req.State; st != nil && st.RetryAfter.After(e.now()) {
+		return nil, &client.TemporaryError{Err: errors.New("not contacting the CA: it asked to wait (Retry-After)"), RetryAfter: st.RetryAfter}
+	}
+	timeout := e.OrderTimeout
+	if timeout <= 0 {
+		timeout = client.DefaultOrderTimeout
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, &client.TemporaryError{Err: fmt.Errorf("issuance did not complete within %v", timeout)})
+	defer cancel()
 	c, err := e.Client(s)
 	if err != nil {
 		return nil, err
