@@ -242,7 +242,7 @@ func (a *app) engine(st *store.Dir) *issue.Engine {
 	return &issue.Engine{
 		Store: st, Logger: a.log, UserAgent: a.env.userAgent(), Now: a.env.Now,
 		Stdin: a.env.Stdin, Stderr: a.env.Stderr, Interactive: a.env.StdinTerminal && a.env.StderrTerminal,
-		Getenv: a.env.Getenv, Failpoint: a.env.Failpoint,
+		Getenv: a.env.Getenv, Failpoint: a.env.Failpoint, OrderTimeout: a.g.orderTimeout,
 	}
 }
 

@@ -44,6 +44,7 @@ type globals struct {
 	lockWait               time.Duration
 	lockWaitSet            bool
 	storage                string
+	orderTimeout           time.Duration
 }
 
 // Main runs acmectl with env and returns the exit code.
@@ -148,6 +149,7 @@ to reload the servers that use them. It speaks RFC 8555 and the legacy pre-IETF 
 	f.String("log-format", "text", "log format: text or json (logs go to stderr)")
 	f.BoolP("quiet", "q", false, "print errors only")
 	f.Duration("lock-wait", 0, "how long to wait for a certificate's lock (default 0 for renew, 2m otherwise)")
+	f.Duration("order-timeout", client.DefaultOrderTimeout, "deadline for one certificate's order, from the directory to the installed files")
 	f.String("storage", "", "shared storage URL (etcd://host:port/prefix); default the local state dir")
 
 	root.AddCommand(
@@ -220,6 +222,9 @@ func (a *app) setup(cmd *cobra.Command) error {
 	if g.lockWait, err = cfg.Duration("lock-wait"); err != nil {
 		return err
 	}
+	if g.orderTimeout, err = cfg.Duration("order-timeout"); err != nil {
+		return err
+	}
 	g.storage = cfg.String("storage")
 	if g.storage != "" {
 		return usagef("--storage %q: shared storage is not available in this build", g.storage)
@@ -261,7 +266,15 @@ func (a *app) openStore() (*store.Dir, error) {
 	if a.g.stateDir == "" {
 		return nil, usagef("no state directory: set --state-dir")
 	}
-	d, err := store.Open(a.g.stateDir, store.WithLogger(a.log))
+	opts := []store.Option{store.WithLogger(a.log)}
+	if fp := a.env.Failpoint; fp != nil {
+		// Test builds: failpoints "install-<step>" inside Install.
+		opts = append(opts, store.WithFailpoint(func(step string) error {
+			fp(context.Background(), "install-"+strings.ReplaceAll(step, " ", "-"))
+			return nil
+		}))
+	}
+	d, err := store.Open(a.g.stateDir, opts...)
 	if err != nil {
 		return nil, usagef("state directory: %v", err)
 	}
