@@ -1,5 +1,602 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
 
-func newAccountCmd(a *app) *cobra.Command { return notImplemented("account", "Manage ACME accounts") }
+	"github.com/spf13/cobra"
+
+	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/issue"
+	"github.com/acmectl/acmectl/internal/keys"
+	"github.com/acmectl/acmectl/internal/store"
+)
+
+// Failpoints of the key rollover (crash tests): before the keyChange
+// request (the new key is saved as pending) and after the CA accepted it,
+// before the new key is committed in the store.
+const (
+	FailpointBeforeKeyChange = "before-key-change"
+	FailpointAfterKeyChange  = "after-key-change"
+)
+
+func newAccountCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "account",
+		Short: "Manage ACME accounts",
+		Long: `Manage the ACME accounts kept under <state-dir>/accounts/<server-id>/<label>/.
+
+Each server can have several accounts, told apart by --account LABEL (default "default").
+The server is --server (default letsencrypt). obtain registers an account on first use;
+these commands manage them explicitly.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return usagef("account: give a subcommand: register, list, show, update, rollover, deactivate or recover")
+		},
+	}
+	cmd.AddCommand(
+		newAccountRegisterCmd(a),
+		newAccountListCmd(a),
+		newAccountShowCmd(a),
+		newAccountUpdateCmd(a),
+		newAccountRolloverCmd(a),
+		newAccountDeactivateCmd(a),
+		newAccountRecoverCmd(a),
+	)
+	// TODO(accounts): add newAccountMigrateCmd(a) once cmd/cli/migrate.go lands.
+	return cmd
+}
+
+// acctRun is what every account subcommand works with: the store, the
+// engine and client for --server, and the account label.
+type acctRun struct {
+	st    *store.Dir
+	eng   *issue.Engine
+	c     *client.Client
+	s     *store.Settings // server, CA bundle, ACME version (no names)
+	label string
+	// locked: the caller holds the state lock already.
+	locked bool
+}
+
+func (a *app) newAcctRun() (*acctRun, error) {
+	st, err := a.openStore()
+	if err != nil {
+		return nil, err
+	}
+	eng := a.engine(st)
+	s := &store.Settings{Server: a.g.server, ACMEVersion: a.g.acmeVersion, CABundle: a.g.caBundle, Account: a.g.account}
+	c, err := eng.Client(s)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return &acctRun{st: st, eng: eng, c: c, s: s, label: a.g.account}, nil
+}
+
+// noAccountError says that --account has no stored account on --server.
+func (r *acctRun) noAccountError() error {
+	return usagef("no account %q for %s in the state directory: run acmectl account register (or account recover --key FILE)", r.label, r.s.Server)
+}
+
+// load returns the stored account, resolving an interrupted key rollover
+// (the engine asks the CA which key it has). It never registers.
+func (r *acctRun) load(ctx context.Context, a *app) (*client.Account, *store.AccountRecord, error) {
+	rec, _, err := r.st.LoadAccount(r.s.Server, r.label)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, r.noAccountError()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec.URL == "" {
+		// Registration was interrupted: the key is kept; find its account.
+		key, err := r.storedKey()
+		if err != nil {
+			return nil, nil, err
+		}
+		acct, err := r.c.LookupAccount(ctx, key)
+		if errors.Is(err, client.ErrAccountNotFound) {
+			return nil, nil, usagef("account %q for %s was never registered (an earlier registration was interrupted): run acmectl account register", r.label, r.s.Server)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		rec, err = r.save(ctx, a, acct, rec)
+		if err != nil {
+			return nil, nil, err
+		}
+		return acct, rec, nil
+	}
+	opts, err := a.accountOptions()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Label = r.label
+	acct, err := r.eng.Account(ctx, r.c, r.s, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, _, err = r.st.LoadAccount(r.s.Server, r.label)
+	if err != nil {
+		return nil, nil, err
+	}
+	return acct, rec, nil
+}
+
+func (r *acctRun) storedKey() (crypto.Signer, error) {
+	_, key, err := r.st.LoadAccount(r.s.Server, r.label)
+	return key, err
+}
+
+// save writes acct as the stored account (under the state lock), keeping
+// the creation time of prev.
+func (r *acctRun) save(ctx context.Context, a *app, acct *client.Account, prev *store.AccountRecord) (*store.AccountRecord, error) {
+	if !r.locked {
+		unlock, err := r.st.LockState(ctx, 2*time.Minute)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	rec := &store.AccountRecord{URL: acct.URL, Contacts: acct.Contact, DirectoryURL: r.s.Server, Status: acct.Status, Created: a.env.Now().UTC()}
+	if prev != nil && !prev.Created.IsZero() {
+		rec.Created = prev.Created
+	}
+	if dir, err := r.c.Directory(ctx); err == nil {
+		rec.Dialect = "rfc8555"
+		if dir.Dialect == client.DialectV1 {
+			rec.Dialect = "v1"
+		}
+	}
+	if err := r.st.SaveAccount(r.s.Server, r.label, rec, acct.Key); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// accountDoc is the --json (and text) view of one account.
+func (r *acctRun) accountDoc(acct *client.Account, rec *store.AccountRecord) map[string]any {
+	id, _ := store.ServerID(r.s.Server)
+	doc := map[string]any{
+		"label": r.label, "server": r.s.Server, "server_id": id,
+		"url": rec.URL, "status": rec.Status, "contacts": nonNil(rec.Contacts),
+	}
+	if acct != nil {
+		doc["url"], doc["status"], doc["contacts"] = acct.URL, acct.Status, nonNil(acct.Contact)
+		if tp, err := client.Thumbprint(acct.Key); err == nil {
+			doc["key_thumbprint"] = tp
+		}
+		doc["key_type"] = keys.KeyTypeOf(acct.Key.Public())
+	}
+	if !rec.Created.IsZero() {
+		doc["created"] = rec.Created.UTC().Format(time.RFC3339)
+	}
+	return doc
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// printAccount prints an account as text or as the --json document.
+func (a *app) printAccount(headline string, doc map[string]any) error {
+	if a.g.json {
+		return a.writeJSON(doc)
+	}
+	if a.g.quiet {
+		return nil
+	}
+	w := a.env.Stdout
+	if headline != "" {
+		fmt.Fprintln(w, headline)
+	}
+	fmt.Fprintf(w, "  label:      %s\n", doc["label"])
+	fmt.Fprintf(w, "  server:     %s\n", doc["server"])
+	fmt.Fprintf(w, "  url:        %s\n", doc["url"])
+	fmt.Fprintf(w, "  status:     %s\n", doc["status"])
+	contacts, _ := doc["contacts"].([]string)
+	fmt.Fprintf(w, "  contacts:   %s\n", orDash(contacts))
+	if tp, ok := doc["key_thumbprint"]; ok {
+		fmt.Fprintf(w, "  key:        %s, thumbprint %s\n", doc["key_type"], tp)
+	}
+	return nil
+}
+
+func mailtos(emails []string) []string {
+	out := make([]string, 0, len(emails))
+	for _, e := range emails {
+		out = append(out, "mailto:"+e)
+	}
+	return out
+}
+
+func newAccountRegisterCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "register",
+		Short: "Register a new account (contacts, terms, external account binding)",
+		Long: `Register a new account at --server under --account LABEL.
+
+Contacts come from --email (repeatable). The CA's terms of service must be accepted:
+--accept-tos, or a prompt on a terminal; off a terminal without --accept-tos the command
+exits 2 naming the terms URL. CAs that require external account binding need --eab-kid
+and the HMAC key from --eab-hmac-key-file FILE or the environment variable
+ACMECTL_EAB_HMAC_KEY (never a flag value).`,
+		Example: `  acmectl account register --accept-tos --email ops@example.com
+  acmectl account register --server zerossl --eab-kid KID --eab-hmac-key-file /etc/acmectl/eab.key --accept-tos
+  acmectl account register --account team-b --accept-tos --email team-b@example.com`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			r, err := a.newAcctRun()
+			if err != nil {
+				return err
+			}
+			opts, err := a.accountOptions()
+			if err != nil {
+				return err
+			}
+			opts.Label = r.label
+			if rec, _, err := r.st.LoadAccount(r.s.Server, r.label); err == nil && rec.URL != "" {
+				return usagef("account %q for %s already exists (%s): pick another --account LABEL", r.label, r.s.Server, rec.URL)
+			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			acct, err := r.eng.Account(ctx, r.c, r.s, opts)
+			var ue *client.UnsupportedError
+			if errors.As(err, &ue) {
+				// Found before any request (e.g. the CA requires EAB).
+				return usagef("%v", err)
+			}
+			if err != nil {
+				return err
+			}
+			rec, _, err := r.st.LoadAccount(r.s.Server, r.label)
+			if err != nil {
+				return err
+			}
+			return a.printAccount("Account registered:", r.accountDoc(acct, rec))
+		},
+	}
+}
+
+func newAccountListCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the stored accounts",
+		Long: `List the accounts in the state directory (no network). With --server given
+explicitly (flag or ACMECTL_SERVER), only that server's accounts.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			st, err := a.openStore()
+			if err != nil {
+				return err
+			}
+			refs, err := st.ListAccounts()
+			if err != nil {
+				return err
+			}
+			filter := ""
+			if src := a.cfg.source("server"); src == sourceFlag || src == sourceEnv {
+				filter, _ = store.ServerID(a.g.server)
+			}
+			list := []map[string]any{}
+			for _, ref := range refs {
+				if filter != "" && ref.ServerID != filter {
+					continue
+				}
+				list = append(list, map[string]any{"label": ref.Label, "server": ref.DirectoryURL, "server_id": ref.ServerID, "url": ref.URL})
+			}
+			if a.g.json {
+				return a.writeJSON(map[string]any{"accounts": list})
+			}
+			if len(list) == 0 {
+				if !a.g.quiet {
+					fmt.Fprintln(a.env.Stderr, "acmectl: no accounts stored")
+				}
+				return nil
+			}
+			for _, m := range list {
+				url := m["url"].(string)
+				if url == "" {
+					url = "(registration incomplete)"
+				}
+				fmt.Fprintf(a.env.Stdout, "%-16s %-50s %s\n", m["label"], m["server"], url)
+			}
+			return nil
+		},
+	}
+}
+
+func newAccountShowCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "show",
+		Short: "Show an account: URL, status, contacts, key thumbprint",
+		Long: `Show the account --account LABEL at --server as the CA sees it (one request),
+with its key type and JWK thumbprint (RFC 7638). --offline shows the stored record only.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			offline, _ := cmd.Flags().GetBool("offline")
+			r, err := a.newAcctRun()
+			if err != nil {
+				return err
+			}
+			if offline {
+				rec, key, err := r.st.LoadAccount(r.s.Server, r.label)
+				if errors.Is(err, store.ErrNotFound) {
+					return r.noAccountError()
+				} else if err != nil {
+					return err
+				}
+				return a.printAccount("", r.accountDoc(&client.Account{URL: rec.URL, Key: key, Contact: rec.Contacts, Status: rec.Status}, rec))
+			}
+			acct, rec, err := r.load(ctx, a)
+			if err != nil {
+				return err
+			}
+			// Ask the CA through newAccount/onlyReturnExisting: one POST,
+			// the same answer as a POST-as-GET of the account URL.
+			// (FetchAccount sends "{}", which Pebble refuses.)
+			fresh, err := r.c.LookupAccount(ctx, acct.Key)
+			if errors.Is(err, client.ErrAccountNotFound) {
+				return fmt.Errorf("%s no longer knows the key of account %q (%s)", r.s.Server, r.label, acct.URL)
+			}
+			if err != nil {
+				return err
+			}
+			if fresh.URL != acct.URL {
+				return fmt.Errorf("%s answers with account %s for the key of account %q, stored as %s", r.s.Server, fresh.URL, r.label, acct.URL)
+			}
+			acct = fresh
+			if acct.Status != rec.Status || strings.Join(acct.Contact, ",") != strings.Join(rec.Contacts, ",") {
+				if rec, err = r.save(ctx, a, acct, rec); err != nil {
+					return err
+				}
+			}
+			return a.printAccount("", r.accountDoc(acct, rec))
+		},
+	}
+	cmd.Flags().Bool("offline", false, "show the stored record without asking the CA")
+	return cmd
+}
+
+func newAccountUpdateCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "update --email ADDR [--email ADDR ...] | --no-email",
+		Short: "Replace the account's contacts",
+		Long: `Replace the contact addresses of --account LABEL at --server with the given
+--email addresses (repeatable), or remove them all with --no-email.`,
+		Example: `  acmectl account update --email ops@example.com --email security@example.com`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			noEmail, _ := cmd.Flags().GetBool("no-email")
+			if len(a.g.email) == 0 && !noEmail {
+				return usagef("account update: give the new contacts with --email ADDR (repeatable), or --no-email")
+			}
+			if len(a.g.email) > 0 && noEmail {
+				return usagef("account update: --email and --no-email exclude each other")
+			}
+			r, err := a.newAcctRun()
+			if err != nil {
+				return err
+			}
+			acct, rec, err := r.load(ctx, a)
+			if err != nil {
+				return err
+			}
+			if err := r.c.UpdateAccount(ctx, acct, mailtos(a.g.email)); err != nil {
+				return err
+			}
+			if rec, err = r.save(ctx, a, acct, rec); err != nil {
+				return err
+			}
+			return a.printAccount("Account updated:", r.accountDoc(acct, rec))
+		},
+	}
+	cmd.Flags().Bool("no-email", false, "remove all contacts")
+	return cmd
+}
+
+func newAccountRolloverCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rollover",
+		Short: "Replace the account key (RFC 8555 keyChange)",
+		Long: `Generate a new account key and roll the account over to it through the CA's keyChange
+endpoint. The new key is written next to the old one (key.pem.next) before the request and
+replaces key.pem only after the CA accepted it, so an interruption at any moment never
+strands the account: the next command asks the CA which key it has and keeps that one.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			kt, _ := cmd.Flags().GetString("key-type")
+			if err := keys.ValidKeyType(kt); err != nil {
+				return usagef("--key-type %q: want one of %s", kt, strings.Join(keys.KeyTypes(), ", "))
+			}
+			r, err := a.newAcctRun()
+			if err != nil {
+				return err
+			}
+			unlock, err := r.st.LockState(ctx, 2*time.Minute)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			r.locked = true
+			// load also settles an earlier interrupted rollover.
+			acct, rec, err := r.load(ctx, a)
+			if err != nil {
+				return err
+			}
+			oldTP, _ := client.Thumbprint(acct.Key)
+			newKey, err := keys.Generate(kt)
+			if err != nil {
+				return err
+			}
+			if err := r.st.SavePendingAccountKey(r.s.Server, r.label, newKey); err != nil {
+				return err
+			}
+			a.failpoint(ctx, FailpointBeforeKeyChange)
+			if err := r.c.ChangeKey(ctx, acct, newKey); err != nil {
+				var p *client.Problem
+				var ue *client.UnsupportedError
+				if errors.As(err, &p) || errors.As(err, &ue) {
+					// The CA said no: the old key stays.
+					_ = r.st.DiscardPendingAccountKey(r.s.Server, r.label)
+				}
+				// Otherwise the outcome is unknown; the next command asks the CA.
+				return err
+			}
+			a.failpoint(ctx, FailpointAfterKeyChange)
+			if err := r.st.CommitPendingAccountKey(r.s.Server, r.label); err != nil {
+				return fmt.Errorf("the CA has the new key but storing it failed (it stays in key.pem.next and is picked up by the next command): %w", err)
+			}
+			a.log.Info("account key rolled over", "account_url", acct.URL, "old_thumbprint", oldTP)
+			doc := r.accountDoc(acct, rec)
+			doc["old_key_thumbprint"] = oldTP
+			return a.printAccount("Account key rolled over (old key thumbprint "+oldTP+"):", doc)
+		},
+	}
+	cmd.Flags().String("key-type", keys.EC256, "new account key: "+strings.Join(keys.KeyTypes(), ", "))
+	return cmd
+}
+
+// confirmIrreversible asks on a terminal; off one it needs --yes.
+func (a *app) confirmIrreversible(yes bool, what, question string) error {
+	if yes {
+		return nil
+	}
+	if !a.env.StdinTerminal || !a.env.StderrTerminal {
+		return usagef("%s cannot be undone: pass --yes to confirm (no terminal to ask on)", what)
+	}
+	ok, err := a.confirm(question)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &exitError{code: ExitUsage, err: errors.New(what + ": not confirmed, nothing done")}
+	}
+	return nil
+}
+
+func newAccountDeactivateCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "deactivate [--yes]",
+		Short: "Deactivate the account at the CA for good and remove it locally",
+		Long: `Deactivate --account LABEL at --server (RFC 8555 §7.3.6). The CA refuses every later
+request signed by it, so its key and record are removed from the state directory. Asks for
+confirmation on a terminal; needs --yes off one. Certificates already issued stay valid.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			yes, _ := cmd.Flags().GetBool("yes")
+			r, err := a.newAcctRun()
+			if err != nil {
+				return err
+			}
+			rec, _, err := r.st.LoadAccount(r.s.Server, r.label)
+			if errors.Is(err, store.ErrNotFound) {
+				return r.noAccountError()
+			} else if err != nil {
+				return err
+			}
+			if err := a.confirmIrreversible(yes, "account deactivate", fmt.Sprintf("Deactivate account %s at %s? This cannot be undone.", rec.URL, r.s.Server)); err != nil {
+				return err
+			}
+			acct, rec, err := r.load(ctx, a)
+			if err != nil {
+				return err
+			}
+			if err := r.c.DeactivateAccount(ctx, acct); err != nil {
+				return err
+			}
+			unlock, err := r.st.LockState(ctx, 2*time.Minute)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			if err := r.st.DeleteAccount(r.s.Server, r.label); err != nil {
+				return fmt.Errorf("account deactivated at the CA, but removing it locally failed: %w", err)
+			}
+			doc := r.accountDoc(acct, rec)
+			if a.g.json {
+				return a.writeJSON(doc)
+			}
+			if !a.g.quiet {
+				fmt.Fprintf(a.env.Stdout, "Account %s deactivated and removed from the state directory.\n", acct.URL)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().Bool("yes", false, "do not ask for confirmation")
+	return cmd
+}
+
+func newAccountRecoverCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "recover --key FILE",
+		Short: "Adopt an existing account from its key file (onlyReturnExisting)",
+		Long: `Find the account that the key in FILE (PEM: PKCS#8, SEC 1 or PKCS#1) has at --server,
+without creating one, and store it under --account LABEL. Use it to move an account from
+another machine or client, or to restore a lost state directory from a key backup.`,
+		Example: `  acmectl account recover --key /backup/account-key.pem --account default`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			keyFile, _ := cmd.Flags().GetString("key")
+			if keyFile == "" {
+				return usagef("account recover: give the account key with --key FILE")
+			}
+			data, err := readSecretFile(a.env, "--key", keyFile)
+			if err != nil {
+				return err
+			}
+			key, err := keys.ParsePrivateKeyPEM(data)
+			if err != nil {
+				return usagef("--key %s: %v", keyFile, err)
+			}
+			r, err := a.newAcctRun()
+			if err != nil {
+				return err
+			}
+			rec, old, err := r.st.LoadAccount(r.s.Server, r.label)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			if err == nil && rec.URL != "" {
+				oldTP, _ := client.Thumbprint(old)
+				newTP, _ := client.Thumbprint(key)
+				if oldTP != newTP {
+					return usagef("account %q for %s already exists (%s) with another key: pick another --account LABEL", r.label, r.s.Server, rec.URL)
+				}
+			}
+			acct, err := r.c.LookupAccount(ctx, key)
+			if errors.Is(err, client.ErrAccountNotFound) {
+				return fmt.Errorf("%s has no account for the key in %s", r.s.Server, keyFile)
+			}
+			if err != nil {
+				return err
+			}
+			if rec, err = r.save(ctx, a, acct, rec); err != nil {
+				return err
+			}
+			return a.printAccount("Account recovered:", r.accountDoc(acct, rec))
+		},
+	}
+	cmd.Flags().String("key", "", "the account's private key (PEM)")
+	return cmd
+}
+
+// failpoint calls the test-only failpoint hook, if any.
+func (a *app) failpoint(ctx context.Context, name string) {
+	if a.env.Failpoint != nil {
+		a.env.Failpoint(ctx, name)
+	}
+}

@@ -1,5 +1,348 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
 
-func newRevokeCmd(a *app) *cobra.Command { return notImplemented("revoke", "Revoke a certificate") }
+	"github.com/spf13/cobra"
+
+	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/keys"
+	"github.com/acmectl/acmectl/internal/store"
+)
+
+// revocationReasons are the RFC 5280 §5.3.1 CRLReason codes by name (7 is
+// unused). Which of them a CA accepts is the CA's business: Let's Encrypt
+// takes 0, 1, 3, 4 and 5; Pebble all but 7.
+func revocationReasons() map[string]int {
+	return map[string]int{
+		"unspecified": 0, "keyCompromise": 1, "cACompromise": 2, "affiliationChanged": 3,
+		"superseded": 4, "cessationOfOperation": 5, "certificateHold": 6,
+		"removeFromCRL": 8, "privilegeWithdrawn": 9, "aACompromise": 10,
+	}
+}
+
+// parseReason accepts a reason name (any case) or its code.
+func parseReason(s string) (*int, string, error) {
+	if s == "" {
+		return nil, "", nil
+	}
+	reasons := revocationReasons()
+	if n, err := strconv.Atoi(s); err == nil {
+		for name, code := range reasons {
+			if code == n {
+				return &n, name, nil
+			}
+		}
+		return nil, "", usagef("--reason %d: not an RFC 5280 reason code (0-10 except 7)", n)
+	}
+	for name, code := range reasons {
+		if strings.EqualFold(name, s) {
+			return &code, name, nil
+		}
+	}
+	return nil, "", usagef("--reason %q: want one of unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, removeFromCRL, privilegeWithdrawn, aACompromise (or the code)", s)
+}
+
+type revokeOptions struct {
+	certName, certFile, keyFile, reason string
+	del, yes                            bool
+}
+
+func newRevokeCmd(a *app) *cobra.Command {
+	opts := &revokeOptions{}
+	cmd := &cobra.Command{
+		Use:   "revoke (--cert-name N | --cert FILE [--key FILE]) [--reason R] [--delete] [--yes]",
+		Short: "Revoke a certificate",
+		Long: `Ask the CA to revoke a certificate: a stored one (--cert-name) or any certificate
+file (--cert FILE, PEM or DER; the first certificate is the one revoked).
+
+The request is signed with the account key (the certificate's account for --cert-name;
+--account on --server for --cert), or with the certificate's own private key given
+with --key FILE, which works without the account (for example after a key compromise
+or for a certificate issued to another client).
+
+--reason is an RFC 5280 reason name or code: unspecified (0), keyCompromise (1),
+cACompromise (2), affiliationChanged (3), superseded (4), cessationOfOperation (5),
+certificateHold (6), removeFromCRL (8), privilegeWithdrawn (9), aACompromise (10).
+CAs accept a subset (Let's Encrypt: 0, 1, 3, 4, 5) and refuse the others.
+
+A stored certificate is marked revoked in its state.json: the next renew replaces it,
+always with a fresh key. --delete removes it from the state directory instead.
+Revocation cannot be undone: it asks on a terminal and needs --yes off one.`,
+		Example: `  acmectl revoke --cert-name example.com --reason superseded --yes
+  acmectl revoke --cert /tmp/leaked.pem --key /tmp/leaked-key.pem --reason keyCompromise --yes`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f := cmd.Flags()
+			opts.certName, _ = f.GetString("cert-name")
+			opts.certFile, _ = f.GetString("cert")
+			opts.keyFile, _ = f.GetString("key")
+			opts.reason, _ = f.GetString("reason")
+			opts.del, _ = f.GetBool("delete")
+			opts.yes, _ = f.GetBool("yes")
+			return a.runRevoke(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.String("cert-name", "", "the stored certificate to revoke")
+	f.String("cert", "", "certificate file to revoke (PEM or DER)")
+	f.String("key", "", "sign with this private key of the certificate instead of the account key")
+	f.String("reason", "", "RFC 5280 reason name or code (default: none sent, i.e. unspecified)")
+	f.Bool("delete", false, "delete the stored certificate after revoking it")
+	f.Bool("yes", false, "do not ask for confirmation")
+	return cmd
+}
+
+// revokeTarget is what is revoked and how the request is signed.
+type revokeTarget struct {
+	name     string // stored certificate, "" if none
+	settings *store.Settings
+	leaf     *x509.Certificate
+	certKey  crypto.Signer // nil: sign with the account
+}
+
+func (a *app) runRevoke(ctx context.Context, o *revokeOptions) error {
+	if (o.certName == "") == (o.certFile == "") {
+		return usagef("revoke: give exactly one of --cert-name N or --cert FILE")
+	}
+	reason, reasonName, err := parseReason(o.reason)
+	if err != nil {
+		return err
+	}
+	st, err := a.openStore()
+	if err != nil {
+		return err
+	}
+	t := &revokeTarget{name: o.certName}
+	if o.certName != "" {
+		if err := store.ValidCertName(o.certName); err != nil {
+			return usagef("--cert-name %q: must match ^[a-z0-9][a-z0-9._-]{0,127}$", o.certName)
+		}
+		if t.settings, err = st.LoadSettings(o.certName); errors.Is(err, store.ErrNotFound) {
+			return usagef("no certificate named %q in %s", o.certName, st.Root())
+		} else if err != nil {
+			return err
+		}
+		files, _, err := st.Current(o.certName)
+		if err != nil {
+			return usagef("certificate %q has no installed version to revoke: %v", o.certName, err)
+		}
+		if t.leaf, err = leafOf(files.Cert); err != nil {
+			return fmt.Errorf("read %s: %w", o.certName, err)
+		}
+	} else {
+		data, err := os.ReadFile(o.certFile)
+		if err != nil {
+			return usagef("--cert: %v", err)
+		}
+		if t.leaf, err = parseCertFile(data); err != nil {
+			return usagef("--cert %s: %v", o.certFile, err)
+		}
+		t.settings = &store.Settings{Server: a.g.server, Account: a.g.account, ACMEVersion: a.g.acmeVersion, CABundle: a.g.caBundle}
+		// A stored certificate with this leaf is marked revoked too.
+		t.name, _ = findStored(st, t.leaf)
+		if t.name != "" {
+			if s, err := st.LoadSettings(t.name); err == nil && a.cfg.source("server") == sourceDefault {
+				t.settings = s
+			}
+		}
+	}
+	if o.keyFile != "" {
+		data, err := readSecretFile(a.env, "--key", o.keyFile)
+		if err != nil {
+			return err
+		}
+		k, err := keys.ParsePrivateKeyPEM(data)
+		if err != nil {
+			return usagef("--key %s: %v", o.keyFile, err)
+		}
+		if !keys.MatchesKey(t.leaf, k.Public()) {
+			return usagef("--key %s is not the key of the certificate", o.keyFile)
+		}
+		t.certKey = k
+	}
+	if o.del && t.name == "" {
+		return usagef("revoke --delete: %s is not a stored certificate", o.certFile)
+	}
+	serial := fmt.Sprintf("%x", t.leaf.SerialNumber)
+	what := fmt.Sprintf("certificate %s (serial %s, %s)", orDash(certNames(t.leaf)), serial, t.settings.Server)
+	if err := a.confirmIrreversible(o.yes, "revoke", "Revoke "+what+"? This cannot be undone."); err != nil {
+		return err
+	}
+	if t.name != "" {
+		lockWait := 2 * time.Minute
+		if a.g.lockWaitSet {
+			lockWait = a.g.lockWait
+		}
+		unlock, err := st.LockCert(ctx, t.name, lockWait)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	already, err := a.revoke(ctx, st, t, reason)
+	if err != nil {
+		return err
+	}
+	if t.name != "" {
+		if o.del {
+			if err := st.Delete(t.name); err != nil {
+				return fmt.Errorf("revoked, but deleting %s failed: %w", t.name, err)
+			}
+		} else if err := markRevoked(st, t.name); err != nil {
+			return fmt.Errorf("revoked, but recording it failed: %w", err)
+		}
+	}
+	if a.g.json {
+		doc := map[string]any{"serial": serial, "names": certNames(t.leaf), "server": t.settings.Server,
+			"outcome": "revoked", "deleted": o.del}
+		if already {
+			doc["outcome"] = "already_revoked"
+		}
+		if t.name != "" {
+			doc["cert_name"] = t.name
+		}
+		if reason != nil {
+			doc["reason"], doc["reason_code"] = reasonName, *reason
+		}
+		return a.writeJSON(doc)
+	}
+	if a.g.quiet {
+		return nil
+	}
+	msg := "Revoked " + what
+	if already {
+		msg = "Already revoked: " + what
+	}
+	if reason != nil {
+		msg += fmt.Sprintf(", reason %s (%d)", reasonName, *reason)
+	}
+	fmt.Fprintln(a.env.Stdout, msg+".")
+	switch {
+	case t.name != "" && o.del:
+		fmt.Fprintf(a.env.Stdout, "Deleted %s from the state directory.\n", t.name)
+	case t.name != "":
+		fmt.Fprintf(a.env.Stdout, "%s is marked revoked: the next renew replaces it with a fresh key.\n", t.name)
+	}
+	return nil
+}
+
+// revoke sends the revocation. It reports already=true when the CA says
+// the certificate was revoked before (that is success too).
+func (a *app) revoke(ctx context.Context, st *store.Dir, t *revokeTarget, reason *int) (already bool, err error) {
+	eng := a.engine(st)
+	c, err := eng.Client(t.settings)
+	if err != nil {
+		return false, usagef("%v", err)
+	}
+	var acct *client.Account
+	if t.certKey == nil {
+		label := t.settings.Account
+		if label == "" {
+			label = "default"
+		}
+		rec, _, err := st.LoadAccount(t.settings.Server, label)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && rec.URL == "") {
+			// No account: a stored certificate can sign with its own key.
+			if t.name != "" {
+				if files, _, ferr := st.Current(t.name); ferr == nil && files.PrivKey != nil {
+					if k, kerr := keys.ParsePrivateKeyPEM(files.PrivKey); kerr == nil {
+						t.certKey = k
+					}
+				}
+			}
+			if t.certKey == nil {
+				return false, usagef("no account %q for %s to sign the revocation: pass --key FILE (the certificate's key) or --account", label, t.settings.Server)
+			}
+		} else if err != nil {
+			return false, err
+		} else {
+			opts, err := a.accountOptions()
+			if err != nil {
+				return false, err
+			}
+			opts.Label = label
+			if acct, err = eng.Account(ctx, c, t.settings, opts); err != nil {
+				return false, err
+			}
+		}
+	}
+	err = c.Revoke(ctx, acct, t.certKey, t.leaf.Raw, reason)
+	var p *client.Problem
+	if errors.As(err, &p) && p.Has(client.ProblemAlreadyRevoked) {
+		return true, nil
+	}
+	if errors.As(err, &p) && p.Has(client.ProblemBadRevocationReason) {
+		return false, usagef("%v", err)
+	}
+	return false, err
+}
+
+// markRevoked records the revocation in the certificate's state.
+func markRevoked(st *store.Dir, name string) error {
+	state, err := st.LoadState(name)
+	if err != nil {
+		return err
+	}
+	state.Revoked = true
+	state.ARI = nil
+	return st.SaveState(name, state)
+}
+
+// findStored returns the stored certificate whose current leaf is leaf.
+func findStored(st *store.Dir, leaf *x509.Certificate) (string, error) {
+	names, err := st.List()
+	if err != nil {
+		return "", err
+	}
+	serial := fmt.Sprintf("%x", leaf.SerialNumber)
+	for _, n := range names {
+		if state, err := st.LoadState(n); err != nil || (state.Serial != "" && state.Serial != serial) {
+			continue
+		}
+		files, _, err := st.Current(n)
+		if err != nil {
+			continue
+		}
+		if c, err := leafOf(files.Cert); err == nil && bytes.Equal(c.Raw, leaf.Raw) {
+			return n, nil
+		}
+	}
+	return "", nil
+}
+
+// parseCertFile reads the first certificate of a PEM file, or a DER one.
+func parseCertFile(data []byte) (*x509.Certificate, error) {
+	if len(data) > 1<<20 {
+		return nil, errors.New("larger than 1 MiB")
+	}
+	if b, _ := pem.Decode(data); b != nil {
+		if b.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("PEM block is %q, want CERTIFICATE", b.Type)
+		}
+		data = b.Bytes
+	}
+	return x509.ParseCertificate(data)
+}
+
+// certNames lists the names of a certificate.
+func certNames(c *x509.Certificate) []string {
+	names := append([]string{}, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 && c.Subject.CommonName != "" {
+		names = append(names, c.Subject.CommonName)
+	}
+	return names
+}
