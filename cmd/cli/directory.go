@@ -1,5 +1,195 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
 
-func newDirectoryCmd(a *app) *cobra.Command { return notImplemented("directory", "Show what the ACME server offers") }
+	"github.com/spf13/cobra"
+
+	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/issue"
+)
+
+func newDirectoryCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "directory [--json]",
+		Short: "Show what the ACME server offers",
+		Long: `Fetch the directory of --server and show which protocol it speaks (RFC 8555 or the
+legacy ACME v1, chosen as "acmectl obtain" would, honouring --acme-version), every endpoint,
+the terms of service, website, CAA identities, whether external account binding is required,
+the profiles, and which optional features are offered (ARI, profiles, key change,
+revocation, wildcards, IP identifiers). One unauthenticated GET; nothing is written.`,
+		Example: `  acmectl directory --server letsencrypt-staging
+  acmectl directory --server https://127.0.0.1:14000/dir --ca-bundle pebble.minica.pem --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runDirectory(cmd.Context())
+		},
+	}
+}
+
+// newServerClient builds a client for a directory URL with the global
+// --ca-bundle and --acme-version (no state directory needed).
+func (a *app) newServerClient(server string) (*client.Client, error) {
+	roots, err := issue.RootPool(a.g.caBundle)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	c, err := client.New(client.Config{
+		DirectoryURL: server, Version: a.g.acmeVersion, RootCAs: roots,
+		UserAgent: a.env.userAgent(), Logger: a.log, Now: a.env.Now,
+	})
+	if err != nil {
+		return nil, usagef("--server: %v", err)
+	}
+	return c, nil
+}
+
+// dialectID is the stable machine name of a dialect.
+func dialectID(d string) string {
+	if d == client.DialectV1 {
+		return "v1"
+	}
+	return "rfc8555"
+}
+
+// directoryEndpoints lists the endpoints under the dialect's own key names.
+func directoryEndpoints(d *client.Directory) [][2]string {
+	var eps [][2]string
+	add := func(k, v string) {
+		if v != "" {
+			eps = append(eps, [2]string{k, v})
+		}
+	}
+	if d.Dialect == client.DialectV1 {
+		add("new-reg", d.NewReg)
+		add("new-authz", d.NewAuthz)
+		add("new-cert", d.NewCert)
+		add("revoke-cert", d.RevokeCert)
+		add("key-change", d.KeyChange)
+		return eps
+	}
+	add("newNonce", d.NewNonce)
+	add("newAccount", d.NewAccount)
+	add("newOrder", d.NewOrder)
+	add("newAuthz", d.NewAuthz)
+	add("revokeCert", d.RevokeCert)
+	add("keyChange", d.KeyChange)
+	add("renewalInfo", d.RenewalInfo)
+	return eps
+}
+
+// directoryFeatures says which optional features the server offers.
+func directoryFeatures(d *client.Directory) [][2]any {
+	rfc := d.Dialect == client.DialectRFC8555
+	return [][2]any{
+		{"ari", d.RenewalInfo != ""},
+		{"profiles", len(d.Meta.Profiles) > 0},
+		{"key_change", d.KeyChange != ""},
+		{"revocation", d.RevokeCert != ""},
+		{"pre_authorization", d.NewAuthz != ""},
+		{"external_account_binding", rfc},
+		{"wildcard", rfc},
+		{"ip_identifiers", rfc},
+		{"validity_dates", rfc}, // notBefore/notAfter in orders
+	}
+}
+
+func (a *app) runDirectory(ctx context.Context) error {
+	c, err := a.newServerClient(a.g.server)
+	if err != nil {
+		return err
+	}
+	d, err := c.Directory(ctx)
+	if err != nil {
+		return err
+	}
+	if a.g.json {
+		eps := map[string]string{}
+		for _, e := range directoryEndpoints(d) {
+			eps[e[0]] = e[1]
+		}
+		feats := map[string]bool{}
+		for _, f := range directoryFeatures(d) {
+			feats[f[0].(string)] = f[1].(bool)
+		}
+		profiles := map[string]string{}
+		for n, desc := range d.Meta.Profiles {
+			profiles[n] = client.Sanitize(desc, 300)
+		}
+		caa := []string{}
+		for _, id := range d.Meta.CAAIdentities {
+			caa = append(caa, client.Sanitize(id, 255))
+		}
+		return a.writeJSON(map[string]any{
+			"url": d.URL, "dialect": dialectID(d.Dialect), "dialect_name": d.Dialect,
+			"endpoints":                 eps,
+			"terms_of_service":          client.Sanitize(d.Meta.TermsOfService, 2048),
+			"website":                   client.Sanitize(d.Meta.Website, 2048),
+			"caa_identities":            caa,
+			"external_account_required": d.Meta.ExternalAccountRequired,
+			"profiles":                  profiles,
+			"features":                  feats,
+			"keys":                      d.Keys,
+		})
+	}
+	writeDirectoryText(a.env.Stdout, d)
+	return nil
+}
+
+func writeDirectoryText(w io.Writer, d *client.Directory) {
+	orNone := func(s string) string {
+		if s == "" {
+			return "(none)"
+		}
+		return client.Sanitize(s, 2048)
+	}
+	yesNo := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	fmt.Fprintf(w, "Directory:        %s\n", d.URL)
+	fmt.Fprintf(w, "Dialect:          %s\n", d.Dialect)
+	fmt.Fprintln(w, "Endpoints:")
+	for _, e := range directoryEndpoints(d) {
+		fmt.Fprintf(w, "  %-13s %s\n", e[0], e[1])
+	}
+	fmt.Fprintf(w, "Terms of service: %s\n", orNone(d.Meta.TermsOfService))
+	fmt.Fprintf(w, "Website:          %s\n", orNone(d.Meta.Website))
+	var caa []string
+	for _, id := range d.Meta.CAAIdentities {
+		caa = append(caa, client.Sanitize(id, 255))
+	}
+	fmt.Fprintf(w, "CAA identities:   %s\n", orNone(strings.Join(caa, ", ")))
+	eab := "not required"
+	if d.Meta.ExternalAccountRequired {
+		eab = "required (--eab-kid and --eab-hmac-key-file)"
+	} else if d.Dialect == client.DialectV1 {
+		eab = "not supported (legacy v1)"
+	}
+	fmt.Fprintf(w, "External account: %s\n", eab)
+	if names := d.ProfileNames(); len(names) > 0 {
+		fmt.Fprintln(w, "Profiles:")
+		for _, n := range names {
+			fmt.Fprintf(w, "  %-13s %s\n", n, client.Sanitize(d.Meta.Profiles[n], 300))
+		}
+	} else {
+		fmt.Fprintln(w, "Profiles:         (none)")
+	}
+	fmt.Fprintln(w, "Features:")
+	labels := map[string]string{
+		"ari": "renewal info (ARI)", "profiles": "profiles", "key_change": "key rollover",
+		"revocation": "revocation", "pre_authorization": "pre-authorization", "external_account_binding": "external account binding",
+		"wildcard": "wildcard names", "ip_identifiers": "IP identifiers", "validity_dates": "notBefore/notAfter",
+	}
+	for _, f := range directoryFeatures(d) {
+		fmt.Fprintf(w, "  %-25s %s\n", labels[f[0].(string)], yesNo(f[1].(bool)))
+	}
+	if d.Dialect == client.DialectV1 {
+		fmt.Fprintln(w, "Note: legacy ACME v1 is retired; move to an RFC 8555 endpoint with \"acmectl account migrate\".")
+	}
+}
