@@ -1,5 +1,111 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
 
-func newDeployCmd(a *app) *cobra.Command { return notImplemented("deploy", "Run the deploy hooks again for the current version") }
+	"github.com/spf13/cobra"
+
+	"github.com/acmectl/acmectl/internal/store"
+)
+
+func newDeployCmd(a *app) *cobra.Command {
+	var certName string
+	cmd := &cobra.Command{
+		Use:   "deploy --cert-name N",
+		Short: "Run the deploy hooks again for the current version",
+		Long: `Run a certificate's stored deploy hooks for its live version, as renew does after
+issuing it. On success deploy_pending is cleared; on failure it stays set (exit 1)
+and later renew runs try again.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if certName == "" {
+				return usagef("deploy: give --cert-name N")
+			}
+			return a.runDeploy(cmd.Context(), certName)
+		},
+	}
+	cmd.Flags().StringVar(&certName, "cert-name", "", "the certificate whose deploy hooks to run")
+	return cmd
+}
+
+func (a *app) runDeploy(ctx context.Context, name string) error {
+	if err := store.ValidCertName(name); err != nil {
+		return usagef("--cert-name %q: must match ^[a-z0-9][a-z0-9._-]{0,127}$", name)
+	}
+	st, err := a.openStore()
+	if err != nil {
+		return err
+	}
+	if !st.Exists(name) {
+		return usagef("--cert-name %s: no such certificate in %s (see acmectl list)", name, st.Root())
+	}
+	lockWait := 2 * time.Minute
+	if a.g.lockWaitSet {
+		lockWait = a.g.lockWait
+	}
+	unlock, err := st.LockCert(ctx, name, lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s, err := st.LoadSettings(name)
+	if err != nil {
+		return err
+	}
+	if err := a.fillSettings(s); err != nil {
+		return err
+	}
+	state, err := st.LoadState(name)
+	if err != nil {
+		return err
+	}
+	if _, err := st.CurrentPaths(name); errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%s has no certificate yet: nothing to deploy", name)
+	}
+	if len(s.Hooks.Deploy) == 0 {
+		if state.DeployPending {
+			state.DeployPending = false
+			if err := st.SaveState(name, state); err != nil {
+				return err
+			}
+		}
+		return a.deployDone(name, 0, nil)
+	}
+	derr := a.runDeployHooks(ctx, st, name, s, state, newHookRun(a))
+	state.DeployPending = derr != nil
+	if err := st.SaveState(name, state); err != nil {
+		return err
+	}
+	return a.deployDone(name, len(s.Hooks.Deploy), derr)
+}
+
+func (a *app) deployDone(name string, n int, derr error) error {
+	if a.g.json {
+		doc := map[string]any{"cert_name": name, "hooks": n, "outcome": "deployed", "deploy_pending": derr != nil}
+		if derr != nil {
+			doc["outcome"] = "deploy_failed"
+			doc["error"] = map[string]any{"class": "deploy_hook", "message": oneLine(derr.Error())}
+		}
+		if err := a.writeJSON(doc); err != nil {
+			return err
+		}
+		if derr != nil {
+			return &exitError{code: ExitFailed, silent: true}
+		}
+		return nil
+	}
+	if derr != nil {
+		return &exitError{code: ExitFailed, err: fmt.Errorf("%s: deploy hooks failed (deploy_pending stays set): %w", name, derr)}
+	}
+	if !a.g.quiet {
+		if n == 0 {
+			fmt.Fprintf(a.env.Stdout, "%s has no deploy hooks (add them with acmectl reconfigure --cert-name %s --deploy-hook ...)\n", name, name)
+		} else {
+			fmt.Fprintf(a.env.Stdout, "%s: %d deploy hook(s) succeeded\n", name, n)
+		}
+	}
+	return nil
+}

@@ -1,5 +1,119 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
 
-func newShowCmd(a *app) *cobra.Command { return notImplemented("show NAME", "Show one stored certificate") }
+	"github.com/spf13/cobra"
+
+	"github.com/acmectl/acmectl/internal/store"
+)
+
+func newShowCmd(a *app) *cobra.Command {
+	var certName string
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show one stored certificate: expiry, next renewal and why, last error",
+		Long: `Show one certificate (also --cert-name NAME): names, key type, issuer, serial,
+validity, the next renewal time and why (ARI window or lifetime rule), server,
+account, the last error with backoff and the CA's Retry-After, pending deploy hooks
+and the stable paths. Read-only: no lock, no network.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := certName
+			if len(args) == 1 {
+				if name != "" && name != args[0] {
+					return usagef("show: give the name once (argument or --cert-name)")
+				}
+				name = args[0]
+			}
+			if name == "" {
+				return usagef("show: which certificate? acmectl show NAME (see acmectl list)")
+			}
+			return a.runShow(cmd.Context(), name)
+		},
+	}
+	cmd.Flags().StringVar(&certName, "cert-name", "", "the certificate to show")
+	return cmd
+}
+
+func (a *app) runShow(_ context.Context, name string) error {
+	if err := store.ValidCertName(name); err != nil {
+		return usagef("%q is not a certificate name: must match ^[a-z0-9][a-z0-9._-]{0,127}$", name)
+	}
+	st, err := a.openStore()
+	if err != nil {
+		return err
+	}
+	if !st.Exists(name) {
+		return usagef("no certificate %s in %s (see acmectl list)", name, st.Root())
+	}
+	ci := loadCertInfo(st, name, a.env.Now())
+	if p, err := st.CurrentPaths(name); err == nil {
+		ci.Paths = map[string]string{"cert": p.Cert, "chain": p.Chain, "fullchain": p.Fullchain}
+		if p.PrivKey != "" {
+			ci.Paths["privkey"] = p.PrivKey
+		}
+	}
+	if a.g.json {
+		return a.writeJSON(map[string]any{"certificate": ci})
+	}
+	w := a.env.Stdout
+	line := func(k, v string) { fmt.Fprintf(w, "%-15s %s\n", k+":", v) }
+	line("Certificate", ci.Name)
+	line("Domains", dash(strings.Join(ci.Names, ", ")))
+	line("Key type", dash(ci.KeyType))
+	line("Issuer", dash(ci.Issuer))
+	line("Serial", dash(ci.Serial))
+	line("Not before", fmtT(ci.NotBefore))
+	line("Not after", fmtT(ci.NotAfter))
+	if ci.Version > 0 {
+		line("Version", fmt.Sprint(ci.Version))
+	}
+	line("Next renewal", fmtT(ci.NextRenewal)+" ("+dash(ci.Reason)+")")
+	if ci.ARI != nil && !ci.ARI.WindowStart.IsZero() {
+		line("ARI window", ci.ARI.WindowStart.UTC().Format(time.RFC3339)+" – "+ci.ARI.WindowEnd.UTC().Format(time.RFC3339))
+		if ci.ARI.ExplanationURL != "" {
+			line("ARI note", ci.ARI.ExplanationURL)
+		}
+	}
+	if ci.ARI != nil && !ci.ARI.NextFetch.IsZero() {
+		line("ARI re-check", ci.ARI.NextFetch.UTC().Format(time.RFC3339))
+	}
+	line("Server", dash(ci.Server))
+	line("Account", dash(ci.Account))
+	line("Last success", fmtT(ci.LastSuccess))
+	if ci.LastError != nil {
+		line("Last error", fmt.Sprintf("%s [%s] %s", ci.LastError.Time.UTC().Format(time.RFC3339), ci.LastError.Class, ci.LastError.Message))
+	} else {
+		line("Last error", "-")
+	}
+	if ci.Backoff != nil {
+		line("Backoff", fmt.Sprintf("%d failures, next attempt %s", ci.Backoff.Failures, ci.Backoff.NextAttempt.UTC().Format(time.RFC3339)))
+	}
+	if ci.RetryAfter != nil {
+		line("CA retry after", fmtT(ci.RetryAfter))
+	}
+	dp := "no"
+	if ci.DeployPending {
+		dp = "yes (run acmectl deploy --cert-name " + ci.Name + ")"
+	}
+	line("Deploy pending", dp)
+	if ci.Revoked {
+		line("Revoked", "yes (the next order uses a fresh key)")
+	}
+	if ci.PendingOrder != "" {
+		line("Pending order", ci.PendingOrder)
+	}
+	if ci.Problem != "" {
+		line("Problem", ci.Problem)
+	}
+	for _, k := range []string{"fullchain", "privkey", "cert", "chain"} {
+		if p, ok := ci.Paths[k]; ok {
+			line(strings.ToUpper(k[:1])+k[1:], p)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,337 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/hook"
+	"github.com/acmectl/acmectl/internal/issue"
+	"github.com/acmectl/acmectl/internal/store"
+	"github.com/acmectl/acmectl/renew"
+)
+
+// renewer connects the renewal pass (package renew) to the issuance engine
+// and the hooks: it is the pass's renew.Issuer and renew.Hooks. Settings
+// are read once per pass (and dropped at its end, so a daemon sees edits).
+type renewer struct {
+	a        *app
+	st       *store.Dir
+	acctOpts issue.AccountOptions
+	opts     *renewOptions
+
+	mu       sync.Mutex
+	settings map[string]*store.Settings
+	hooks    *hookRun
+	clients  map[string]*client.Client
+
+	ui    *progressUI // live status on a terminal; nil otherwise
+	preMu sync.Mutex  // pre hooks finish before any order of the pass starts
+	addrs keyedMutex  // built-in responders on one address take turns
+}
+
+func newRenewer(a *app, st *store.Dir, acctOpts issue.AccountOptions, opts *renewOptions) *renewer {
+	w := &renewer{a: a, st: st, acctOpts: acctOpts, opts: opts, settings: map[string]*store.Settings{},
+		hooks: newHookRun(a), clients: map[string]*client.Client{}}
+	if !opts.daemon {
+		w.ui = a.newProgressUI()
+	}
+	return w
+}
+
+func (w *renewer) interactive() bool { return w.a.env.StdinTerminal && w.a.env.StderrTerminal }
+
+// loadSettings reads a certificate's settings.yaml and fills the keys it
+// lacks from flags, env and config (never overriding a stored value).
+func (w *renewer) loadSettings(name string) (*store.Settings, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s, ok := w.settings[name]; ok {
+		return s, nil
+	}
+	s, err := w.st.LoadSettings(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.a.fillSettings(s); err != nil {
+		return nil, err
+	}
+	w.settings[name] = s
+	return s, nil
+}
+
+// fillSettings fills keys a certificate's settings lack from the resolved
+// globals and the config file (DESIGN.md "Configuration": flags, env and
+// config only fill, never override; hooks never come from env).
+func (a *app) fillSettings(s *store.Settings) error {
+	if s.Account == "" {
+		s.Account = a.g.account
+	}
+	if s.CABundle == "" {
+		s.CABundle = a.g.caBundle
+	}
+	if s.ACMEVersion == "" {
+		s.ACMEVersion = a.g.acmeVersion
+	}
+	if len(s.Email) == 0 {
+		s.Email = a.g.email
+	}
+	if s.HookTimeout == "" && a.cfg.source("hook-timeout") == sourceFile {
+		s.HookTimeout = a.cfg.v.GetString("hook-timeout")
+	}
+	for _, kind := range []struct {
+		key string
+		dst *[][]string
+	}{{"pre-hook", &s.Hooks.Pre}, {"post-hook", &s.Hooks.Post}, {"deploy-hook", &s.Hooks.Deploy}, {"failure-hook", &s.Hooks.Failure}} {
+		if len(*kind.dst) > 0 || a.cfg.file == "" || !a.cfg.v.IsSet(kind.key) {
+			continue
+		}
+		for _, h := range a.cfg.v.GetStringSlice(kind.key) {
+			argv, err := hook.Split(h)
+			if err != nil {
+				return fmt.Errorf("config %s %s %q: %w", a.cfg.file, kind.key, h, err)
+			}
+			*kind.dst = append(*kind.dst, argv)
+		}
+	}
+	return nil
+}
+
+func usesManual(s *store.Settings) bool {
+	if s.DNS.Provider == "manual" {
+		return true
+	}
+	for _, ns := range s.NamedSolvers {
+		if ns["provider"] == "manual" {
+			return true
+		}
+	}
+	return false
+}
+
+// client returns one ACME client per server for ARI fetches.
+func (w *renewer) client(s *store.Settings, eng *issue.Engine) (*client.Client, error) {
+	key := s.Server + "\x00" + s.CABundle + "\x00" + s.ACMEVersion
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c, ok := w.clients[key]; ok {
+		return c, nil
+	}
+	c, err := eng.Client(s)
+	if err != nil {
+		return nil, err
+	}
+	w.clients[key] = c
+	return c, nil
+}
+
+// RenewalInfo implements renew.Issuer.
+func (w *renewer) RenewalInfo(ctx context.Context, name string, _ *store.State) (*renew.RenewalInfo, time.Time, error) {
+	s, err := w.loadSettings(name)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	files, _, err := w.st.Current(name)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	leaf, err := leafOf(files.Cert)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("current certificate of %s: %w", name, err)
+	}
+	id, err := renew.CertID(leaf)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	c, err := w.client(s, w.a.engine(w.st))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	body, retryAt, err := c.RenewalInfo(ctx, id)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	ri, err := renew.ParseRenewalInfo(body)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return ri, retryAt, nil
+}
+
+// Issue implements renew.Issuer: one order through the issuance engine.
+// "replaces" is sent only when the stored ARI window came from this
+// certificate's server (so the CA knows the certificate); the engine
+// drops it after a revocation and retries without it if refused.
+func (w *renewer) Issue(ctx context.Context, name string, st *store.State, dryRun bool) (*renew.Issued, error) {
+	s, err := w.loadSettings(name)
+	if err != nil {
+		return nil, err
+	}
+	if usesManual(s) && !w.interactive() {
+		return nil, &renew.InteractiveError{Name: name}
+	}
+	release := w.addrs.lock(listenAddrs(s))
+	defer release()
+	acct := w.acctOpts
+	acct.Label = s.Account
+	if len(s.Email) > 0 {
+		acct.Email = s.Email
+	}
+	eng := w.a.engine(w.st)
+	eng.Interactive = w.interactive()
+	var prog *certProgress // nil: no live status (daemon, off a terminal)
+	if w.ui != nil {
+		prog = w.a.progressOn(w.ui, name)
+		eng.Logger, eng.Stderr = prog.Logger(eng.Logger), prog.Writer(eng.Stderr)
+		acct.Confirm = prog.Confirm(acct.Confirm)
+	}
+	defer func() { prog.Done(err) }()
+	req := issue.Request{Name: name, Settings: s, State: st, Account: acct, DryRun: dryRun}
+	if prog != nil {
+		req.Progress = prog.Event
+	}
+	if st.ARI != nil && !st.ARI.WindowStart.IsZero() && !st.Revoked {
+		if files, _, err := w.st.Current(name); err == nil {
+			if leaf, err := leafOf(files.Cert); err == nil {
+				req.Replaces = leaf
+			}
+		}
+	}
+	res, err := eng.Issue(ctx, req)
+	var ierr *store.InstallError
+	if err != nil && !(errors.As(err, &ierr) && res != nil && res.Installed != nil) {
+		return nil, err
+	}
+	if err != nil {
+		w.a.log.Warn("certificate installed with a problem", "cert_name", name, "err", err)
+		err = nil
+	}
+	out := &renew.Issued{NotAfter: res.Leaf.NotAfter, Replaced: res.Replaced, OrderURL: res.OrderURL}
+	if res.Installed != nil {
+		out.Version = res.Installed.Version
+	}
+	return out, nil
+}
+
+// Pre implements renew.Hooks.
+func (w *renewer) Pre(ctx context.Context, name string) {
+	s, err := w.loadSettings(name)
+	if err != nil || (usesManual(s) && !w.interactive()) {
+		return
+	}
+	w.preMu.Lock()
+	defer w.preMu.Unlock()
+	w.mu.Lock()
+	h := w.hooks
+	w.mu.Unlock()
+	h.pre(ctx, s)
+}
+
+// Deploy implements renew.Hooks: the deploy hooks for the current version.
+func (w *renewer) Deploy(ctx context.Context, name string, st *store.State) error {
+	s, err := w.loadSettings(name)
+	if err != nil {
+		return err
+	}
+	return w.a.runDeployHooks(ctx, w.st, name, s, st, w.hooks)
+}
+
+// runDeployHooks runs a certificate's deploy hooks for its live version;
+// the caller records deploy_pending.
+func (a *app) runDeployHooks(ctx context.Context, st *store.Dir, name string, s *store.Settings, state *store.State, h *hookRun) error {
+	if len(s.Hooks.Deploy) == 0 {
+		return nil
+	}
+	paths, err := st.CurrentPaths(name)
+	if err != nil {
+		return err
+	}
+	ev := hook.Event{
+		Kind: hook.Deploy, CertName: name, Domains: s.Names, Server: s.Server, NotAfter: state.NotAfter,
+		CertPath: paths.Cert, KeyPath: paths.PrivKey, ChainPath: paths.Chain, FullchainPath: paths.Fullchain,
+		Lineage: filepath.Dir(paths.Cert),
+	}
+	r := h.runner(s)
+	var errs []error
+	for _, argv := range s.Hooks.Deploy {
+		res := r.Run(ctx, hook.Spec{Argv: argv, Event: ev})
+		if !res.OK() {
+			errs = append(errs, fmt.Errorf("deploy hook %q: %v", strings.Join(argv, " "), res.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Failure implements renew.Hooks.
+func (w *renewer) Failure(ctx context.Context, name string, err error) {
+	s, lerr := w.loadSettings(name)
+	if lerr != nil {
+		return
+	}
+	w.mu.Lock()
+	h := w.hooks
+	w.mu.Unlock()
+	h.failure(ctx, name, s, err)
+}
+
+// Post implements renew.Hooks; it also ends the pass: the next one reads
+// settings afresh and de-duplicates hooks anew.
+func (w *renewer) Post(ctx context.Context, renewed, failed []string) {
+	w.mu.Lock()
+	h := w.hooks
+	w.hooks = newHookRun(w.a)
+	w.settings = map[string]*store.Settings{}
+	w.clients = map[string]*client.Client{}
+	w.mu.Unlock()
+	h.post(ctx, renewed, failed)
+}
+
+// listenAddrs are the addresses a certificate's built-in responders bind.
+func listenAddrs(s *store.Settings) []string {
+	var out []string
+	for _, a := range slices.Concat(s.HTTP01Addrs, s.TLSALPN01Addrs) {
+		// Any two listeners on one port conflict (":80" and "127.0.0.1:80").
+		if _, port, err := net.SplitHostPort(a); err == nil {
+			a = port
+		}
+		out = append(out, "port "+a)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// keyedMutex locks sets of keys, always in sorted order (no deadlock).
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+func (k *keyedMutex) lock(keys []string) (release func()) {
+	var held []*sync.Mutex
+	for _, key := range keys {
+		k.mu.Lock()
+		if k.locks == nil {
+			k.locks = map[string]*sync.Mutex{}
+		}
+		m, ok := k.locks[key]
+		if !ok {
+			m = &sync.Mutex{}
+			k.locks[key] = m
+		}
+		k.mu.Unlock()
+		m.Lock()
+		held = append(held, m)
+	}
+	return func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i].Unlock()
+		}
+	}
+}
