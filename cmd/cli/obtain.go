@@ -155,7 +155,13 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 		return err
 	}
 	acctOpts.Label = settings.Account
-	req := issue.Request{Name: name, Settings: settings, State: state, Account: acctOpts, DryRun: opts.dryRun, Progress: a.progress(name)}
+	// Live status on a terminal (progress.go); logs, prompts and manual
+	// DNS instructions print above it.
+	prog := a.progress(name)
+	defer prog.Done(errors.New("interrupted"))
+	eng.Logger, eng.Stderr = prog.Logger(eng.Logger), prog.Writer(eng.Stderr)
+	acctOpts.Confirm = prog.Confirm(acctOpts.Confirm)
+	req := issue.Request{Name: name, Settings: settings, State: state, Account: acctOpts, DryRun: opts.dryRun, Progress: prog.Event}
 	if current != nil {
 		if leaf, err := leafOf(current.Cert); err == nil {
 			req.Replaces = leaf
@@ -172,6 +178,7 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	hooks := newHookRun(a)
 	hooks.pre(ctx, settings)
 	res, err := eng.Issue(ctx, req)
+	prog.Done(err)
 	if err != nil {
 		if !opts.dryRun {
 			recordFailure(st, name, state, err, a.env.Now())
@@ -285,30 +292,6 @@ func (a *app) confirm(q string) (bool, error) {
 	}
 	answer = strings.ToLower(strings.TrimSpace(answer))
 	return answer == "y" || answer == "yes", nil
-}
-
-// progress prints one short line per workflow step on a terminal; off a
-// terminal the steps go to the debug log only.
-func (a *app) progress(name string) func(client.Event) {
-	start := a.env.Now()
-	return func(ev client.Event) {
-		if a.g.quiet || a.g.json {
-			return
-		}
-		if !a.env.StderrTerminal {
-			a.log.Debug("progress", "cert_name", name, "step", ev.Step, "identifier", ev.Identifier, "detail", ev.Detail)
-			return
-		}
-		el := a.env.Now().Sub(start).Round(100 * time.Millisecond)
-		what := ev.Detail
-		if ev.Identifier != "" {
-			what = ev.Identifier + ": " + ev.Detail
-		}
-		fmt.Fprintf(a.env.Stderr, "\r\033[K%s [%s] %s: %s", name, el, ev.Step, what)
-		if ev.Step == "download" {
-			fmt.Fprint(a.env.Stderr, "\r\033[K")
-		}
-	}
 }
 
 func recordFailure(st *store.Dir, name string, state *store.State, err error, now time.Time) {
