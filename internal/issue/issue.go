@@ -86,7 +86,10 @@ type Request struct {
 	// when the server supports ARI and it came from the same server and
 	// account).
 	Replaces *x509.Certificate
-	Progress func(client.Event)
+	// NotBefore/NotAfter ask for a validity window (RFC 8555 §7.4), for
+	// this order only (obtain --not-before/--not-after); zero omits them.
+	NotBefore, NotAfter time.Time
+	Progress            func(client.Event)
 }
 
 // Result is a successful issuance.
@@ -300,6 +303,7 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	orderReq := client.OrderRequest{
 		Identifiers: ids, Profile: s.Profile, Solvers: solvers.For,
 		AlternateChains: s.PreferredChain != "", Progress: req.Progress,
+		NotBefore: req.NotBefore, NotAfter: req.NotAfter,
 		CSR: []byte{0}, // placeholder for the early check
 	}
 	// Everything the dialect or directory cannot do fails here, before
