@@ -1,0 +1,614 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/acmectl/acmectl/internal/keys"
+	"github.com/acmectl/acmectl/internal/store"
+)
+
+// Size limits of values read from etcd: everything read is treated as
+// untrusted input.
+const (
+	maxValue   = 1 << 20
+	opTimeout  = 10 * time.Second
+	challTTL   = 10 * time.Minute // a presented challenge never outlives this
+	maxSANames = 100
+)
+
+// Fleet is a connection to the fleet's etcd. Create it with Open; it is safe
+// for concurrent use.
+type Fleet struct {
+	cli    *clientv3.Client
+	loc    *Location
+	sealer *Sealer
+	log    *slog.Logger
+	ttl    int
+	host   string
+}
+
+// Open parses cfg.URL, reads the secret files and creates the etcd client.
+// The client connects lazily: Open does no network round trip, so a fleet
+// whose etcd is down can still start (and wait). A *ConfigError is a
+// configuration that can never work.
+func Open(cfg Config) (*Fleet, error) {
+	loc, err := ParseURL(cfg.URL)
+	if err != nil {
+		return nil, &ConfigError{Msg: err.Error()}
+	}
+	var sealer *Sealer
+	switch {
+	case cfg.StorageKeyFile != "" && cfg.PlaintextKeys:
+		return nil, &ConfigError{Msg: "--storage-key-file and --storage-plaintext-keys exclude each other"}
+	case cfg.StorageKeyFile != "":
+		warnReadable(cfg.log(), "--storage-key-file", cfg.StorageKeyFile)
+		raw, err := readSecret(cfg.StorageKeyFile, 4096)
+		if err != nil {
+			return nil, fmt.Errorf("--storage-key-file: %w", err)
+		}
+		if sealer, err = NewSealer(raw); err != nil {
+			return nil, err
+		}
+	case !cfg.PlaintextKeys:
+		return nil, &ConfigError{Msg: "etcd storage needs --storage-key-file (32 random bytes that encrypt private keys in etcd) or, knowingly, --storage-plaintext-keys"}
+	}
+	cc, err := cfg.clientConfig(loc)
+	if err != nil {
+		return nil, err
+	}
+	cli, err := clientv3.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("etcd client: %w", err)
+	}
+	host := cfg.HostID
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	return &Fleet{cli: cli, loc: loc, sealer: sealer, log: cfg.log(), ttl: cfg.leaseSeconds(), host: host}, nil
+}
+
+// Close closes the etcd client. Locks still held are released by their
+// leases' expiry.
+func (f *Fleet) Close() error { return f.cli.Close() }
+
+// Prefix is the key prefix, e.g. "/acmectl".
+func (f *Fleet) Prefix() string { return f.loc.Prefix }
+
+// Host is this host's name in records and logs.
+func (f *Fleet) Host() string { return f.host }
+
+func (f *Fleet) key(parts ...string) string {
+	return f.loc.Prefix + "/" + strings.Join(parts, "/")
+}
+
+func (f *Fleet) certKey(name, what string) string { return f.key("certs", name, what) }
+
+func (f *Fleet) get(ctx context.Context, k string) ([]byte, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	resp, err := f.cli.Get(ctx, k)
+	if err != nil {
+		return nil, 0, fmt.Errorf("etcd get %s: %w", k, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, resp.Header.Revision, fmt.Errorf("%s: %w", k, store.ErrNotFound)
+	}
+	v := resp.Kvs[0].Value
+	if len(v) > maxValue {
+		return nil, 0, fmt.Errorf("%s: value larger than %d bytes", k, maxValue)
+	}
+	return v, resp.Header.Revision, nil
+}
+
+// ---- settings ----
+
+// sharedSettings strips what must never come from etcd (hooks, exec
+// programs, named solvers from the local config) and what is per host
+// (listen addresses).
+func sharedSettings(s *store.Settings) *store.Settings {
+	c := *s
+	c.Hooks = store.Hooks{}
+	c.HookTimeout = ""
+	c.DNS.Exec = ""
+	c.NamedSolvers = nil
+	c.HTTP01Addrs = nil
+	c.TLSALPN01Addrs = nil
+	return &c
+}
+
+// MergeSettings returns shared settings from etcd with this host's own
+// hooks, hook timeout, exec program, named solvers and listen addresses
+// taken from local (which may be nil). A shared setting that asks for the
+// built-in http-01 or tls-alpn-01 responder but has no local address keeps
+// the solver (answers go through etcd) with no address.
+func MergeSettings(shared, local *store.Settings) *store.Settings {
+	m := *sharedSettings(shared)
+	if local != nil {
+		m.Hooks = local.Hooks
+		m.HookTimeout = local.HookTimeout
+		m.DNS.Exec = local.DNS.Exec
+		m.NamedSolvers = local.NamedSolvers
+		m.HTTP01Addrs = local.HTTP01Addrs
+		m.TLSALPN01Addrs = local.TLSALPN01Addrs
+	}
+	return &m
+}
+
+// sharedSolverMarkers records, in the shared settings, that the built-in
+// responders are wanted even though their addresses are local.
+const (
+	markHTTP01    = "fleet:http-01"
+	markTLSALPN01 = "fleet:tls-alpn-01"
+)
+
+func encodeSettings(s *store.Settings) ([]byte, error) {
+	sh := sharedSettings(s)
+	if sh.Version == 0 {
+		sh.Version = store.SettingsVersion
+	}
+	// Keep the choice of built-in responders although their addresses
+	// are per host: record it as a solver entry the merge turns back.
+	if len(s.HTTP01Addrs) > 0 || len(s.TLSALPN01Addrs) > 0 {
+		if sh.Solvers == nil {
+			sh.Solvers = map[string][]string{}
+		} else {
+			sh.Solvers = cloneSolvers(sh.Solvers)
+		}
+		var m []string
+		if len(s.HTTP01Addrs) > 0 {
+			m = append(m, markHTTP01)
+		}
+		if len(s.TLSALPN01Addrs) > 0 {
+			m = append(m, markTLSALPN01)
+		}
+		sh.Solvers["fleet:responders"] = m
+	}
+	return yaml.Marshal(sh)
+}
+
+func cloneSolvers(m map[string][]string) map[string][]string {
+	c := make(map[string][]string, len(m))
+	for k, v := range m {
+		c[k] = append([]string(nil), v...)
+	}
+	return c
+}
+
+func decodeSettings(k string, data []byte) (*store.Settings, []string, error) {
+	var s store.Settings
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return nil, nil, &store.SettingsError{Path: "etcd:" + k, Msg: err.Error()}
+	}
+	if s.Version != store.SettingsVersion {
+		return nil, nil, &store.SettingsError{Path: "etcd:" + k, Msg: fmt.Sprintf("version %d is not supported", s.Version)}
+	}
+	if len(s.Names) == 0 && s.CSR == "" || len(s.Names) > maxSANames {
+		return nil, nil, &store.SettingsError{Path: "etcd:" + k, Msg: "names: want 1 to 100 names"}
+	}
+	if s.KeyType != "" {
+		if err := keys.ValidKeyType(s.KeyType); err != nil {
+			return nil, nil, &store.SettingsError{Path: "etcd:" + k, Msg: "key-type: " + err.Error()}
+		}
+	}
+	if s.Account != "" {
+		if err := store.ValidCertName(s.Account); err != nil {
+			return nil, nil, &store.SettingsError{Path: "etcd:" + k, Msg: "account: " + err.Error()}
+		}
+	}
+	markers := s.Solvers["fleet:responders"]
+	delete(s.Solvers, "fleet:responders")
+	if len(s.Solvers) == 0 {
+		s.Solvers = nil
+	}
+	// Never trust hooks or exec programs from etcd, even if someone put
+	// them there by hand.
+	s = *sharedSettings(&s)
+	return &s, markers, nil
+}
+
+// Settings returns the certificate's settings for use on this host: the
+// shared ones from etcd merged with local's host-specific parts
+// (MergeSettings). When the shared settings use a built-in responder that
+// has no local address, the address list stays empty and the responder
+// answers only through etcd. ErrNotFound (wrapped) if etcd has none.
+func (f *Fleet) Settings(ctx context.Context, name string, local *store.Settings) (*store.Settings, error) {
+	if err := store.ValidCertName(name); err != nil {
+		return nil, err
+	}
+	k := f.certKey(name, "settings")
+	data, _, err := f.get(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	sh, markers, err := decodeSettings(k, data)
+	if err != nil {
+		return nil, err
+	}
+	m := MergeSettings(sh, local)
+	for _, mk := range markers {
+		switch mk {
+		case markHTTP01:
+			if len(m.HTTP01Addrs) == 0 {
+				m.HTTP01Addrs = []string{fleetOnlyAddr}
+			}
+		case markTLSALPN01:
+			if len(m.TLSALPN01Addrs) == 0 {
+				m.TLSALPN01Addrs = []string{fleetOnlyAddr}
+			}
+		}
+	}
+	return m, nil
+}
+
+// fleetOnlyAddr marks a built-in responder this host does not run locally
+// (its answers are published to etcd for the hosts that do).
+const fleetOnlyAddr = "fleet-only"
+
+// ---- state ----
+
+// LoadState returns the shared state of name (zero State if none).
+func (f *Fleet) LoadState(ctx context.Context, name string) (*store.State, error) {
+	if err := store.ValidCertName(name); err != nil {
+		return nil, err
+	}
+	data, _, err := f.get(ctx, f.certKey(name, "state"))
+	if errors.Is(err, store.ErrNotFound) {
+		return &store.State{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st store.State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("state of %s in etcd: %w", name, err)
+	}
+	st.DeployPending = false // per host, never shared
+	return &st, nil
+}
+
+func encodeState(st *store.State) ([]byte, error) {
+	c := *st
+	c.DeployPending = false
+	return json.Marshal(&c)
+}
+
+// ---- versions ----
+
+// Version is the newest certificate of a name as published in etcd.
+type Version struct {
+	Generation int       `json:"generation"` // 1, 2, … per certificate
+	Cert       []byte    `json:"cert"`
+	Chain      []byte    `json:"chain"`
+	Fullchain  []byte    `json:"fullchain"`
+	PrivKey    []byte    `json:"privkey,omitempty"` // sealed; empty for --csr
+	IssuedBy   string    `json:"issued_by,omitempty"`
+	Published  time.Time `json:"published,omitzero"`
+}
+
+// Latest returns the newest published version of name with its private
+// key opened. ErrNotFound (wrapped) when none was published.
+func (f *Fleet) Latest(ctx context.Context, name string) (*Version, *store.Files, error) {
+	if err := store.ValidCertName(name); err != nil {
+		return nil, nil, err
+	}
+	k := f.certKey(name, "latest")
+	data, _, err := f.get(ctx, k)
+	if err != nil {
+		return nil, nil, err
+	}
+	var v Version
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, nil, fmt.Errorf("latest version of %s in etcd: %w", name, err)
+	}
+	files := &store.Files{Cert: v.Cert, Chain: v.Chain, Fullchain: v.Fullchain}
+	if len(v.PrivKey) > 0 {
+		if files.PrivKey, err = f.sealer.Open(k+"#privkey", v.PrivKey, f.log); err != nil {
+			return nil, nil, err
+		}
+	}
+	return &v, files, nil
+}
+
+// List returns the names of the certificates in etcd, sorted.
+func (f *Fleet) List(ctx context.Context) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	pfx := f.key("certs") + "/"
+	resp, err := f.cli.Get(ctx, pfx, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, fmt.Errorf("etcd list certificates: %w", err)
+	}
+	var names []string
+	seen := map[string]bool{}
+	for _, kv := range resp.Kvs {
+		rest := strings.TrimPrefix(string(kv.Key), pfx)
+		name, what, ok := strings.Cut(rest, "/")
+		if !ok || what != "settings" || seen[name] || store.ValidCertName(name) != nil {
+			continue
+		}
+		seen[name] = true
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// ---- accounts ----
+
+func (f *Fleet) accountKey(directoryURL, label, what string) (string, error) {
+	if err := store.ValidCertName(label); err != nil {
+		return "", fmt.Errorf("account label: %w", err)
+	}
+	id, err := store.ServerID(directoryURL)
+	if err != nil {
+		return "", err
+	}
+	return f.key("accounts", id, label, what), nil
+}
+
+// LoadAccount returns the shared account for directoryURL and label.
+// ErrNotFound (wrapped) if there is none.
+func (f *Fleet) LoadAccount(ctx context.Context, directoryURL, label string) (*store.AccountRecord, crypto.Signer, error) {
+	rk, err := f.accountKey(directoryURL, label, "record")
+	if err != nil {
+		return nil, nil, err
+	}
+	kk, _ := f.accountKey(directoryURL, label, "key")
+	data, _, err := f.get(ctx, rk)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rec store.AccountRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, nil, fmt.Errorf("account %s in etcd: %w", label, err)
+	}
+	sealed, _, err := f.get(ctx, kk)
+	if err != nil {
+		return nil, nil, fmt.Errorf("account %s in etcd: record present but key missing: %v", label, err)
+	}
+	pemKey, err := f.sealer.Open(kk, sealed, f.log)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := keys.ParsePrivateKeyPEM(pemKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("account %s key in etcd: %w", label, err)
+	}
+	return &rec, key, nil
+}
+
+// SaveAccount stores an account unless one already exists under that
+// server and label (first writer wins; the caller reloads). It reports
+// whether it wrote.
+func (f *Fleet) SaveAccount(ctx context.Context, directoryURL, label string, rec *store.AccountRecord, key crypto.Signer) (bool, error) {
+	rk, err := f.accountKey(directoryURL, label, "record")
+	if err != nil {
+		return false, err
+	}
+	kk, _ := f.accountKey(directoryURL, label, "key")
+	pemKey, err := keys.MarshalPrivateKeyPEM(key)
+	if err != nil {
+		return false, err
+	}
+	sealed, err := f.sealer.Seal(kk, pemKey)
+	if err != nil {
+		return false, err
+	}
+	js, err := json.Marshal(rec)
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	resp, err := f.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(rk), "=", 0)).
+		Then(clientv3.OpPut(kk, string(sealed)), clientv3.OpPut(rk, string(js))).Commit()
+	if err != nil {
+		return false, fmt.Errorf("etcd save account %s: %w", label, err)
+	}
+	return resp.Succeeded, nil
+}
+
+// ---- settings writes ----
+
+// SaveSettings stores name's shared settings (hooks, exec programs, named
+// solvers and listen addresses are stripped), conditioned on holding lk.
+func (f *Fleet) SaveSettings(ctx context.Context, lk *Lock, s *store.Settings) error {
+	data, err := encodeSettings(s)
+	if err != nil {
+		return fmt.Errorf("save settings of %s: %w", lk.name, err)
+	}
+	if _, _, err := decodeSettings(f.certKey(lk.name, "settings"), data); err != nil {
+		return fmt.Errorf("save settings of %s: %w", lk.name, err)
+	}
+	return lk.Txn(ctx, clientv3.OpPut(f.certKey(lk.name, "settings"), string(data)))
+}
+
+// SaveState stores name's shared state, conditioned on holding lk.
+func (f *Fleet) SaveState(ctx context.Context, lk *Lock, st *store.State) error {
+	js, err := encodeState(st)
+	if err != nil {
+		return err
+	}
+	return lk.Txn(ctx, clientv3.OpPut(f.certKey(lk.name, "state"), string(js)))
+}
+
+// Delete removes everything etcd holds for name, conditioned on lk. Hosts
+// keep their local files.
+func (f *Fleet) Delete(ctx context.Context, lk *Lock) error {
+	return lk.Txn(ctx, clientv3.OpDelete(f.key("certs", lk.name)+"/", clientv3.WithPrefix()))
+}
+
+// ---- locks ----
+
+// Lock is a certificate's fleet-wide lock: a concurrency.Mutex on its own
+// session (lease). Ctx is cancelled when the lease is lost or the lock
+// released; every write through Txn is conditioned on still owning it.
+type Lock struct {
+	f      *Fleet
+	name   string
+	sess   *concurrency.Session
+	mu     *concurrency.Mutex
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+// LockCert takes name's fleet lock. wait <= 0 tries once; otherwise it
+// waits up to wait. A lock held elsewhere past the wait is a
+// *store.LockedError (errors.Is store.ErrLocked), so the CLI's exit codes
+// treat it like a local lock. etcd being unreachable is an error wrapping
+// the client's.
+func (f *Fleet) LockCert(ctx context.Context, name string, wait time.Duration) (*Lock, error) {
+	if err := store.ValidCertName(name); err != nil {
+		return nil, err
+	}
+	return f.lock(ctx, f.key("locks", "certs", name), name, wait)
+}
+
+func (f *Fleet) lock(ctx context.Context, pfx, name string, wait time.Duration) (*Lock, error) {
+	sctx, scancel := context.WithTimeout(ctx, opTimeout)
+	defer scancel()
+	// The session's keep-alive outlives this call: not derived from ctx.
+	sess, err := concurrency.NewSession(f.cli, concurrency.WithTTL(f.ttl), concurrency.WithContext(context.WithoutCancel(ctx)))
+	if err != nil {
+		return nil, fmt.Errorf("etcd session: %w", err)
+	}
+	_ = sctx
+	mu := concurrency.NewMutex(sess, pfx)
+	if wait <= 0 {
+		tctx, cancel := context.WithTimeout(ctx, opTimeout)
+		err = mu.TryLock(tctx)
+		cancel()
+	} else {
+		tctx, cancel := context.WithTimeout(ctx, wait)
+		err = mu.Lock(tctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = concurrency.ErrLocked
+		}
+	}
+	if err != nil {
+		closeSession(sess)
+		if errors.Is(err, concurrency.ErrLocked) {
+			return nil, &store.LockedError{Name: name}
+		}
+		return nil, fmt.Errorf("etcd lock %s: %w", name, err)
+	}
+	lctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	go func() {
+		select {
+		case <-sess.Done():
+			cancel(ErrLockLost)
+		case <-lctx.Done():
+		}
+	}()
+	f.log.Debug("fleet lock taken", "cert_name", name, "lease", fmt.Sprintf("%x", sess.Lease()))
+	return &Lock{f: f, name: name, sess: sess, mu: mu, ctx: lctx, cancel: cancel}, nil
+}
+
+func closeSession(s *concurrency.Session) {
+	done := make(chan struct{})
+	go func() { _ = s.Close(); close(done) }() // revokes the lease (bounded by the TTL)
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		s.Orphan()
+	}
+}
+
+// Ctx is cancelled (with cause ErrLockLost) when the lease is lost.
+func (l *Lock) Ctx() context.Context { return l.ctx }
+
+// Name is the certificate the lock is for.
+func (l *Lock) Name() string { return l.name }
+
+// Lease is the session lease (for values that must vanish with the lock).
+func (l *Lock) Lease() clientv3.LeaseID { return l.sess.Lease() }
+
+// Txn runs ops in one transaction conditioned on still owning the lock.
+// ErrLockLost (wrapped) when the condition fails.
+func (l *Lock) Txn(ctx context.Context, ops ...clientv3.Op) error {
+	if err := context.Cause(l.ctx); err != nil {
+		return fmt.Errorf("%s: %w", l.name, ErrLockLost)
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	resp, err := l.f.cli.Txn(ctx).If(l.mu.IsOwner()).Then(ops...).Commit()
+	if err != nil {
+		return fmt.Errorf("etcd write %s: %w", l.name, err)
+	}
+	if !resp.Succeeded {
+		l.cancel(ErrLockLost)
+		return fmt.Errorf("%s: %w", l.name, ErrLockLost)
+	}
+	return nil
+}
+
+// Check verifies with one round trip that the lock is still owned.
+func (l *Lock) Check(ctx context.Context) error { return l.Txn(ctx) }
+
+// Unlock releases the lock and revokes its lease. Safe to call twice.
+func (l *Lock) Unlock() {
+	if l.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_ = l.mu.Unlock(ctx)
+		cancel()
+	}
+	l.cancel(context.Canceled)
+	closeSession(l.sess)
+}
+
+// abandon drops the lock without releasing it, as a killed process would
+// (tests).
+func (l *Lock) abandon() {
+	l.sess.Orphan()
+	l.cancel(context.Canceled)
+}
+
+// ---- pending key ----
+
+func (f *Fleet) pendingKeyOp(name string, key crypto.Signer) (clientv3.Op, error) {
+	k := f.certKey(name, "pending-key")
+	pemKey, err := keys.MarshalPrivateKeyPEM(key)
+	if err != nil {
+		return clientv3.Op{}, err
+	}
+	sealed, err := f.sealer.Seal(k, pemKey)
+	if err != nil {
+		return clientv3.Op{}, err
+	}
+	return clientv3.OpPut(k, string(sealed)), nil
+}
+
+// PendingKey returns the key of name's order in flight; ErrNotFound
+// (wrapped) if none.
+func (f *Fleet) PendingKey(ctx context.Context, name string) (crypto.Signer, error) {
+	k := f.certKey(name, "pending-key")
+	sealed, _, err := f.get(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	pemKey, err := f.sealer.Open(k, sealed, f.log)
+	if err != nil {
+		return nil, err
+	}
+	return keys.ParsePrivateKeyPEM(pemKey)
+}
+
+func validPathSegment(s string) bool {
+	return s != "" && path.Base(s) == s && !strings.ContainsAny(s, "/\\") && s != "." && s != ".."
+}
