@@ -35,7 +35,7 @@ The server is --server (default letsencrypt). obtain registers an account on fir
 these commands manage them explicitly.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return usagef("account: give a subcommand: register, list, show, update, rollover, deactivate or recover")
+			return usagef("account: give a subcommand: register, list, show, update, rollover, deactivate, recover or migrate")
 		},
 	}
 	cmd.AddCommand(
@@ -46,8 +46,8 @@ these commands manage them explicitly.`,
 		newAccountRolloverCmd(a),
 		newAccountDeactivateCmd(a),
 		newAccountRecoverCmd(a),
+		newAccountMigrateCmd(a),
 	)
-	// TODO(accounts): add newAccountMigrateCmd(a) once cmd/cli/migrate.go lands.
 	return cmd
 }
 

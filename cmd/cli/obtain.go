@@ -49,6 +49,7 @@ On an existing certificate with the same names that is not due, nothing is order
 		},
 	}
 	addOrderFlags(cmd)
+	addObtainExtraFlags(cmd)
 	cmd.Flags().Bool("force", false, "order even when the certificate is current")
 	cmd.Flags().Bool("dry-run", false, "run the whole protocol but write nothing (staging suggested); no deploy hooks")
 	cmd.Flags().Bool("allow-name-removal", false, "allow dropping names from an existing certificate")
@@ -149,6 +150,10 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 		return err
 	}
 
+	extras, err := a.obtainExtrasFromFlags(settings)
+	if err != nil {
+		return err
+	}
 	eng := a.engine(st)
 	acctOpts, err := a.accountOptions()
 	if err != nil {
@@ -162,6 +167,7 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	eng.Logger, eng.Stderr = prog.Logger(eng.Logger), prog.Writer(eng.Stderr)
 	acctOpts.Confirm = prog.Confirm(acctOpts.Confirm)
 	req := issue.Request{Name: name, Settings: settings, State: state, Account: acctOpts, DryRun: opts.dryRun, Progress: prog.Event}
+	extras.apply(&req)
 	if current != nil {
 		if leaf, err := leafOf(current.Cert); err == nil {
 			req.Replaces = leaf
@@ -188,25 +194,27 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 		return err
 	}
 	deployErr := error(nil)
+	p12, p12Err := "", error(nil)
 	if !opts.dryRun {
 		if current != nil {
 			if err := st.SaveSettings(name, settings); err != nil {
 				return err
 			}
 		}
+		p12, p12Err = extras.writePKCS12(res)
 		deployErr = hooks.deploy(ctx, st, name, settings, res)
 	}
 	hooks.post(ctx, []string{name}, nil)
-	if err := a.reportObtain(name, settings, res, opts.dryRun); err != nil {
+	if err := a.reportObtain(name, settings, res, opts.dryRun, p12); err != nil {
 		return err
 	}
-	if deployErr != nil {
-		return &exitError{code: ExitFailed, err: deployErr}
+	if err := errors.Join(p12Err, deployErr); err != nil {
+		return &exitError{code: ExitFailed, err: err}
 	}
 	return nil
 }
 
-func (a *app) reportObtain(name string, s *store.Settings, res *issue.Result, dryRun bool) error {
+func (a *app) reportObtain(name string, s *store.Settings, res *issue.Result, dryRun bool, p12 string) error {
 	notAfter := res.Leaf.NotAfter.UTC().Format(time.RFC3339)
 	if a.g.json {
 		doc := map[string]any{
@@ -223,6 +231,9 @@ func (a *app) reportObtain(name string, s *store.Settings, res *issue.Result, dr
 			doc["version"] = res.Installed.Version
 			doc["paths"] = map[string]string{"cert": res.Installed.Cert, "chain": res.Installed.Chain,
 				"fullchain": res.Installed.Fullchain, "privkey": res.Installed.PrivKey}
+			if p12 != "" {
+				doc["paths"].(map[string]string)["pkcs12"] = p12
+			}
 		}
 		return a.writeJSON(doc)
 	}
@@ -241,6 +252,9 @@ func (a *app) reportObtain(name string, s *store.Settings, res *issue.Result, dr
 	}
 	fmt.Fprintf(w, "  cert:      %s\n", res.Installed.Cert)
 	fmt.Fprintf(w, "  chain:     %s\n", res.Installed.Chain)
+	if p12 != "" {
+		fmt.Fprintf(w, "  pkcs12:    %s\n", p12)
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/testenv"
@@ -513,4 +516,105 @@ func TestObtainDryRun(t *testing.T) {
 	if _, err := os.Stat(marker); !os.IsNotExist(err) {
 		t.Error("the deploy hook ran on a dry run")
 	}
+}
+
+// TestOrderWindow: --not-before/--not-after reach the order and Pebble
+// copies them; bad values are refused before any order.
+func TestOrderWindow(t *testing.T) {
+	l := newLab(t, quietPebble(nil))
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"not a time", []string{"--not-after", "tomorrow"}},
+		{"in the past", []string{"--not-after", "2001-01-01T00:00:00Z"}},
+		{"after before before", []string{"--not-before", "48h", "--not-after", "24h"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := l.obtain(t, "win.example.test", tc.args...); r.code != 2 {
+				t.Errorf("exit %d; want 2", r.code)
+			}
+		})
+	}
+	if got := l.p.Count("POST /order-plz"); got != 0 {
+		t.Fatalf("orders after refused windows = %d; want 0", got)
+	}
+	nb := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	na := nb.Add(48 * time.Hour)
+	mustObtain(t, l, "win.example.test", "--not-before", nb.Format(time.RFC3339), "--not-after", na.Format(time.RFC3339))
+	leaf := leafAt(t, filepath.Join(l.certDir("win.example.test"), "cert.pem"))
+	if !leaf.NotBefore.Equal(nb) || !leaf.NotAfter.Equal(na) {
+		t.Errorf("validity %v – %v; want %v – %v", leaf.NotBefore, leaf.NotAfter, nb, na)
+	}
+	// A duration is relative to now.
+	mustObtain(t, l, "dur.example.test", "--not-after", "30h")
+	leaf = leafAt(t, filepath.Join(l.certDir("dur.example.test"), "cert.pem"))
+	if d := time.Until(leaf.NotAfter); d < 29*time.Hour || d > 30*time.Hour+time.Minute {
+		t.Errorf("--not-after 30h: notAfter in %v", d)
+	}
+	// Not stored: a later order uses the profile's validity again.
+	if set := string(readFile(t, filepath.Join(l.certDir("dur.example.test"), "settings.yaml"))); strings.Contains(set, "not-after") {
+		t.Errorf("--not-after stored in settings.yaml:\n%s", set)
+	}
+}
+
+// TestPKCS12: --pkcs12 writes leaf, chain and key (0600) encrypted with
+// the password from env or a file; without a password nothing is ordered.
+func TestPKCS12(t *testing.T) {
+	l := newLab(t, quietPebble(nil))
+	tmp := t.TempDir()
+	p12 := filepath.Join(tmp, "out.p12")
+	if r := l.obtain(t, "p12.example.test", "--pkcs12", p12); r.code != 2 || !strings.Contains(r.stderr, "ACMECTL_PKCS12_PASSWORD") {
+		t.Errorf("--pkcs12 without a password: exit %d stderr %q; want 2", r.code, r.stderr)
+	}
+	if got := l.p.Count("POST /order-plz"); got != 0 {
+		t.Fatalf("orders = %d; want 0", got)
+	}
+	check := func(path, password string) {
+		t.Helper()
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v; want 0600", path, st.Mode().Perm())
+		}
+		key, leaf, cas, err := pkcs12.DecodeChain(readFile(t, path), password)
+		if err != nil {
+			t.Fatalf("decode %s: %v", path, err)
+		}
+		dir := l.certDir("p12.example.test")
+		if !leaf.Equal(leafAt(t, filepath.Join(dir, "cert.pem"))) {
+			t.Error("PKCS#12 leaf is not cert.pem")
+		}
+		if len(cas) != 1 || !cas[0].Equal(readChain(t, filepath.Join(dir, "chain.pem"))[0]) {
+			t.Errorf("PKCS#12 chain has %d certificates; want chain.pem's 1", len(cas))
+		}
+		signer, ok := key.(interface{ Public() crypto.PublicKey })
+		if !ok || !keys.MatchesKey(leaf, signer.Public()) {
+			t.Error("PKCS#12 key does not match the certificate")
+		}
+		if _, _, _, err := pkcs12.DecodeChain(readFile(t, path), password+"x"); err == nil {
+			t.Error("PKCS#12 opens with a wrong password")
+		}
+	}
+	r := run(t, []string{"ACMECTL_PKCS12_PASSWORD=s3cret"}, l.args("obtain", append(l.http01(), "-d", "p12.example.test", "--profile", "default", "--pkcs12", p12, "--json")...)...)
+	if r.code != 0 {
+		t.Fatalf("obtain --pkcs12: exit %d", r.code)
+	}
+	var doc struct {
+		Paths map[string]string `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.Paths["pkcs12"] != p12 {
+		t.Errorf("--json paths = %v (%v); want pkcs12 %s", doc.Paths, err, p12)
+	}
+	check(p12, "s3cret")
+
+	pwFile := filepath.Join(tmp, "pw")
+	if err := os.WriteFile(pwFile, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	legacy := filepath.Join(tmp, "legacy.p12")
+	mustObtain(t, l, "p12.example.test", "--force", "--pkcs12", legacy, "--pkcs12-password-file", pwFile, "--pkcs12-legacy")
+	check(legacy, "from-file")
 }
