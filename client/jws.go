@@ -204,10 +204,15 @@ func (c *Client) post(ctx context.Context, r postRequest) (*response, error) {
 		}
 		perr := c.problemError(resp)
 		var p *Problem
-		if errors.As(perr, &p) && p.Has(ProblemBadNonce) && badNonces < maxBadNonceRetries {
-			badNonces++
-			c.log.Debug("bad nonce, retrying", "url", r.url, "attempt", badNonces)
-			continue
+		if errors.As(perr, &p) && p.Has(ProblemBadNonce) {
+			if badNonces < maxBadNonceRetries {
+				badNonces++
+				c.log.Debug("bad nonce, retrying", "url", r.url, "attempt", badNonces)
+				continue
+			}
+			// A CA that refuses every nonce is unavailable for now, not
+			// refusing this request for good.
+			return nil, &TemporaryError{Err: fmt.Errorf("%w (after %d retries with fresh nonces)", perr, badNonces), RetryAfter: p.RetryAfter}
 		}
 		if idempotent && resp.status >= 500 && transient < maxTransientRetries {
 			transient++

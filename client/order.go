@@ -507,7 +507,7 @@ func (c *Client) waitOrder(ctx context.Context, d dialect, a *Account, o *Order,
 // (the caller persists it) instead of sleeping into the deadline.
 func (c *Client) pollWait(ctx context.Context, delay *time.Duration, retryAfter time.Time) error {
 	if dl, ok := ctx.Deadline(); ok && !retryAfter.IsZero() && retryAfter.After(dl) {
-		return &TemporaryError{Err: fmt.Errorf("the CA asked to poll again at %s, after the order deadline", retryAfter.UTC().Format(time.RFC3339)), RetryAfter: retryAfter}
+		return &TemporaryError{Err: fmt.Errorf("order did not complete before its deadline: the CA asked to poll again at %s", retryAfter.UTC().Format(time.RFC3339)), RetryAfter: retryAfter}
 	}
 	return sleepCtx(ctx, c.pollDelay(delay, retryAfter))
 }

@@ -21,6 +21,10 @@ func parsePEMChain(data []byte) ([][]byte, error) {
 		if len(rest) == 0 {
 			break
 		}
+		// pem.Decode skips text before a block; §9.1 allows none.
+		if !bytes.HasPrefix(rest, []byte("-----BEGIN ")) {
+			return nil, errors.New("not a PEM certificate chain (text before, between or after blocks)")
+		}
 		block, r := pem.Decode(rest)
 		if block == nil {
 			return nil, errors.New("not a PEM certificate chain (garbage between or after blocks)")
