@@ -1,0 +1,319 @@
+package fleet
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/acmectl/acmectl/challenges"
+	"github.com/acmectl/acmectl/challenges/http01"
+	"github.com/acmectl/acmectl/challenges/tlsalpn01"
+)
+
+// Publisher is a challenges.Solver for http-01 or tls-alpn-01 that
+// publishes the answer in etcd (attached to the order's lock lease, and
+// conditioned on holding the lock) so that the responder on whichever
+// host the CA reaches can answer. It also tries to open a local responder
+// on Addrs; an address already in use (typically by this host's daemon,
+// which answers from etcd too) is not an error.
+type Publisher struct {
+	Type  string // challenges.HTTP01 or challenges.TLSALPN01
+	Lock  *Lock
+	Addrs []string // local listen addresses; may be empty
+	Log   *slog.Logger
+
+	mu    sync.Mutex
+	local *Responder
+	refs  int
+}
+
+var _ challenges.Solver = (*Publisher)(nil)
+
+type tlsAnswer struct {
+	Type     string `json:"type"`
+	Value    string `json:"value"`
+	KeyAuth  string `json:"key_authorization"`
+	Wildcard bool   `json:"wildcard,omitempty"`
+}
+
+func (p *Publisher) log() *slog.Logger {
+	if p.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return p.Log
+}
+
+func (p *Publisher) entry(ch challenges.Challenge) (string, string, error) {
+	f := p.Lock.f
+	switch p.Type {
+	case challenges.HTTP01:
+		if !validToken(ch.Token) {
+			return "", "", fmt.Errorf("http-01: refusing token %q", ch.Token)
+		}
+		return f.key("challenges", "http-01", ch.Token), ch.KeyAuthorization, nil
+	case challenges.TLSALPN01:
+		sni, err := tlsalpn01.ServerName(ch.Identifier)
+		if err != nil {
+			return "", "", err
+		}
+		js, _ := json.Marshal(tlsAnswer{Type: ch.Identifier.Type, Value: ch.Identifier.Value, KeyAuth: ch.KeyAuthorization, Wildcard: ch.Wildcard})
+		return f.key("challenges", "tls-alpn-01", sni), string(js), nil
+	}
+	return "", "", fmt.Errorf("fleet publisher: unsupported challenge type %q", p.Type)
+}
+
+// Present publishes the answer and opens the local responder if it can.
+func (p *Publisher) Present(ctx context.Context, ch challenges.Challenge) error {
+	k, v, err := p.entry(ch)
+	if err != nil {
+		return err
+	}
+	if err := p.Lock.Txn(ctx, clientv3.OpPut(k, v, clientv3.WithLease(p.Lock.Lease()))); err != nil {
+		return fmt.Errorf("%s: publish answer: %w", p.Type, err)
+	}
+	p.log().Debug("challenge published in etcd", "challenge_type", p.Type, "domain", ch.Identifier.Value)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refs++
+	if p.local == nil {
+		addrs := slices.DeleteFunc(slices.Clone(p.Addrs), func(a string) bool { return a == fleetOnlyAddr })
+		if len(addrs) > 0 {
+			r := &Responder{Fleet: p.Lock.f, Log: p.Log}
+			if p.Type == challenges.HTTP01 {
+				r.HTTPAddrs = addrs
+			} else {
+				r.TLSALPNAddrs = addrs
+			}
+			if err := r.Start(ctx); err != nil {
+				if !errors.Is(err, syscall.EADDRINUSE) {
+					p.log().Warn("local responder not started; relying on other hosts", "challenge_type", p.Type, "err", err)
+				}
+			} else {
+				p.local = r
+			}
+		}
+	}
+	return nil
+}
+
+// CleanUp withdraws the answer (the lease would remove it anyway).
+func (p *Publisher) CleanUp(ctx context.Context, ch challenges.Challenge) error {
+	k, _, err := p.entry(ch)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.refs--
+	var r *Responder
+	if p.refs <= 0 && p.local != nil {
+		r, p.local = p.local, nil
+	}
+	p.mu.Unlock()
+	if r != nil {
+		r.Close()
+	}
+	// Not conditioned on the lock: removing our own answer is always fine.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := p.Lock.f.cli.Delete(cctx, k); err != nil {
+		return fmt.Errorf("%s: withdraw answer: %w", p.Type, err)
+	}
+	return nil
+}
+
+// HTTP01Lookup returns the key authorization published for token, for
+// http01.NewHandler. One etcd read per CA request.
+func (f *Fleet) HTTP01Lookup(ctx context.Context, token string) (string, bool) {
+	if !validToken(token) {
+		return "", false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	v, _, err := f.get(ctx, f.key("challenges", "http-01", token))
+	if err != nil || len(v) > 1024 {
+		return "", false
+	}
+	return string(v), true
+}
+
+// GetCertificate answers a tls-alpn-01 handshake from the answer published
+// in etcd for the SNI name, building the challenge certificate locally
+// (RFC 8737 §3).
+func (f *Fleet) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if !slices.Contains(hello.SupportedProtos, tlsalpn01.Protocol) {
+		return nil, fmt.Errorf("tls-alpn-01: client did not offer ALPN %s", tlsalpn01.Protocol)
+	}
+	sni := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	if sni == "" || len(sni) > 253 || strings.ContainsAny(sni, "/\\") {
+		return nil, errors.New("tls-alpn-01: bad server name")
+	}
+	ctx, cancel := context.WithTimeout(hello.Context(), 3*time.Second)
+	defer cancel()
+	v, _, err := f.get(ctx, f.key("challenges", "tls-alpn-01", sni))
+	if err != nil {
+		return nil, fmt.Errorf("tls-alpn-01: no challenge presented for %q", sni)
+	}
+	var a tlsAnswer
+	if err := json.Unmarshal(v, &a); err != nil {
+		return nil, fmt.Errorf("tls-alpn-01: bad answer in etcd: %w", err)
+	}
+	ch := challenges.Challenge{Type: challenges.TLSALPN01, Identifier: challenges.Identifier{Type: a.Type, Value: a.Value}, KeyAuthorization: a.KeyAuth}
+	if want, err := tlsalpn01.ServerName(ch.Identifier); err != nil || want != sni {
+		return nil, errors.New("tls-alpn-01: answer does not match the server name")
+	}
+	return tlsalpn01.Certificate(ch)
+}
+
+// Responder is a host's built-in challenge responder in fleet mode: it
+// answers http-01 and tls-alpn-01 from what any host published in etcd.
+type Responder struct {
+	Fleet        *Fleet
+	HTTPAddrs    []string
+	TLSALPNAddrs []string
+	Log          *slog.Logger
+
+	mu   sync.Mutex
+	lns  []net.Listener
+	srvs []*http.Server
+	wg   sync.WaitGroup
+}
+
+// Start opens every address; on error nothing stays open and the error
+// wraps the listen error (errors.Is syscall.EADDRINUSE for a port in use).
+func (r *Responder) Start(ctx context.Context) error {
+	log := r.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var lc net.ListenConfig
+	var opened []net.Listener
+	fail := func(addr string, err error) error {
+		for _, l := range opened {
+			_ = l.Close()
+		}
+		return fmt.Errorf("fleet responder: listen on %s: %w", addr, err)
+	}
+	type plan struct {
+		ln  net.Listener
+		tls bool
+	}
+	var plans []plan
+	for _, a := range r.HTTPAddrs {
+		ln, err := lc.Listen(ctx, "tcp", a)
+		if err != nil {
+			return fail(a, err)
+		}
+		opened = append(opened, ln)
+		plans = append(plans, plan{ln, false})
+	}
+	for _, a := range r.TLSALPNAddrs {
+		ln, err := lc.Listen(ctx, "tcp", a)
+		if err != nil {
+			return fail(a, err)
+		}
+		opened = append(opened, ln)
+		plans = append(plans, plan{ln, true})
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range plans {
+		if p.tls {
+			cfg := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{tlsalpn01.Protocol}, GetCertificate: r.Fleet.GetCertificate}
+			tl := tls.NewListener(p.ln, cfg)
+			r.lns = append(r.lns, tl)
+			r.wg.Go(func() { serveTLSALPN(tl) })
+			log.Info("fleet tls-alpn-01 responder started", "addr", p.ln.Addr().String())
+			continue
+		}
+		srv := &http.Server{
+			Handler:           http01.NewHandler(r.Fleet.HTTP01Lookup, log),
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 8 << 10,
+		}
+		r.srvs = append(r.srvs, srv)
+		r.lns = append(r.lns, p.ln)
+		ln := p.ln
+		r.wg.Go(func() { _ = srv.Serve(ln) })
+		log.Info("fleet http-01 responder started", "addr", ln.Addr().String())
+	}
+	return nil
+}
+
+// Addrs are the bound addresses.
+func (r *Responder) Addrs() []net.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []net.Addr
+	for _, l := range r.lns {
+		out = append(out, l.Addr())
+	}
+	return out
+}
+
+// serveTLSALPN completes handshakes (the challenge is answered by the
+// handshake itself) and closes each connection.
+func serveTLSALPN(ln net.Listener) {
+	sem := make(chan struct{}, 64)
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			_ = c.Close()
+			continue
+		}
+		go func() {
+			defer func() { <-sem }()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			if tc, ok := c.(*tls.Conn); ok {
+				_ = tc.Handshake()
+			}
+			_ = c.Close()
+		}()
+	}
+}
+
+// Close stops the responder and waits for its goroutines.
+func (r *Responder) Close() {
+	r.mu.Lock()
+	srvs, lns := r.srvs, r.lns
+	r.srvs, r.lns = nil, nil
+	r.mu.Unlock()
+	for _, s := range srvs {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.Shutdown(ctx)
+		cancel()
+	}
+	for _, l := range lns {
+		_ = l.Close()
+	}
+	r.wg.Wait()
+}
+
+func validToken(t string) bool {
+	if t == "" || len(t) > 512 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

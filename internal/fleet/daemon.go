@@ -1,0 +1,342 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/acmectl/acmectl/internal/store"
+	"github.com/acmectl/acmectl/renew"
+)
+
+// Daemon bounds.
+const (
+	// retryMin/retryMax bound the wait after etcd errors.
+	retryMin = time.Second
+	retryMax = 30 * time.Second
+	// maxSleep is the longest sleep without any etcd event: the whole
+	// fleet state is re-read at least this often.
+	maxSleep = time.Hour
+)
+
+// Daemon keeps this host's certificates in step with the fleet: it
+// watches the prefix in etcd (not polling), installs every new version
+// locally and runs the local deploy hooks once per version, and renews a
+// certificate when it is due and this host wins its lock. When the host
+// holding a lock dies, the lock key disappears, the watch wakes the other
+// hosts and one of them resumes the persisted order.
+type Daemon struct {
+	Host *Host
+	// Names restricts the daemon to these certificates (nil: all).
+	Names []string
+	// Responder, if set, is started (and retried while its ports are in
+	// use) for as long as the daemon runs.
+	Responder *Responder
+	// OnResult, if set, is told about each renewal attempt (logs, tests).
+	OnResult func(name string, iss *Issued, err error)
+}
+
+// Run loops until ctx ends and returns nil then. While etcd is
+// unreachable it waits and retries, changing nothing locally.
+func (d *Daemon) Run(ctx context.Context) error {
+	h := d.Host
+	log := h.log()
+	if d.Responder != nil {
+		go d.runResponder(ctx)
+	}
+	wake := make(chan string, 256)
+	go d.watch(ctx, wake)
+
+	retry := retryMin
+	dirty := map[string]bool{}
+	all := true
+	next := map[string]time.Time{}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("fleet daemon stopped")
+			return nil
+		case n := <-wake:
+			if n == "" {
+				all = true
+			} else {
+				dirty[n] = true
+			}
+			// Drain what arrived together.
+			for len(wake) > 0 {
+				if n := <-wake; n == "" {
+					all = true
+				} else {
+					dirty[n] = true
+				}
+			}
+		case <-timer.C:
+			now := h.now()
+			for n, t := range next {
+				if !t.After(now) {
+					dirty[n] = true
+				}
+			}
+		}
+		if all {
+			names, err := h.Fleet.List(ctx)
+			if err != nil {
+				log.Warn("etcd unavailable; waiting", "err", err, "retry_in", retry.String())
+				timer.Reset(retry)
+				retry = min(retry*2, retryMax)
+				continue
+			}
+			for _, n := range names {
+				dirty[n] = true
+			}
+			all = false
+		}
+		failed := false
+		for n := range dirty {
+			if !d.wanted(n) {
+				delete(dirty, n)
+				continue
+			}
+			at, err := d.tend(ctx, n)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				log.Warn("fleet certificate not tended; will retry", "cert_name", n, "err", err)
+				failed = true
+				continue
+			}
+			delete(dirty, n)
+			if at.IsZero() {
+				delete(next, n)
+			} else {
+				next[n] = at
+			}
+		}
+		wait := maxSleep
+		if failed {
+			wait = retry
+			retry = min(retry*2, retryMax)
+		} else {
+			retry = retryMin
+		}
+		now := h.now()
+		for _, t := range next {
+			if d := t.Sub(now); d < wait {
+				wait = max(d, 0)
+			}
+		}
+		if wait < 0 {
+			wait = 0
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+func (d *Daemon) wanted(name string) bool {
+	if d.Names == nil {
+		return true
+	}
+	for _, n := range d.Names {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// tend installs the newest version of name, then renews it if due and
+// the lock is free. It returns when name next needs attention (zero: only
+// on an etcd event).
+func (d *Daemon) tend(ctx context.Context, name string) (time.Time, error) {
+	h := d.Host
+	if _, err := h.Sync(ctx, name); err != nil {
+		var se *store.SettingsError
+		if !errors.As(err, &se) {
+			return time.Time{}, err
+		}
+		h.log().Error("fleet settings unusable", "cert_name", name, "err", err)
+		return time.Time{}, nil
+	}
+	due, at, err := d.due(ctx, name)
+	if err != nil || !due {
+		return at, err
+	}
+	lk, err := h.Fleet.LockCert(ctx, name, 0)
+	if errors.Is(err, store.ErrLocked) {
+		// Another host works on it; the lock key's deletion wakes us.
+		h.log().Debug("fleet lock held elsewhere", "cert_name", name)
+		return h.now().Add(maxSleep), nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer lk.Unlock()
+	// Re-check under the lock: another host may have renewed meanwhile.
+	due, at, err = d.due(ctx, name)
+	if err != nil || !due {
+		return at, err
+	}
+	h.log().Info("renewing fleet certificate", "cert_name", name)
+	iss, err := h.Issue(ctx, lk, IssueOptions{})
+	if d.OnResult != nil {
+		d.OnResult(name, iss, err)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return time.Time{}, nil
+		}
+		if !errors.Is(err, ErrLockLost) {
+			h.RecordFailure(ctx, lk, err)
+		}
+		h.log().Warn("fleet renewal failed", "cert_name", name, "err", err)
+		_, at, derr := d.due(ctx, name)
+		if derr != nil {
+			return time.Time{}, derr
+		}
+		return at, nil
+	}
+	lk.Unlock()
+	if _, err := h.Sync(ctx, name); err != nil {
+		return time.Time{}, err
+	}
+	_, at, err = d.due(ctx, name)
+	return at, err
+}
+
+// due says whether name should be ordered now and when it will be due.
+// An order left pending by a dead host is due at once (within backoff).
+func (d *Daemon) due(ctx context.Context, name string) (bool, time.Time, error) {
+	h := d.Host
+	st, err := h.Fleet.LoadState(ctx, name)
+	if err != nil {
+		return false, time.Time{}, err
+	}
+	in := renew.DueInput{RetryAfter: st.RetryAfter, Revoked: st.Revoked, Now: h.now()}
+	if st.Backoff != nil {
+		in.BackoffUntil = st.Backoff.NextAttempt
+	}
+	_, files, err := h.Fleet.Latest(ctx, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Never issued: obtain does the first order; nothing to renew.
+		if st.PendingOrder == nil {
+			return false, time.Time{}, nil
+		}
+	case err != nil:
+		return false, time.Time{}, err
+	default:
+		leaf, err := leafOf(files.Cert)
+		if err != nil {
+			return false, time.Time{}, err
+		}
+		in.NotBefore, in.NotAfter = leaf.NotBefore, leaf.NotAfter
+	}
+	res := h.Policy.Due(in)
+	if st.PendingOrder != nil && !res.Due {
+		// Resume what a dead host started, unless in backoff or the CA
+		// asked to wait.
+		at := in.Now
+		if in.BackoffUntil.After(at) {
+			at = in.BackoffUntil
+		}
+		if in.RetryAfter.After(at) {
+			at = in.RetryAfter
+		}
+		return !at.After(in.Now), at, nil
+	}
+	return res.Due, res.At, nil
+}
+
+// watch sends certificate names whose keys change (settings, state,
+// versions, locks), and "" when everything must be re-read (after the
+// watch was interrupted, e.g. by an etcd outage).
+func (d *Daemon) watch(ctx context.Context, wake chan<- string) {
+	f := d.Host.Fleet
+	certs := f.key("certs") + "/"
+	locks := f.key("locks", "certs") + "/"
+	backoff := retryMin
+	for ctx.Err() == nil {
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		ch := f.cli.Watch(wctx, f.loc.Prefix+"/", clientv3.WithPrefix())
+		for resp := range ch {
+			if err := resp.Err(); err != nil {
+				d.Host.log().Debug("etcd watch interrupted", "err", err)
+				break
+			}
+			backoff = retryMin
+			for _, ev := range resp.Events {
+				k := string(ev.Kv.Key)
+				var rest string
+				switch {
+				case strings.HasPrefix(k, certs):
+					rest = strings.TrimPrefix(k, certs)
+				case strings.HasPrefix(k, locks) && ev.Type == clientv3.EventTypeDelete:
+					rest = strings.TrimPrefix(k, locks)
+				default:
+					continue
+				}
+				name, _, _ := strings.Cut(rest, "/")
+				if store.ValidCertName(name) != nil {
+					continue
+				}
+				select {
+				case wake <- name:
+				default:
+					select {
+					case wake <- "":
+					default:
+					}
+				}
+			}
+		}
+		cancel()
+		select {
+		case wake <- "":
+		default:
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, retryMax)
+	}
+}
+
+// runResponder keeps the responder running, retrying while its ports are
+// taken (e.g. by another process on this host).
+func (d *Daemon) runResponder(ctx context.Context) {
+	log := d.Host.log()
+	delay := retryMin
+	for {
+		err := d.Responder.Start(ctx)
+		if err == nil {
+			break
+		}
+		log.Warn("fleet responder cannot listen; retrying", "err", err, "retry_in", delay.String())
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		delay = min(delay*2, retryMax)
+	}
+	<-ctx.Done()
+	d.Responder.Close()
+}
