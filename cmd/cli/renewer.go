@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"slices"
@@ -124,6 +125,9 @@ func (w *renewer) client(s *store.Settings, eng *issue.Engine) (*client.Client, 
 	if c, ok := w.clients[key]; ok {
 		return c, nil
 	}
+	// ARI fetches are routine: the client's Info lines (directory) become
+	// Debug so a cron run with nothing due stays silent.
+	eng.Logger = slog.New(demoteHandler{eng.Logger.Handler()})
 	c, err := eng.Client(s)
 	if err != nil {
 		return nil, err
@@ -335,3 +339,25 @@ func (k *keyedMutex) lock(keys []string) (release func()) {
 		}
 	}
 }
+
+// demoteHandler logs Info records at Debug (Warn and Error unchanged).
+type demoteHandler struct{ h slog.Handler }
+
+func (d demoteHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	if l == slog.LevelInfo {
+		l = slog.LevelDebug
+	}
+	return d.h.Enabled(ctx, l)
+}
+
+func (d demoteHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo {
+		r.Level = slog.LevelDebug
+	}
+	return d.h.Handle(ctx, r)
+}
+
+func (d demoteHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return demoteHandler{d.h.WithAttrs(as)}
+}
+func (d demoteHandler) WithGroup(n string) slog.Handler { return demoteHandler{d.h.WithGroup(n)} }

@@ -1,0 +1,689 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/acmectl/acmectl/internal/keys"
+	"github.com/acmectl/acmectl/internal/testenv"
+	"github.com/acmectl/acmectl/renew"
+)
+
+// renewArgs: renew never takes --server or other order-shaping flags.
+func (l *lab) renewArgs(extra ...string) []string {
+	return append([]string{"renew", "--state-dir", l.state, "--no-random-sleep"}, extra...)
+}
+
+type renewDoc struct {
+	Schema       int `json:"schema"`
+	Certificates []struct {
+		CertName string `json:"cert_name"`
+		Outcome  string `json:"outcome"`
+		Replaced string `json:"replaced"`
+		OrderURL string `json:"order_url"`
+		Version  int    `json:"version"`
+		Rule     string `json:"rule"`
+		Error    *struct {
+			Class      string `json:"class"`
+			Message    string `json:"message"`
+			RetryAfter string `json:"retry_after"`
+		} `json:"error"`
+	} `json:"certificates"`
+	Summary map[string]int `json:"summary"`
+	Error   *struct {
+		Class string `json:"class"`
+	} `json:"error"`
+}
+
+func parseRenew(t *testing.T, r result) renewDoc {
+	t.Helper()
+	var d renewDoc
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	if err := dec.Decode(&d); err != nil {
+		t.Fatalf("renew --json stdout is not a JSON document: %v\n%s", err, r.stdout)
+	}
+	if dec.More() {
+		t.Fatalf("renew --json printed more than one document:\n%s", r.stdout)
+	}
+	if d.Schema != 1 {
+		t.Errorf("schema = %d; want 1", d.Schema)
+	}
+	return d
+}
+
+func outcomes(d renewDoc) map[string]string {
+	m := map[string]string{}
+	for _, c := range d.Certificates {
+		m[c.CertName] = c.Outcome
+	}
+	return m
+}
+
+// makeDue makes Pebble answer renewalInfo for the live certificate of name
+// with a window that ended an hour ago. Call it before renew first fetches
+// ARI for that certificate.
+func makeDue(t *testing.T, l *lab, name string) {
+	t.Helper()
+	certPEM := readFile(t, filepath.Join(l.certDir(name), "cert.pem"))
+	now := time.Now().UTC()
+	l.p.SetRenewalInfo(t, certPEM, fmt.Sprintf(`{"suggestedWindow":{"start":%q,"end":%q}}`,
+		now.Add(-2*time.Hour).Format(time.RFC3339), now.Add(-time.Hour).Format(time.RFC3339)))
+}
+
+// stateOf reads state.json loosely.
+func stateOf(t *testing.T, l *lab, name string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(readFile(t, filepath.Join(l.certDir(name), "state.json")), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// pebbleOrder fetches an order from Pebble with POST-as-GET signed by the
+// stored account key: what Pebble itself recorded about the order.
+func pebbleOrder(t *testing.T, l *lab, orderURL string) map[string]any {
+	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(l.state, "accounts", "*", "default"))
+	if len(dirs) != 1 {
+		t.Fatalf("account dirs: %v", dirs)
+	}
+	key, err := keys.ParsePrivateKeyPEM(readFile(t, filepath.Join(dirs[0], "key.pem")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acct struct {
+		URL string `json:"url"`
+	}
+	if err := json.Unmarshal(readFile(t, filepath.Join(dirs[0], "account.json")), &acct); err != nil {
+		t.Fatal(err)
+	}
+	var dir struct {
+		NewNonce string `json:"newNonce"`
+	}
+	resp, err := l.p.HTTPClient.Get(l.p.DirURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&dir)
+	resp.Body.Close()
+	resp, err = l.p.HTTPClient.Head(dir.NewNonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key.(crypto.Signer)}, &jose.SignerOptions{
+		NonceSource:  staticNonce(resp.Header.Get("Replay-Nonce")),
+		ExtraHeaders: map[jose.HeaderKey]any{"kid": acct.URL, "url": orderURL},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign([]byte{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = l.p.HTTPClient.Post(orderURL, "application/jose+json", strings.NewReader(jws.FullSerialize()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST-as-GET %s: %d %s", orderURL, resp.StatusCode, body)
+	}
+	var order map[string]any
+	if err := json.Unmarshal(body, &order); err != nil {
+		t.Fatal(err)
+	}
+	return order
+}
+
+type staticNonce string
+
+func (n staticNonce) Nonce() (string, error) { return string(n), nil }
+
+// TestRenewARI: of two certificates, the one whose ARI window has passed
+// is renewed with "replaces" (Pebble's own order record carries the old
+// certificate's ID) and the other is left alone byte for byte; later runs
+// with nothing due print nothing, order nothing and, once ARI is fetched,
+// send no request at all.
+func TestRenewARI(t *testing.T) {
+	l := newLab(t, quietPebble(nil))
+	mustObtain(t, l, "due.example.test")
+	mustObtain(t, l, "fresh.example.test")
+	makeDue(t, l, "due.example.test")
+	old := leafAt(t, filepath.Join(l.certDir("due.example.test"), "cert.pem"))
+	oldID, err := renew.CertID(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := snapshot(t, l.certDir("fresh.example.test"))
+	l.p.ResetCounts()
+
+	r := run(t, nil, l.renewArgs("--json")...)
+	if r.code != 0 {
+		t.Fatalf("renew exit %d; want 0\n%s", r.code, r.stderr)
+	}
+	doc := parseRenew(t, r)
+	if got, want := outcomes(doc), map[string]string{"due.example.test": "renewed", "fresh.example.test": "not_due"}; !sameMap(got, want) {
+		t.Errorf("outcomes = %v; want %v", got, want)
+	}
+	if n := l.p.Count("POST /order-plz 201"); n != 1 {
+		t.Errorf("orders created = %d; want 1", n)
+	}
+	var orderURL, replaced string
+	for _, c := range doc.Certificates {
+		if c.CertName == "due.example.test" {
+			orderURL, replaced = c.OrderURL, c.Replaced
+		}
+	}
+	if replaced != oldID {
+		t.Errorf("replaced = %q; want the old certificate's ARI ID %q", replaced, oldID)
+	}
+	if orderURL == "" {
+		t.Fatal("no order_url in the renew document")
+	}
+	if got := pebbleOrder(t, l, orderURL)["replaces"]; got != oldID {
+		t.Errorf("Pebble's order replaces = %v; want %q", got, oldID)
+	}
+	now := leafAt(t, filepath.Join(l.certDir("due.example.test"), "cert.pem"))
+	if now.SerialNumber.Cmp(old.SerialNumber) == 0 {
+		t.Error("due.example.test was not replaced on disk")
+	}
+	sameSnapshot(t, fresh, snapshot(t, l.certDir("fresh.example.test")))
+
+	// Nothing due: silent, no order. The renewed certificate's ARI is
+	// fetched once (one GET), then nothing at all.
+	for i := range 2 {
+		l.p.ResetCounts()
+		r = run(t, nil, l.renewArgs()...)
+		if r.code != 0 || r.stdout != "" || r.stderr != "" {
+			t.Errorf("run %d with nothing due: exit %d, stdout %q, stderr %q; want 0 and silence", i+2, r.code, r.stdout, r.stderr)
+		}
+		if n := l.p.Count("POST /order-plz"); n != 0 {
+			t.Errorf("run %d: %d order requests; want 0", i+2, n)
+		}
+		if i == 1 {
+			if n := l.p.Count("total"); n != 0 {
+				t.Errorf("third run: %d requests to the CA; want 0 (%v)", n, l.p.Counts())
+			}
+		}
+	}
+	sameSnapshot(t, fresh, snapshot(t, l.certDir("fresh.example.test")))
+
+	// list and show report it from state.json.
+	r = run(t, nil, "list", "--state-dir", l.state, "--json")
+	var list struct {
+		Certificates []struct {
+			CertName    string   `json:"cert_name"`
+			Names       []string `json:"names"`
+			NextRenewal string   `json:"next_renewal"`
+			Rule        string   `json:"rule"`
+			Server      string   `json:"server"`
+			Version     int      `json:"version"`
+		} `json:"certificates"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list.Certificates) != 2 {
+		t.Fatalf("list --json: %v\n%s", err, r.stdout)
+	}
+	for _, c := range list.Certificates {
+		if c.Rule != "ari" || c.NextRenewal == "" || c.Server != l.p.DirURL {
+			t.Errorf("list entry %+v; want rule ari, a next renewal and the server", c)
+		}
+	}
+	r = run(t, nil, "show", "due.example.test", "--state-dir", l.state)
+	if r.code != 0 || !strings.Contains(r.stdout, "ARI window:") || !strings.Contains(r.stdout, "\nVersion:        2\n") {
+		t.Errorf("show: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+func sameMap(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// hookScript writes an executable script (0755, owned by the test user).
+func hookScript(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "hook.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// envDumps returns the environments the dump hook recorded, in order.
+func envDumps(t *testing.T, dir string) []map[string]string {
+	t.Helper()
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	sort.Slice(names, func(i, j int) bool {
+		var a, b int
+		fmt.Sscanf(names[i], "env.%d", &a)
+		fmt.Sscanf(names[j], "env.%d", &b)
+		return a < b
+	})
+	var out []map[string]string
+	for _, n := range names {
+		m := map[string]string{}
+		sc := bufio.NewScanner(strings.NewReader(string(readFile(t, filepath.Join(dir, n)))))
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+				m[k] = v
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestRenewDeployHookEnv: the deploy hook of a renewal gets exactly the
+// documented variables (and no other ACMECTL_* variable from the parent),
+// once per new certificate.
+func TestRenewDeployHookEnv(t *testing.T) {
+	l := newLab(t, quietPebble(nil))
+	dumps := t.TempDir()
+	script := hookScript(t, fmt.Sprintf("n=$(ls %s | wc -l)\nenv > %s/env.$n\n", dumps, dumps))
+	name := "hook.example.test"
+	mustObtain(t, l, name, "--deploy-hook", script)
+	if n := len(envDumps(t, dumps)); n != 1 {
+		t.Fatalf("deploy hook ran %d times on obtain; want 1", n)
+	}
+	makeDue(t, l, name)
+	r := run(t, []string{"ACMECTL_SECRET_TOKEN=hunter2", "ACMECTL_SERVER=https://example.invalid/dir"}, l.renewArgs()...)
+	if r.code != 0 {
+		t.Fatalf("renew exit %d\n%s", r.code, r.stderr)
+	}
+	envs := envDumps(t, dumps)
+	if len(envs) != 2 {
+		t.Fatalf("deploy hook ran %d times in total; want 2 (obtain + one renewal)", len(envs))
+	}
+	env := envs[1]
+	dir := l.certDir(name)
+	leaf := leafAt(t, filepath.Join(dir, "cert.pem"))
+	want := map[string]string{
+		"ACMECTL_HOOK_EVENT":          "deploy",
+		"ACMECTL_HOOK_DRY_RUN":        "0",
+		"ACMECTL_HOOK_CERT_NAME":      name,
+		"ACMECTL_HOOK_DOMAINS":        name,
+		"ACMECTL_HOOK_CERT_PATH":      filepath.Join(dir, "cert.pem"),
+		"ACMECTL_HOOK_KEY_PATH":       filepath.Join(dir, "privkey.pem"),
+		"ACMECTL_HOOK_CHAIN_PATH":     filepath.Join(dir, "chain.pem"),
+		"ACMECTL_HOOK_FULLCHAIN_PATH": filepath.Join(dir, "fullchain.pem"),
+		"ACMECTL_HOOK_SERVER":         l.p.DirURL,
+		"ACMECTL_HOOK_NOT_AFTER":      leaf.NotAfter.UTC().Format(time.RFC3339),
+		"RENEWED_LINEAGE":             dir,
+		"RENEWED_DOMAINS":             name,
+	}
+	got := map[string]string{}
+	for k, v := range env {
+		if strings.HasPrefix(k, "ACMECTL_") || strings.HasPrefix(k, "RENEWED_") {
+			got[k] = v
+		}
+	}
+	if !sameMap(got, want) {
+		var keys []string
+		for k := range got {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		t.Errorf("deploy hook environment:\n got %v\nwant %v", got, want)
+	}
+	// A second run has nothing due: the hook does not run again.
+	if r := run(t, nil, l.renewArgs()...); r.code != 0 || r.stdout+r.stderr != "" {
+		t.Errorf("second renew: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if n := len(envDumps(t, dumps)); n != 2 {
+		t.Errorf("deploy hook ran %d times; want 2", n)
+	}
+}
+
+// TestRenewDeployHookFailure: a failing deploy hook keeps the new
+// certificate, exits 1 and sets deploy_pending; the next renew re-runs
+// only the hook (no order); acmectl deploy re-runs it by hand and clears
+// deploy_pending once it succeeds.
+func TestRenewDeployHookFailure(t *testing.T) {
+	l := newLab(t, quietPebble(nil))
+	work := t.TempDir()
+	fail := filepath.Join(work, "fail")
+	runs := filepath.Join(work, "runs")
+	script := hookScript(t, fmt.Sprintf("echo run >> %s\nif [ -e %s ]; then echo 'reload failed' >&2; exit 3; fi\n", runs, fail))
+	name := "deployfail.example.test"
+	mustObtain(t, l, name, "--deploy-hook", script)
+	makeDue(t, l, name)
+	old := leafAt(t, filepath.Join(l.certDir(name), "cert.pem"))
+	if err := os.WriteFile(fail, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	countRuns := func() int { return strings.Count(string(readFile(t, runs)), "run") }
+
+	r := run(t, nil, l.renewArgs("--json")...)
+	if r.code != 1 {
+		t.Fatalf("renew with failing deploy hook: exit %d; want 1", r.code)
+	}
+	if got := outcomes(parseRenew(t, r))[name]; got != "deploy_failed" {
+		t.Errorf("outcome = %q; want deploy_failed", got)
+	}
+	leaf := leafAt(t, filepath.Join(l.certDir(name), "cert.pem"))
+	if leaf.SerialNumber.Cmp(old.SerialNumber) == 0 {
+		t.Error("the new certificate is not in place")
+	}
+	if stateOf(t, l, name)["deploy_pending"] != true {
+		t.Error("deploy_pending not set in state.json")
+	}
+	if countRuns() != 2 {
+		t.Errorf("hook runs = %d; want 2", countRuns())
+	}
+	live := snapshot(t, l.certDir(name))
+
+	// Next cron run: only the pending hook, still failing; no order.
+	l.p.ResetCounts()
+	r = run(t, nil, l.renewArgs()...)
+	if r.code != 1 || !strings.Contains(r.stderr, "deploy") {
+		t.Errorf("renew with pending deploy: exit %d stderr %q; want 1 naming the deploy hook", r.code, r.stderr)
+	}
+	if n := l.p.Count("POST /order-plz"); n != 0 {
+		t.Errorf("%d order requests; want 0", n)
+	}
+	if countRuns() != 3 {
+		t.Errorf("hook runs = %d; want 3", countRuns())
+	}
+
+	// By hand, fixed.
+	os.Remove(fail)
+	r = run(t, nil, "deploy", "--cert-name", name, "--state-dir", l.state)
+	if r.code != 0 {
+		t.Fatalf("deploy: exit %d\n%s", r.code, r.stderr)
+	}
+	if stateOf(t, l, name)["deploy_pending"] != nil {
+		t.Error("deploy_pending still set after a successful deploy")
+	}
+	if countRuns() != 4 {
+		t.Errorf("hook runs = %d; want 4", countRuns())
+	}
+	// Nothing pending, nothing due: silent, hook not run.
+	if r := run(t, nil, l.renewArgs()...); r.code != 0 || r.stdout+r.stderr != "" {
+		t.Errorf("renew after deploy: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if countRuns() != 4 {
+		t.Errorf("hook runs = %d; want 4", countRuns())
+	}
+	sameSnapshot(t, live, snapshot(t, l.certDir(name)))
+}
+
+// startAcmectl starts acmectl in the background; wait() returns its result.
+func startAcmectl(t *testing.T, env []string, args ...string) (*exec.Cmd, *testenv.SyncBuffer, *testenv.SyncBuffer, func() result) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "acmectl"), args...)
+	cmd.Env = append(cleanEnv(), env...)
+	var out, errb testenv.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var code int
+	go func() {
+		err := cmd.Wait()
+		code = cmd.ProcessState.ExitCode()
+		_ = err
+		close(done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	wait := func() result {
+		select {
+		case <-done:
+		case <-time.After(2 * time.Minute):
+			cmd.Process.Kill()
+			<-done
+			t.Errorf("acmectl %v did not finish", args)
+		}
+		r := result{code: code, stdout: out.String(), stderr: errb.String()}
+		t.Logf("acmectl %s → %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		return r
+	}
+	return cmd, &out, &errb, wait
+}
+
+func waitFile(t *testing.T, path string, d time.Duration) {
+	t.Helper()
+	testenv.WaitFor(t, path, d, func() error {
+		_, err := os.Stat(path)
+		return err
+	})
+}
+
+// TestRenewConcurrent: while one renew holds a certificate at the
+// before-new-order failpoint, a second renew skips it, says it is locked
+// and exits 75; exactly one order is made.
+func TestRenewConcurrent(t *testing.T) {
+	l := newLab(t, quietPebble(nil))
+	name := "lock.example.test"
+	mustObtain(t, l, name)
+	makeDue(t, l, name)
+	l.p.ResetCounts()
+	fp := t.TempDir()
+	_, _, _, wait1 := startAcmectl(t, []string{"ACMECTL_FAILPOINT=before-new-order:pause", "ACMECTL_FAILPOINT_DIR=" + fp}, l.renewArgs()...)
+	waitFile(t, filepath.Join(fp, "before-new-order.reached"), time.Minute)
+
+	before := snapshot(t, l.certDir(name))
+	r2 := run(t, nil, l.renewArgs()...)
+	if r2.code != 75 {
+		t.Errorf("second renew: exit %d; want 75", r2.code)
+	}
+	if !strings.Contains(r2.stderr, name) || !strings.Contains(r2.stderr, "locked by pid") {
+		t.Errorf("second renew stderr %q does not name the lock", r2.stderr)
+	}
+	sameSnapshot(t, before, snapshot(t, l.certDir(name)))
+	// JSON says locked too.
+	r3 := run(t, nil, l.renewArgs("--json")...)
+	if r3.code != 75 || outcomes(parseRenew(t, r3))[name] != "locked" {
+		t.Errorf("--json while locked: exit %d outcome %q", r3.code, outcomes(parseRenew(t, r3))[name])
+	}
+
+	if err := os.WriteFile(filepath.Join(fp, "before-new-order.release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r1 := wait1()
+	if r1.code != 0 {
+		t.Errorf("first renew: exit %d; want 0", r1.code)
+	}
+	if n := l.p.Count("POST /order-plz 201"); n != 1 {
+		t.Errorf("orders created = %d; want exactly 1", n)
+	}
+	// Waiting for the lock instead: a third run started now finds the
+	// work done after re-reading the state.
+	r4 := run(t, nil, l.renewArgs("--lock-wait", "30s")...)
+	if r4.code != 0 || l.p.Count("POST /order-plz 201") != 1 {
+		t.Errorf("after the first finished: exit %d, orders %d", r4.code, l.p.Count("POST /order-plz 201"))
+	}
+}
+
+// TestRenewFailureBackoff: a failed renewal records the error and a
+// backoff; the next run defers the certificate (exit 75) without a single
+// request to the CA and leaves the live files as they were; --force
+// ignores the local backoff.
+func TestRenewFailureBackoff(t *testing.T) {
+	l := newLab(t, quietPebble(nil))
+	name := "backoff.example.test"
+	mustObtain(t, l, name)
+	makeDue(t, l, name)
+	live := snapshot(t, l.certDir(name))
+	// Something else holds the http-01 port: the solver cannot listen.
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", l.p.HTTPPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.NotFoundHandler()}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	r := run(t, nil, l.renewArgs("--json")...)
+	if r.code != 1 {
+		t.Errorf("failing renew: exit %d; want 1", r.code)
+	}
+	doc := parseRenew(t, r)
+	if outcomes(doc)[name] != "failed" || doc.Error == nil {
+		t.Errorf("document: %+v", doc)
+	}
+	st := stateOf(t, l, name)
+	if st["last_error"] == nil || st["backoff"] == nil {
+		t.Fatalf("state.json lacks last_error/backoff: %v", st)
+	}
+	sameSnapshot(t, live, snapshot(t, l.certDir(name)))
+
+	l.p.ResetCounts()
+	r = run(t, nil, l.renewArgs()...)
+	if r.code != 75 {
+		t.Errorf("renew in backoff: exit %d; want 75", r.code)
+	}
+	if !strings.Contains(r.stderr, "deferred") || !strings.Contains(r.stderr, "backoff") {
+		t.Errorf("stderr %q; want a deferred line naming the backoff", r.stderr)
+	}
+	if n := l.p.Count("total"); n != 0 {
+		t.Errorf("%d requests to the CA while in backoff; want 0 (%v)", n, l.p.Counts())
+	}
+	sameSnapshot(t, live, snapshot(t, l.certDir(name)))
+	r = run(t, nil, "show", name, "--state-dir", l.state)
+	if !strings.Contains(r.stdout, "Backoff:") || !strings.Contains(r.stdout, "Last error:") {
+		t.Errorf("show does not report the failure:\n%s", r.stdout)
+	}
+
+	// The port is free again; --force ignores the local backoff.
+	srv.Close()
+	r = run(t, nil, l.renewArgs("--force", "--cert-name", name)...)
+	if r.code != 0 {
+		t.Fatalf("forced renew: exit %d\n%s", r.code, r.stderr)
+	}
+	st = stateOf(t, l, name)
+	if st["last_error"] != nil || st["backoff"] != nil {
+		t.Errorf("failure not cleared after success: %v", st)
+	}
+}
+
+// TestRenewUsage: order-shaping flags and unknown certificates exit 2
+// before anything is touched.
+func TestRenewUsage(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"domain", []string{"-d", "x.example.test"}, "reconfigure"},
+		{"server", []string{"--server", "https://127.0.0.1:1/dir"}, "reconfigure"},
+		{"deploy hook", []string{"--deploy-hook", "/bin/true"}, "reconfigure"},
+		{"unknown cert", []string{"--cert-name", "nope.example.test"}, "no such certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, nil, append([]string{"renew", "--state-dir", state}, tc.args...)...)
+			if r.code != 2 || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
+				t.Errorf("exit %d stderr %q; want 2 mentioning %q", r.code, r.stderr, tc.want)
+			}
+		})
+	}
+}
+
+// TestRenewDaemon: the daemon renews a 20-second certificate on its own,
+// with replaces, and stops on SIGTERM with exit 0.
+func TestRenewDaemon(t *testing.T) {
+	opts := quietPebble(nil)
+	opts.Profiles = map[string]int{"default": 7776000, "short": 20}
+	l := newLab(t, opts)
+	name := "daemon.example.test"
+	if r := run(t, nil, l.args("obtain", append(l.http01(), "-d", name, "--profile", "short")...)...); r.code != 0 {
+		t.Fatalf("obtain: exit %d", r.code)
+	}
+	first := leafAt(t, filepath.Join(l.certDir(name), "cert.pem"))
+	l.p.ResetCounts()
+	cmd, _, stderr, wait := startAcmectl(t, nil, "renew", "--daemon", "--state-dir", l.state)
+	testenv.WaitFor(t, "a renewal by the daemon", 90*time.Second, func() error {
+		if !strings.Contains(stderr.String(), "certificate renewed") {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	// Wait until it is idle again, then stop it.
+	testenv.WaitFor(t, "daemon waiting", 60*time.Second, func() error {
+		s := stderr.String()
+		if strings.LastIndex(s, "daemon waiting") < strings.LastIndex(s, "certificate renewed") {
+			return fmt.Errorf("not waiting yet")
+		}
+		return nil
+	})
+	stopAt := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := wait()
+	if el := time.Since(stopAt); el > 45*time.Second {
+		t.Errorf("daemon took %v to stop; want ≤ 45s", el)
+	}
+	if r.code != 0 {
+		t.Errorf("daemon exit %d; want 0", r.code)
+	}
+	if !strings.Contains(r.stderr, "daemon stopped") {
+		t.Errorf("no stop line in the log")
+	}
+	if r.stdout != "" {
+		t.Errorf("daemon wrote to stdout: %q", r.stdout)
+	}
+	now := leafAt(t, filepath.Join(l.certDir(name), "cert.pem"))
+	if now.SerialNumber.Cmp(first.SerialNumber) == 0 {
+		t.Error("certificate not renewed on disk")
+	}
+	if n := l.p.Count("POST /order-plz 201"); n < 1 {
+		t.Errorf("orders = %d; want ≥ 1", n)
+	}
+	if !strings.Contains(r.stderr, "replaces=") {
+		t.Errorf("renewal log line lacks replaces")
+	}
+	// Every renewal was logged once, with its own version.
+	var versions []string
+	for _, line := range strings.Split(r.stderr, "\n") {
+		if strings.Contains(line, "certificate renewed") {
+			f := strings.Fields(line[strings.Index(line, "version="):])
+			versions = append(versions, f[0])
+		}
+	}
+	if len(versions) == 0 || len(slices.Compact(slices.Clone(versions))) != len(versions) {
+		t.Errorf("renewal lines: %v", versions)
+	}
+	_ = context.Background
+}
