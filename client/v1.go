@@ -69,11 +69,11 @@ const v1LookupAgreement = "urn:acmectl:lookup-only:not-an-agreement"
 var v1Reasons = map[int]bool{0: true, 1: true, 3: true, 4: true, 5: true}
 
 // wireV1Reg is a v1 registration object.
+// Its integer "id" is not used: the account URL comes from Location.
 type wireV1Reg struct {
-	ID        json.Number `json:"id"`
-	Contact   []string    `json:"contact"`
-	Agreement string      `json:"agreement"`
-	Status    string      `json:"status"`
+	Contact   []string `json:"contact"`
+	Agreement string   `json:"agreement"`
+	Status    string   `json:"status"`
 	// OldStatus is the pre-2017-12 spelling.
 	OldStatus string `json:"Status"`
 }
@@ -195,9 +195,7 @@ func (v *v1) upLink(resp *response) string {
 
 func (v *v1) decodeAccount(resp *response, a *Account) error {
 	var w wireV1Reg
-	dec := json.NewDecoder(bytes.NewReader(resp.body))
-	dec.UseNumber()
-	if err := dec.Decode(&w); err != nil {
+	if err := json.Unmarshal(resp.body, &w); err != nil {
 		return &ProtocolError{URL: resp.url, What: "registration object: " + Sanitize(err.Error(), 200)}
 	}
 	status := w.Status

@@ -310,3 +310,45 @@ func verifyV1Chain(t *testing.T, ca *v1ca.Server, chain [][]byte, name string) {
 		t.Errorf("chain does not verify to the test CA's issuer root: %v", err)
 	}
 }
+
+// TestV1TermsFlows: terms learned from the Link header when the directory
+// has no meta (pre-2017), agreement added to a registration that lacks it,
+// and a changed agreement reported as agreementRequired.
+func TestV1TermsFlows(t *testing.T) {
+	l := startV1(t, v1ca.Config{NoMeta: true})
+	ctx := t.Context()
+	a, err := l.c.Register(ctx, newKey(t), client.RegisterOptions{AgreeTerms: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.TermsAgreed != l.ca.TermsURL() {
+		t.Errorf("agreement = %q; want %q from the Link header", a.TermsAgreed, l.ca.TermsURL())
+	}
+	if got := l.ca.RequestCount("reg", "POST"); got != 1 {
+		t.Errorf("reg POSTs = %d; want 1 (the agreement)", got)
+	}
+
+	l = startV1(t, v1ca.Config{})
+	key := newKey(t)
+	a, err = l.c.Register(ctx, key, client.RegisterOptions{})
+	if err != nil || a.TermsAgreed != "" {
+		t.Fatalf("Register without terms = %+v, %v", a, err)
+	}
+	a, err = l.c.Register(ctx, key, client.RegisterOptions{AgreeTerms: true})
+	if err != nil || a.TermsAgreed != l.ca.TermsURL() {
+		t.Fatalf("Register of the existing key with terms = %+v, %v", a, err)
+	}
+	if regs := l.ca.Snapshot().Registrations; len(regs) != 1 || regs[0].Agreement != l.ca.TermsURL() {
+		t.Errorf("registrations = %+v", regs)
+	}
+	if err := l.ca.SetFault(v1ca.FaultNewTerms, 0); err != nil {
+		t.Fatal(err)
+	}
+	var p *client.Problem
+	key2 := newKey(t)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"t.example.test"}}, key2)
+	_, err = l.c.Obtain(ctx, a, client.OrderRequest{Identifiers: []client.Identifier{{Type: "dns", Value: "t.example.test"}}, CSR: csr})
+	if !errors.As(err, &p) || !p.Has(client.ProblemAgreementRequired) {
+		t.Errorf("Obtain after new terms = %v; want agreementRequired", err)
+	}
+}

@@ -127,6 +127,19 @@ func (a *app) runAccountMigrate(ctx context.Context, o *migrateOptions) error {
 	if !a.g.json {
 		a.printMigrationPlan(a.env.Stdout, plan, termsNeeded)
 	}
+	pending := len(plan.certs)
+	for _, m := range plan.accounts {
+		if m.action != migrateDone {
+			pending++
+		}
+	}
+	if pending == 0 {
+		if a.g.json {
+			return a.writeJSON(migrationJSON(plan, false))
+		}
+		fmt.Fprintln(a.env.Stdout, "Nothing to change: everything stored for the old server is migrated already.")
+		return nil
+	}
 	apply := o.yes
 	if !apply && interactive {
 		ok, err := a.confirm("Apply these changes?")
@@ -164,8 +177,8 @@ func (a *app) runAccountMigrate(ctx context.Context, o *migrateOptions) error {
 	if a.g.json {
 		return a.writeJSON(migrationJSON(plan, true))
 	}
-	fmt.Fprintf(a.env.Stdout, "Migrated %d account(s) and %d certificate(s) to %s; the next renewal orders from there.\n",
-		len(plan.accounts), len(plan.certs), to)
+	fmt.Fprintf(a.env.Stdout, "Migrated to %s: %d account(s), %d certificate(s); their next renewal orders from there.\n",
+		to, pending-len(plan.certs), len(plan.certs))
 	return nil
 }
 

@@ -326,7 +326,7 @@ func TestV1MigrateToPebble(t *testing.T) {
 	}
 	// Applying again finds nothing new to register.
 	r = migrate("--yes")
-	if r.code != 0 || !strings.Contains(r.stdout, "already stored") {
+	if r.code != 0 || !strings.Contains(r.stdout, "already stored") || !strings.Contains(r.stdout, "Nothing to change") {
 		t.Errorf("second migrate: exit %d stdout %q", r.code, r.stdout)
 	}
 
