@@ -618,3 +618,117 @@ func TestPKCS12(t *testing.T) {
 	mustObtain(t, l, "p12.example.test", "--force", "--pkcs12", legacy, "--pkcs12-password-file", pwFile, "--pkcs12-legacy")
 	check(legacy, "from-file")
 }
+
+// TestReconfigure: same names → settings only, no order, live files
+// untouched; new names → ordered at once with the merged settings (stored
+// solver, new key type, new deploy hook); --new-name moves the certificate.
+func TestReconfigure(t *testing.T) {
+	l := newLab(t, quietPebble(nil))
+	mustObtain(t, l, "rc.example.test")
+	dir := l.certDir("rc.example.test")
+	before := snapshot(t, dir)
+	marker := filepath.Join(t.TempDir(), "deployed")
+
+	if r := run(t, nil, l.args("reconfigure", "--key-type", "rsa2048")...); r.code != 2 {
+		t.Errorf("reconfigure without --cert-name: exit %d; want 2", r.code)
+	}
+	if r := run(t, nil, l.args("reconfigure", "--cert-name", "nope.example.test", "--key-type", "rsa2048")...); r.code != 2 {
+		t.Errorf("reconfigure of an unknown name: exit %d; want 2", r.code)
+	}
+	if r := run(t, nil, l.args("reconfigure", "--cert-name", "rc.example.test", "--key-type", "dsa")...); r.code != 2 {
+		t.Errorf("reconfigure --key-type dsa: exit %d; want 2", r.code)
+	}
+
+	r := run(t, nil, l.args("reconfigure", "--cert-name", "rc.example.test", "--key-type", "rsa2048", "--deploy-hook", "/usr/bin/touch "+marker)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "key-type") || !strings.Contains(r.stdout, "hooks") {
+		t.Fatalf("reconfigure: exit %d stdout %q", r.code, r.stdout)
+	}
+	if got := l.p.Count("POST /order-plz"); got != 1 {
+		t.Errorf("orders = %d; want 1 (no reorder for the same names)", got)
+	}
+	sameSnapshot(t, before, snapshot(t, dir))
+	set := string(readFile(t, filepath.Join(dir, "settings.yaml")))
+	if !strings.Contains(set, "key-type: rsa2048") || !strings.Contains(set, "/usr/bin/touch") || !strings.Contains(set, "http-01-addrs") {
+		t.Errorf("settings.yaml after reconfigure:\n%s", set)
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Error("deploy hook ran without an order")
+	}
+
+	// New names: ordered now with the stored solver and the new settings.
+	r = run(t, nil, l.args("reconfigure", "--cert-name", "rc.example.test", "-d", "rc.example.test", "-d", "www.rc.example.test", "--json")...)
+	if r.code != 0 {
+		t.Fatalf("reconfigure with new names: exit %d", r.code)
+	}
+	var doc struct {
+		Reordered bool     `json:"reordered"`
+		Added     []string `json:"names_added"`
+		Version   int      `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || !doc.Reordered || strings.Join(doc.Added, ",") != "www.rc.example.test" || doc.Version != 2 {
+		t.Errorf("--json = %s (%v)", r.stdout, err)
+	}
+	if got := l.p.Count("POST /order-plz 201"); got != 2 {
+		t.Errorf("orders = %d; want 2", got)
+	}
+	leaf := leafAt(t, filepath.Join(dir, "cert.pem"))
+	if got := strings.Join(leaf.DNSNames, ","); got != "rc.example.test,www.rc.example.test" || keys.KeyTypeOf(leaf.PublicKey) != "rsa2048" {
+		t.Errorf("new certificate: names %s, key %s", got, keys.KeyTypeOf(leaf.PublicKey))
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("deploy hook did not run after the reorder: %v", err)
+	}
+
+	// Rename: same certificate under the new name, the old name gone.
+	live := snapshot(t, dir)
+	r = run(t, nil, l.args("reconfigure", "--cert-name", "rc.example.test", "--new-name", "web")...)
+	if r.code != 0 {
+		t.Fatalf("reconfigure --new-name: exit %d", r.code)
+	}
+	sameSnapshot(t, live, snapshot(t, l.certDir("web")))
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("old name still stored: %v", err)
+	}
+	if got := l.p.Count("POST /order-plz 201"); got != 2 {
+		t.Errorf("orders = %d; want 2 (a rename orders nothing)", got)
+	}
+	if s := readState(t, l, "web"); s.Serial != fmt.Sprintf("%x", leaf.SerialNumber) {
+		t.Errorf("state of web: serial %q; want %x", s.Serial, leaf.SerialNumber)
+	}
+	// Renamed into an existing name: refused.
+	mustObtain(t, l, "other.example.test")
+	if r := run(t, nil, l.args("reconfigure", "--cert-name", "web", "--new-name", "other.example.test")...); r.code != 2 {
+		t.Errorf("rename onto an existing certificate: exit %d; want 2", r.code)
+	}
+}
+
+// TestRenewAfterRevoke: a plain renew (nothing forced) replaces a revoked
+// certificate, with a fresh key although reuse-key is set.
+func TestRenewAfterRevoke(t *testing.T) {
+	l := newLab(t, quietPebble(nil))
+	mustObtain(t, l, "rr.example.test", "--reuse-key")
+	dir := l.certDir("rr.example.test")
+	key1 := readFile(t, filepath.Join(dir, "privkey.pem"))
+	renew := []string{"renew", "--state-dir", l.state, "--no-random-sleep", "--cert-name", "rr.example.test"}
+	if r := run(t, nil, renew...); r.code != 0 {
+		t.Fatalf("renew before revoke: exit %d", r.code)
+	}
+	if got := l.p.Count("POST /order-plz 201"); got != 1 {
+		t.Fatalf("orders = %d; want 1 (not due)", got)
+	}
+	if r := run(t, nil, l.args("revoke", "--cert-name", "rr.example.test", "--reason", "superseded", "--yes")...); r.code != 0 {
+		t.Fatalf("revoke: exit %d", r.code)
+	}
+	if r := run(t, nil, renew...); r.code != 0 {
+		t.Fatalf("renew after revoke: exit %d", r.code)
+	}
+	if got := l.p.Count("POST /order-plz 201"); got != 2 {
+		t.Errorf("orders = %d; want 2 (the revoked certificate replaced)", got)
+	}
+	if bytes.Equal(key1, readFile(t, filepath.Join(dir, "privkey.pem"))) {
+		t.Error("the replacement reuses the revoked certificate's key")
+	}
+	if s := readState(t, l, "rr.example.test"); s.Revoked {
+		t.Error("state still says revoked")
+	}
+}
