@@ -190,6 +190,10 @@ func (w *renewer) Issue(ctx context.Context, name string, st *store.State, dryRu
 	}
 	eng := w.a.engine(w.st)
 	eng.Interactive = w.interactive()
+	if w.opts.daemon {
+		// One log line per event: the daemon logs the outcome itself.
+		eng.Logger = slog.New(demoteHandler{eng.Logger.Handler()})
+	}
 	var prog *certProgress // nil: no live status (daemon, off a terminal)
 	if w.ui != nil {
 		prog = w.a.progressOn(w.ui, name)

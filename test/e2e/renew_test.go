@@ -268,7 +268,7 @@ func sameMap(a, b map[string]string) bool {
 }
 
 // hookScript writes an executable script (0755, owned by the test user).
-func hookScript(t *testing.T, body string) string {
+func renewHookScript(t *testing.T, body string) string {
 	t.Helper()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "hook.sh")
@@ -279,7 +279,7 @@ func hookScript(t *testing.T, body string) string {
 }
 
 // envDumps returns the environments the dump hook recorded, in order.
-func envDumps(t *testing.T, dir string) []map[string]string {
+func renewEnvDumps(t *testing.T, dir string) []map[string]string {
 	t.Helper()
 	ents, _ := os.ReadDir(dir)
 	var names []string
@@ -312,10 +312,10 @@ func envDumps(t *testing.T, dir string) []map[string]string {
 func TestRenewDeployHookEnv(t *testing.T) {
 	l := newLab(t, quietPebble(nil))
 	dumps := t.TempDir()
-	script := hookScript(t, fmt.Sprintf("n=$(ls %s | wc -l)\nenv > %s/env.$n\n", dumps, dumps))
+	script := renewHookScript(t, fmt.Sprintf("n=$(ls %s | wc -l)\nenv > %s/env.$n\n", dumps, dumps))
 	name := "hook.example.test"
 	mustObtain(t, l, name, "--deploy-hook", script)
-	if n := len(envDumps(t, dumps)); n != 1 {
+	if n := len(renewEnvDumps(t, dumps)); n != 1 {
 		t.Fatalf("deploy hook ran %d times on obtain; want 1", n)
 	}
 	makeDue(t, l, name)
@@ -323,7 +323,7 @@ func TestRenewDeployHookEnv(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("renew exit %d\n%s", r.code, r.stderr)
 	}
-	envs := envDumps(t, dumps)
+	envs := renewEnvDumps(t, dumps)
 	if len(envs) != 2 {
 		t.Fatalf("deploy hook ran %d times in total; want 2 (obtain + one renewal)", len(envs))
 	}
@@ -362,7 +362,7 @@ func TestRenewDeployHookEnv(t *testing.T) {
 	if r := run(t, nil, l.renewArgs()...); r.code != 0 || r.stdout+r.stderr != "" {
 		t.Errorf("second renew: exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
-	if n := len(envDumps(t, dumps)); n != 2 {
+	if n := len(renewEnvDumps(t, dumps)); n != 2 {
 		t.Errorf("deploy hook ran %d times; want 2", n)
 	}
 }
@@ -376,7 +376,7 @@ func TestRenewDeployHookFailure(t *testing.T) {
 	work := t.TempDir()
 	fail := filepath.Join(work, "fail")
 	runs := filepath.Join(work, "runs")
-	script := hookScript(t, fmt.Sprintf("echo run >> %s\nif [ -e %s ]; then echo 'reload failed' >&2; exit 3; fi\n", runs, fail))
+	script := renewHookScript(t, fmt.Sprintf("echo run >> %s\nif [ -e %s ]; then echo 'reload failed' >&2; exit 3; fi\n", runs, fail))
 	name := "deployfail.example.test"
 	mustObtain(t, l, name, "--deploy-hook", script)
 	makeDue(t, l, name)
@@ -441,7 +441,7 @@ func TestRenewDeployHookFailure(t *testing.T) {
 }
 
 // startAcmectl starts acmectl in the background; wait() returns its result.
-func startAcmectl(t *testing.T, env []string, args ...string) (*exec.Cmd, *testenv.SyncBuffer, *testenv.SyncBuffer, func() result) {
+func renewStart(t *testing.T, env []string, args ...string) (*exec.Cmd, *testenv.SyncBuffer, *testenv.SyncBuffer, func() result) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "acmectl"), args...)
 	cmd.Env = append(cleanEnv(), env...)
@@ -481,7 +481,7 @@ func startAcmectl(t *testing.T, env []string, args ...string) (*exec.Cmd, *teste
 	return cmd, &out, &errb, wait
 }
 
-func waitFile(t *testing.T, path string, d time.Duration) {
+func renewWaitFile(t *testing.T, path string, d time.Duration) {
 	t.Helper()
 	testenv.WaitFor(t, path, d, func() error {
 		_, err := os.Stat(path)
@@ -499,8 +499,8 @@ func TestRenewConcurrent(t *testing.T) {
 	makeDue(t, l, name)
 	l.p.ResetCounts()
 	fp := t.TempDir()
-	_, _, _, wait1 := startAcmectl(t, []string{"ACMECTL_FAILPOINT=before-new-order:pause", "ACMECTL_FAILPOINT_DIR=" + fp}, l.renewArgs()...)
-	waitFile(t, filepath.Join(fp, "before-new-order.reached"), time.Minute)
+	_, _, _, wait1 := renewStart(t, []string{"ACMECTL_FAILPOINT=before-new-order:pause", "ACMECTL_FAILPOINT_DIR=" + fp}, l.renewArgs()...)
+	renewWaitFile(t, filepath.Join(fp, "before-new-order.reached"), time.Minute)
 
 	before := snapshot(t, l.certDir(name))
 	r2 := run(t, nil, l.renewArgs()...)
@@ -632,7 +632,7 @@ func TestRenewDaemon(t *testing.T) {
 	}
 	first := leafAt(t, filepath.Join(l.certDir(name), "cert.pem"))
 	l.p.ResetCounts()
-	cmd, _, stderr, wait := startAcmectl(t, nil, "renew", "--daemon", "--state-dir", l.state)
+	cmd, _, stderr, wait := renewStart(t, nil, "renew", "--daemon", "--state-dir", l.state)
 	testenv.WaitFor(t, "a renewal by the daemon", 90*time.Second, func() error {
 		if !strings.Contains(stderr.String(), "certificate renewed") {
 			return fmt.Errorf("not yet")
