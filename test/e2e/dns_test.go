@@ -498,10 +498,16 @@ func TestDNSAccount01(t *testing.T) {
 func TestDNSPersist01(t *testing.T) {
 	t.Parallel()
 	l, b := dnsLab(t)
+	// The record names the account: none yet → exit 2, nothing created.
+	r := run(t, nil, l.args("dns-persist", "record", "-d", "per.acme.test")...)
+	wantCode(t, r, 2)
+	if !strings.Contains(r.stderr, "create the account first") || l.p.Count("POST /sign-me-up") != 0 {
+		t.Errorf("without an account: stderr %q, newAccount %d", r.stderr, l.p.Count("POST /sign-me-up"))
+	}
 	// The account comes from a first order.
 	wantCode(t, run(t, nil, l.args("obtain", append(rfc2136Flags(b), "-d", "first.acme.test")...)...), 0)
 
-	r := run(t, nil, l.args("dns-persist", "record", "-d", "*.per.acme.test", "--json")...)
+	r = run(t, nil, l.args("dns-persist", "record", "-d", "*.per.acme.test", "--json")...)
 	wantCode(t, r, 0)
 	var doc struct {
 		Name, Value, Issuer string
