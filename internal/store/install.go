@@ -232,6 +232,13 @@ func (d *Dir) Install(name string, v Files, opts ...InstallOptions) (*Installed,
 		return fail("sync versions dir", err)
 	}
 
+	// The stable links (to current/...) exist before current does, so a
+	// first install killed right after the switch still has them; until
+	// the switch they dangle, which readers see as "no certificate yet".
+	if err := d.stableLinks(name, dir, v.PrivKey != nil, false); err != nil {
+		return fail("stable links", err)
+	}
+
 	// Switch "current" with one rename of a symlink.
 	tmpLink = filepath.Join(dir, tmpCurrentPfx+vname)
 	os.Remove(tmpLink)
@@ -264,7 +271,7 @@ func (d *Dir) Install(name string, v Files, opts ...InstallOptions) (*Installed,
 	if err := d.step("sync certificate dir"); err != nil {
 		return live("sync certificate dir", err)
 	}
-	if err := d.stableLinks(name, dir, v.PrivKey != nil); err != nil {
+	if err := d.stableLinks(name, dir, v.PrivKey != nil, true); err != nil {
 		return live("stable links", err)
 	}
 	if err := d.step("stable links"); err != nil {
@@ -489,8 +496,8 @@ func readCurrent(dir string) (int, error) {
 
 // stableLinks creates missing cert.pem etc. -> current/... links, fixes
 // links that point elsewhere, leaves non-links alone (with a warning), and
-// removes privkey.pem's link when the version has no key.
-func (d *Dir) stableLinks(name, dir string, hasKey bool) error {
+// (with remove) removes privkey.pem's link when the version has no key.
+func (d *Dir) stableLinks(name, dir string, hasKey, remove bool) error {
 	want := []string{CertFile, ChainFile, FullchainFile, PrivKeyFile}
 	changed := false
 	for _, f := range want {
@@ -503,7 +510,7 @@ func (d *Dir) stableLinks(name, dir string, hasKey bool) error {
 			continue
 		}
 		if f == PrivKeyFile && !hasKey {
-			if isLink {
+			if isLink && remove {
 				if err := os.Remove(p); err != nil {
 					return err
 				}
