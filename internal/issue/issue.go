@@ -337,6 +337,12 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 			orderReq.Replaces = id
 		}
 	}
+	if p := st.PendingOrder; p != nil && e.pendingInstalled(req.Name, p) {
+		// A crash after the install, before state.json was saved: that
+		// order's certificate is the live one; resuming would only fetch
+		// it again.
+		st.PendingOrder = nil
+	}
 	if p := st.PendingOrder; p != nil && p.DirectoryURL == s.Server && p.Account == acctLabel(req) && sameNames(p.Names, names) {
 		orderReq.ResumeURL = p.URL
 	}
@@ -386,6 +392,20 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	_ = e.Store.ClearPendingKey(req.Name)
 	res.Installed = inst
 	return res, err
+}
+
+// pendingInstalled reports whether the live version was written after the
+// pending order was created, i.e. the order already completed.
+func (e *Engine) pendingInstalled(name string, p *store.PendingOrder) bool {
+	if p.Created.IsZero() {
+		return false
+	}
+	inst, err := e.Store.CurrentPaths(name)
+	if err != nil {
+		return false
+	}
+	fi, err := os.Stat(inst.Dir)
+	return err == nil && fi.ModTime().After(p.Created)
 }
 
 func acctLabel(req Request) string {
