@@ -41,6 +41,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // DefaultLeaseTTL is the lease of a host's etcd session: a host that dies
@@ -143,6 +145,12 @@ func (c *Config) clientConfig(loc *Location) (clientv3.Config, error) {
 		DialKeepAliveTime:    5 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
 		Logger:               zap.NewNop(),
+		// Reconnect quickly after an etcd outage: the responder must
+		// answer the CA as soon as the host that orders is back.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: 2 * time.Second,
+		})},
 	}
 	if !loc.TLS && (c.CAFile != "" || c.CertFile != "" || c.KeyFile != "") {
 		return cc, &ConfigError{Msg: "--etcd-ca/--etcd-cert/--etcd-key need an etcds:// --storage URL"}
