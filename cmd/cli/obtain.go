@@ -89,6 +89,9 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	if _, err := (&issue.Engine{}).Solvers(fresh); err != nil {
 		return usagef("%v", err)
 	}
+	if a.g.storage != "" {
+		return a.runFleetObtain(ctx, opts, name, fresh, st)
+	}
 	lockWait := 2 * time.Minute
 	if a.g.lockWaitSet {
 		lockWait = a.g.lockWait

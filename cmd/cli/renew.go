@@ -125,6 +125,9 @@ func (a *app) runRenew(ctx context.Context, opts *renewOptions) error {
 	if opts.daemon && opts.dryRun {
 		return usagef("--daemon and --dry-run do not go together")
 	}
+	if a.g.storage != "" {
+		return a.runFleetRenew(ctx, opts)
+	}
 	st, err := a.openStore()
 	if err != nil {
 		return err

@@ -151,6 +151,7 @@ to reload the servers that use them. It speaks RFC 8555 and the legacy pre-IETF 
 	f.Duration("lock-wait", 0, "how long to wait for a certificate's lock (default 0 for renew, 2m otherwise)")
 	f.Duration("order-timeout", client.DefaultOrderTimeout, "deadline for one certificate's order, from the directory to the installed files")
 	f.String("storage", "", "shared storage URL (etcd://host:port/prefix); default the local state dir")
+	addFleetFlags(root)
 
 	root.AddCommand(
 		newObtainCmd(a, nil),
@@ -227,7 +228,9 @@ func (a *app) setup(cmd *cobra.Command) error {
 	}
 	g.storage = cfg.String("storage")
 	if g.storage != "" {
-		return usagef("--storage %q: shared storage is not available in this build", g.storage)
+		if _, err := a.fleetConfig(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

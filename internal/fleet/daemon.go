@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -339,4 +340,25 @@ func (d *Daemon) runResponder(ctx context.Context) {
 	}
 	<-ctx.Done()
 	d.Responder.Close()
+}
+
+// Pass tends every certificate once (or those in Names): installs new
+// versions, runs pending deploy hooks, renews what is due if this host
+// wins the lock. It is the one-shot `acmectl renew` of a fleet host. The
+// error joins the certificates that could not be tended.
+func (d *Daemon) Pass(ctx context.Context) error {
+	names := d.Names
+	if names == nil {
+		var err error
+		if names, err = d.Host.Fleet.List(ctx); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for _, n := range names {
+		if _, err := d.tend(ctx, n); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n, err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -1,0 +1,240 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/acmectl/acmectl/internal/fleet"
+	"github.com/acmectl/acmectl/internal/hook"
+	"github.com/acmectl/acmectl/internal/store"
+)
+
+// Fleet mode (--storage etcd://...): the glue between the command tree
+// and internal/fleet. See docs/fleet.md.
+
+// addFleetFlags adds the global flags of fleet mode.
+func addFleetFlags(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.String("etcd-ca", "", "with etcds://: PEM CA file to verify etcd's certificate")
+	f.String("etcd-cert", "", "with etcds://: client certificate file")
+	f.String("etcd-key", "", "with etcds://: client key file")
+	f.String("etcd-user", "", "etcd user (with --etcd-password-file)")
+	f.String("etcd-password-file", "", "file holding the etcd user's password")
+	f.String("storage-key-file", "", "file with 32 random bytes that encrypt private keys stored in etcd")
+	f.Bool("storage-plaintext-keys", false, "store private keys in etcd unencrypted (rely on etcd auth and TLS alone)")
+	f.Duration("etcd-lease-ttl", fleet.DefaultLeaseTTL, "lease of a host's certificate locks: a host that dies loses them after this long")
+}
+
+// fleetConfig resolves the fleet flags (called from setup when --storage
+// is set).
+func (a *app) fleetConfig() (fleet.Config, error) {
+	c := fleet.Config{
+		URL: a.g.storage, CAFile: a.cfg.String("etcd-ca"), CertFile: a.cfg.String("etcd-cert"), KeyFile: a.cfg.String("etcd-key"),
+		User: a.cfg.String("etcd-user"), PasswordFile: a.cfg.String("etcd-password-file"),
+		StorageKeyFile: a.cfg.String("storage-key-file"), Logger: a.log,
+	}
+	var err error
+	if c.PlaintextKeys, err = a.cfg.Bool("storage-plaintext-keys"); err != nil {
+		return c, err
+	}
+	if c.LeaseTTL, err = a.cfg.Duration("etcd-lease-ttl"); err != nil {
+		return c, err
+	}
+	if _, err := fleet.ParseURL(c.URL); err != nil {
+		return c, usagef("%v", err)
+	}
+	return c, nil
+}
+
+// openFleetHost connects this host to the fleet.
+func (a *app) openFleetHost(st *store.Dir) (*fleet.Host, error) {
+	cfg, err := a.fleetConfig()
+	if err != nil {
+		return nil, err
+	}
+	f, err := fleet.Open(cfg)
+	var ce *fleet.ConfigError
+	if errors.As(err, &ce) {
+		return nil, usagef("%v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	acct, err := a.accountOptions()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	hooks := newHookRun(a)
+	return &fleet.Host{
+		Fleet: f, Local: st, Engine: a.engine(st), Logger: a.log, Now: a.env.Now, Account: acct,
+		Deploy: func(ctx context.Context, name string, s *store.Settings, inst *store.Installed) error {
+			if len(s.Hooks.Deploy) == 0 {
+				return nil
+			}
+			ev := hook.Event{
+				Kind: hook.Deploy, CertName: name, Domains: s.Names, Server: s.Server, NotAfter: inst.Leaf.NotAfter,
+				CertPath: inst.Cert, KeyPath: inst.PrivKey, ChainPath: inst.Chain,
+				FullchainPath: inst.Fullchain, Lineage: filepath.Dir(inst.Cert),
+			}
+			return hooks.runDeploy(ctx, st, name, s, ev)
+		},
+	}, nil
+}
+
+// runFleetObtain is obtain in fleet mode: the settings go to etcd, the
+// order runs here under the fleet lock (answers published in etcd for
+// every host's responder), then the certificate is installed locally and
+// this host's deploy hooks run; the other hosts' daemons install it too.
+func (a *app) runFleetObtain(ctx context.Context, opts *obtainOptions, name string, fresh *store.Settings, st *store.Dir) error {
+	if opts.dryRun {
+		return usagef("--dry-run is not available with --storage etcd (use it on a host without --storage)")
+	}
+	h, err := a.openFleetHost(st)
+	if err != nil {
+		return err
+	}
+	defer h.Fleet.Close()
+	wait := 2 * time.Minute
+	if a.g.lockWaitSet {
+		wait = a.g.lockWait
+	}
+	lk, err := h.Fleet.LockCert(ctx, name, wait)
+	if err != nil {
+		return err
+	}
+	defer lk.Unlock()
+	settings := fresh
+	if old, err := h.Settings(ctx, name); err == nil {
+		merged := *old
+		if err := a.applyOrderFlags(&merged, false); err != nil {
+			return err
+		}
+		if a.cfg.source("server") == sourceFlag || a.cfg.source("server") == sourceEnv {
+			merged.Server = fresh.Server
+		}
+		settings = &merged
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	sameNames := false
+	if _, files, err := h.Fleet.Latest(ctx, name); err == nil && !opts.force {
+		if leaf, err := leafOf(files.Cert); err == nil {
+			sameNames = equalNames(leaf.DNSNames, settings.Names)
+			if sameNames && !dueByLifetime(leaf.NotBefore, leaf.NotAfter, a.env.Now()) {
+				if err := h.Publish(ctx, lk, settings); err != nil {
+					return err
+				}
+				lk.Unlock()
+				if _, err := h.Sync(ctx, name); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.env.Stderr, "%s is current until %s (use --force to reorder)\n", name, leaf.NotAfter.UTC().Format(time.RFC3339))
+				return nil
+			}
+		}
+	}
+	if err := h.Publish(ctx, lk, settings); err != nil {
+		return err
+	}
+	hooks := newHookRun(a)
+	hooks.pre(ctx, settings)
+	iss, err := h.Issue(ctx, lk, fleet.IssueOptions{Force: opts.force})
+	if err != nil {
+		h.RecordFailure(ctx, lk, err)
+		hooks.failure(ctx, name, settings, err)
+		hooks.post(ctx, nil, []string{name})
+		return err
+	}
+	lk.Unlock()
+	res, err := h.Sync(ctx, name)
+	hooks.post(ctx, []string{name}, nil)
+	if err != nil {
+		return fmt.Errorf("certificate published to the fleet (generation %d) but not installed here: %w", iss.Generation, err)
+	}
+	paths, perr := st.CurrentPaths(name)
+	if perr == nil {
+		w := a.env.Stdout
+		fmt.Fprintf(w, "certificate %s (fleet generation %d) valid until %s\n", name, iss.Generation, iss.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "  fullchain: %s\n", paths.Fullchain)
+		if paths.PrivKey != "" {
+			fmt.Fprintf(w, "  privkey:   %s\n", paths.PrivKey)
+		}
+	}
+	if res.DeployErr != nil {
+		return res.DeployErr
+	}
+	return nil
+}
+
+func equalNames(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := map[string]bool{}
+	for _, n := range a {
+		m[n] = true
+	}
+	for _, n := range b {
+		if !m[n] {
+			return false
+		}
+	}
+	return true
+}
+
+// runFleetRenew is renew in fleet mode: one pass, or with --daemon the
+// watch-driven fleet daemon (with a responder on the http-01 and
+// tls-alpn-01 addresses of this host's local settings).
+func (a *app) runFleetRenew(ctx context.Context, opts *renewOptions) error {
+	if opts.dryRun {
+		return usagef("--dry-run is not available with --storage etcd")
+	}
+	st, err := a.openStore()
+	if err != nil {
+		return err
+	}
+	h, err := a.openFleetHost(st)
+	if err != nil {
+		return err
+	}
+	defer h.Fleet.Close()
+	d := &fleet.Daemon{Host: h}
+	if len(opts.certNames) > 0 {
+		d.Names = opts.certNames
+	}
+	if !opts.daemon {
+		return d.Pass(ctx)
+	}
+	var httpAddrs, tlsAddrs []string
+	names, _ := st.List()
+	seen := map[string]bool{}
+	for _, n := range names {
+		s, err := st.LoadSettings(n)
+		if err != nil {
+			continue
+		}
+		for _, ad := range s.HTTP01Addrs {
+			if !seen["h"+ad] {
+				seen["h"+ad] = true
+				httpAddrs = append(httpAddrs, ad)
+			}
+		}
+		for _, ad := range s.TLSALPN01Addrs {
+			if !seen["t"+ad] {
+				seen["t"+ad] = true
+				tlsAddrs = append(tlsAddrs, ad)
+			}
+		}
+	}
+	if len(httpAddrs)+len(tlsAddrs) > 0 {
+		d.Responder = &fleet.Responder{Fleet: h.Fleet, HTTPAddrs: httpAddrs, TLSALPNAddrs: tlsAddrs, Log: a.log}
+	}
+	a.log.Info("fleet daemon started", "storage", a.g.storage, "host", h.Fleet.Host(), "http_01_addrs", httpAddrs, "tls_alpn_01_addrs", tlsAddrs)
+	return d.Run(ctx)
+}
