@@ -3,7 +3,15 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -317,5 +325,125 @@ func waitMarker(t *testing.T, ctx context.Context, path string) {
 			t.Fatalf("%s never appeared", path)
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// dropProxy is a TLS proxy in front of Pebble that forwards every request
+// and, for the first request whose path starts with drop, throws Pebble's
+// answer away and closes the connection: the server acted, the client
+// never hears of it.
+type dropProxy struct {
+	url    string
+	bundle string
+	mu     sync.Mutex
+	drop   string
+	done   int
+}
+
+func startDropProxy(t *testing.T, p *testenv.Pebble) *dropProxy {
+	t.Helper()
+	caPEM, certPEM, keyPEM := testenv.LocalhostTLS(t)
+	dp := &dropProxy{bundle: filepath.Join(t.TempDir(), "proxy-ca.pem")}
+	must(t, os.WriteFile(dp.bundle, caPEM, 0o644))
+	up, _ := url.Parse(strings.TrimSuffix(p.DirURL, "/dir"))
+	rp := httputil.NewSingleHostReverseProxy(up)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.HTTPClient.Transport.(*http.Transport).TLSClientConfig.RootCAs}}
+	director := rp.Director
+	rp.Director = func(r *http.Request) {
+		host := r.Host
+		director(r)
+		r.Host = host // Pebble builds its URLs on this proxy's address
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	must(t, err)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
+	must(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dp.mu.Lock()
+		drop := dp.drop != "" && strings.HasPrefix(r.URL.Path, dp.drop)
+		if drop {
+			dp.drop = ""
+			dp.done++
+		}
+		dp.mu.Unlock()
+		if !drop {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		rp.ServeHTTP(httptest.NewRecorder(), r) // Pebble acts…
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close() // …and the answer is lost
+		}
+	}), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	dp.url = "https://" + ln.Addr().String() + "/dir"
+	return dp
+}
+
+func (dp *dropProxy) arm(prefix string) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	dp.drop, dp.done = prefix, 0
+}
+
+func (dp *dropProxy) dropped() int {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	return dp.done
+}
+
+// TestLostResponses: the connection drops after Pebble acted on newOrder,
+// a challenge, finalize or the certificate download. At most one rerun
+// finishes the renewal, and never with a second finalize or a second
+// certificate for one renewal.
+func TestLostResponses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Pebble")
+	}
+	l := newLab(t, quietPebble(nil))
+	dp := startDropProxy(t, l.p)
+	for _, c := range []struct{ endpoint, prefix string }{
+		{"newOrder", "/order-plz"}, {"challenge", "/chalZ/"}, {"finalize", "/finalize-order/"}, {"certificate", "/certZ/"},
+	} {
+		t.Run(c.endpoint, func(t *testing.T) {
+			name := "lost-" + strings.ToLower(c.endpoint) + ".example.test"
+			args := []string{"obtain", "--server", dp.url, "--ca-bundle", dp.bundle, "--state-dir", l.state,
+				"--accept-tos", "-d", name, "--http-01", "--http-01-addr", fmt.Sprintf("127.0.0.1:%d", l.p.HTTPPort)}
+			if r := run(t, nil, args...); r.code != 0 {
+				t.Fatalf("first obtain: exit %d", r.code)
+			}
+			old := livePair(t, l.certDir(name), false)
+			finals := l.p.Count("POST /finalize-order 200")
+			dp.arm(c.prefix)
+			args = append(args, "--force")
+			r := run(t, nil, args...)
+			if dp.dropped() != 1 {
+				t.Fatalf("no %s response was dropped", c.endpoint)
+			}
+			runs := 1
+			if r.code != 0 {
+				if r.code != 75 {
+					t.Errorf("run with the lost %s response: exit %d; want 0 or 75 (CA unavailable)", c.endpoint, r.code)
+				}
+				if bytes.Equal(old, livePair(t, l.certDir(name), false)) == false {
+					t.Error("live set changed by the failed run")
+				}
+				// The operator (or cron) repeats the command: the stored
+				// order is resumed when there is one.
+				r = run(t, nil, args...)
+				runs++
+			}
+			if r.code != 0 {
+				t.Fatalf("renewal after the lost %s response never finished: exit %d", c.endpoint, r.code)
+			}
+			if bytes.Equal(old, livePair(t, l.certDir(name), false)) {
+				t.Error("the renewal did not install a new certificate")
+			}
+			if got := l.p.Count("POST /finalize-order 200") - finals; got != 1 {
+				t.Errorf("finalizes for one renewal after a lost %s response = %d; want 1", c.endpoint, got)
+			}
+			t.Logf("lost %s response: renewal finished in %d run(s)", c.endpoint, runs)
+		})
 	}
 }
