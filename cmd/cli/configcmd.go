@@ -43,7 +43,7 @@ win over these values for that certificate; see "acmectl show NAME".`,
 // configEntry is one setting in `config show`.
 type configEntry struct {
 	Key    string `json:"key"`
-	Scope  string `json:"scope"` // global, order, renew
+	Scope  string `json:"scope"` // global or order
 	Value  any    `json:"value"`
 	Source string `json:"source"`
 	Env    string `json:"env,omitempty"`
@@ -61,7 +61,7 @@ func runOnlyFlags() []string {
 // secretEnvVars are the environment variables that carry secrets
 // (DESIGN.md "Configuration").
 func secretEnvVars() []string {
-	return []string{"ACMECTL_EAB_HMAC_KEY", "ACMECTL_RFC2136_TSIG_SECRET"}
+	return []string{"ACMECTL_EAB_HMAC_KEY", "ACMECTL_RFC2136_TSIG_SECRET", "ACMECTL_PKCS12_PASSWORD"}
 }
 
 // isSecretName says whether a key or variable name denotes a secret value.
@@ -129,15 +129,12 @@ func (a *app) runConfigShow(cmd *cobra.Command) error {
 			}
 		}
 	}
-	// Order and renewal settings: the flags of obtain and renew, read as
-	// those commands would read them (file and env only, here).
-	for _, sc := range []struct {
-		scope string
-		cmd   *cobra.Command
-	}{{"order", newObtainCmd(a, nil)}, {"renew", newRenewCmd(a)}} {
-		c := &config{env: a.env, cmd: sc.cmd, file: a.cfg.file, v: a.cfg.v}
-		sc.cmd.Flags().VisitAll(func(f *pflag.Flag) { add(sc.scope, c, f) })
-	}
+	// Order settings (defaults for new certificates): obtain's flags, read
+	// as obtain reads them (file and env only, here). renew's own flags
+	// (--parallel, --metrics-file, ...) are per run, not config keys.
+	obtain := newObtainCmd(a, nil)
+	oc := &config{env: a.env, cmd: obtain, file: a.cfg.file, v: a.cfg.v}
+	obtain.Flags().VisitAll(func(f *pflag.Flag) { add("order", oc, f) })
 
 	// Named solvers from the file, secrets masked.
 	solvers := map[string]map[string]any{}
