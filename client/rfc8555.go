@@ -136,7 +136,7 @@ func (r *rfc8555) decodeAccount(resp *response, a *Account) error {
 }
 
 func (r *rfc8555) fetchAccount(ctx context.Context, a *Account) error {
-	resp, err := r.post(ctx, a, a.URL, map[string]any{})
+	resp, err := r.post(ctx, a, a.URL, nil) // POST-as-GET (RFC 8555 §7.3.3 allows {} too; Pebble wants this)
 	if err != nil {
 		return fmt.Errorf("fetch account: %w", err)
 	}

@@ -86,12 +86,6 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	} else if err := store.ValidCertName(name); err != nil {
 		return usagef("--cert-name %q: must match ^[a-z0-9][a-z0-9._-]{0,127}$", name)
 	}
-	if _, err := (&issue.Engine{}).Solvers(fresh); err != nil {
-		return usagef("%v", err)
-	}
-	if a.g.storage != "" {
-		return a.runFleetObtain(ctx, opts, name, fresh, st)
-	}
 	lockWait := 2 * time.Minute
 	if a.g.lockWaitSet {
 		lockWait = a.g.lockWait
@@ -123,6 +117,15 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 		}
 		if a.cfg.flag("account").Changed {
 			merged.Account = a.g.account
+		}
+		if a.cfg.source("acme-version") == sourceFlag {
+			merged.ACMEVersion = a.g.acmeVersion
+		}
+		if a.cfg.source("ca-bundle") == sourceFlag {
+			merged.CABundle = a.g.caBundle
+		}
+		if a.cfg.source("email") == sourceFlag {
+			merged.Email = a.g.email
 		}
 		added, removed := diffNames(old.Names, merged.Names)
 		if len(removed) > 0 && !opts.allowNameRemoval && opts.certName == "" {
@@ -176,12 +179,22 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 			req.Replaces = leaf
 		}
 	}
-	if !opts.dryRun && current == nil {
-		// A new certificate's settings go first: a crash mid-order leaves
-		// one that renew can finish. An existing certificate keeps its
-		// settings until the new order succeeded.
-		if err := st.SaveSettings(name, settings); err != nil {
-			return err
+	// The run's engine knows whether a person is at the terminal, so a
+	// manual DNS solver off a terminal is refused here, before anything.
+	if _, err := eng.Solvers(settings); err != nil {
+		return usagef("%v", err)
+	}
+	isNew := !st.Exists(name)
+	orderCreated := false
+	if !opts.dryRun && isNew {
+		// A new certificate's settings are saved as soon as the CA created
+		// the order: a crash mid-order leaves one that renew can finish,
+		// and a request refused before any order leaves nothing behind.
+		// An existing certificate keeps its settings until the new order
+		// succeeded.
+		req.OnOrder = func() error {
+			orderCreated = true
+			return st.SaveSettings(name, settings)
 		}
 	}
 	hooks := newHookRun(a)
@@ -189,7 +202,11 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	res, err := eng.Issue(ctx, req)
 	prog.Done(err)
 	if err != nil {
-		if !opts.dryRun {
+		switch {
+		case opts.dryRun:
+		case isNew && !orderCreated:
+			_ = st.Delete(name) // pending key or state of a certificate that never existed
+		default:
 			recordFailure(st, name, state, err, a.env.Now())
 		}
 		hooks.failure(ctx, name, settings, err)
@@ -199,10 +216,8 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	deployErr := error(nil)
 	p12, p12Err := "", error(nil)
 	if !opts.dryRun {
-		if current != nil {
-			if err := st.SaveSettings(name, settings); err != nil {
-				return err
-			}
+		if err := st.SaveSettings(name, settings); err != nil {
+			return err
 		}
 		p12, p12Err = extras.writePKCS12(res)
 		deployErr = hooks.deploy(ctx, st, name, settings, res)

@@ -90,6 +90,10 @@ type Request struct {
 	// this order only (obtain --not-before/--not-after); zero omits them.
 	NotBefore, NotAfter time.Time
 	Progress            func(client.Event)
+	// OnOrder, if set, runs once the CA created the order, before anything
+	// else is recorded (obtain saves a new certificate's settings there, so
+	// a request refused before any order leaves nothing behind).
+	OnOrder func() error
 }
 
 // Result is a successful issuance.
@@ -209,6 +213,15 @@ func (e *Engine) Account(ctx context.Context, c *client.Client, s *store.Setting
 			return nil, &TermsError{URL: dir.Meta.TermsOfService}
 		}
 		agree = true
+	}
+	// What the dialect or directory cannot do fails before anything is
+	// written or sent.
+	if opts.EABKeyID != "" && dir.Dialect == client.DialectV1 {
+		return nil, &client.UnsupportedError{Feature: "external account binding", Dialect: dir.Dialect}
+	}
+	if opts.EABKeyID == "" && dir.Meta.ExternalAccountRequired {
+		return nil, &client.UnsupportedError{Feature: "an account without external account binding", Dialect: dir.Dialect,
+			Detail: "the CA requires EAB: pass --eab-kid and --eab-hmac-key-file (or ACMECTL_EAB_HMAC_KEY)"}
 	}
 	// Keep the key before registering so a crash cannot orphan the account.
 	unlock, err := e.Store.LockState(ctx, 2*time.Minute)
@@ -331,7 +344,11 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	}
 	orderReq.CSR = csrDER
 	var replaced string
-	if req.Replaces != nil && dir.RenewalInfo != "" && !st.Revoked {
+	// replaces only for a certificate from the same directory and account
+	// (DESIGN.md "Renewal rules"); versions recorded before IssuedBy existed
+	// count as the same.
+	sameIssuer := (st.IssuedBy == "" || st.IssuedBy == s.Server) && (st.IssuedAccount == "" || st.IssuedAccount == acctLabel(req))
+	if req.Replaces != nil && dir.RenewalInfo != "" && !st.Revoked && sameIssuer {
 		if id, err := renew.CertID(req.Replaces); err == nil {
 			replaced = id
 			orderReq.Replaces = id
@@ -348,6 +365,11 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	}
 	if !req.DryRun {
 		orderReq.OnOrder = func(u string) error {
+			if req.OnOrder != nil {
+				if err := req.OnOrder(); err != nil {
+					return err
+				}
+			}
 			st.PendingOrder = &store.PendingOrder{URL: u, DirectoryURL: s.Server, Account: acctLabel(req), Names: names, Replaces: replaced, Created: e.now()}
 			return e.Store.SaveState(req.Name, st)
 		}
@@ -380,6 +402,7 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 		return nil, fmt.Errorf("install certificate: %w", err)
 	}
 	st.RecordInstall(inst)
+	st.IssuedBy, st.IssuedAccount = s.Server, acctLabel(req)
 	st.PendingOrder = nil
 	st.LastError = nil
 	st.Backoff = nil

@@ -39,6 +39,10 @@ type State struct {
 	Issuer    string    `json:"issuer,omitempty"` // issuer common name (or full DN if it has none)
 	Version   int       `json:"version,omitempty"`
 	KeyType   string    `json:"key_type,omitempty"`
+	// IssuedBy and IssuedAccount are the directory URL and account label
+	// the current version came from (ARI "replaces" is sent only to them).
+	IssuedBy      string `json:"issued_by,omitempty"`
+	IssuedAccount string `json:"issued_account,omitempty"`
 }
 
 // ARIState is the renewal window the CA suggested (RFC 9773) and the point in
