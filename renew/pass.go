@@ -128,6 +128,11 @@ type Runner struct {
 	// Classify names an error's class; nil means client.Classify plus
 	// "locked" for *store.LockedError.
 	Classify func(error) string
+	// Cache, if set, serves the read-only checks (see StateCache).
+	Cache *StateCache
+	// CheckParallel bounds the read-only checks run at once (default
+	// DefaultCheckParallel).
+	CheckParallel int
 	// LockedRetry is when a daemon retries a certificate whose lock was
 	// held (default 30s); DeployRetry, a failed deploy hook (default 5m).
 	LockedRetry, DeployRetry time.Duration
@@ -166,20 +171,40 @@ func (r *Runner) classify(err error) string {
 func (r *Runner) Pass(ctx context.Context, names []string) []Result {
 	p := &pass{r: r}
 	out := make([]Result, len(names))
-	par := max(r.Parallel, 1)
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range min(par, max(len(names), 1)) {
-		wg.Go(func() {
-			for i := range jobs {
-				out[i] = p.one(ctx, names[i])
+	// Two stages: cheap read-only checks (state.json, policy) run wide,
+	// CheckParallel at once, since reading 10,000 small files is bound by
+	// syscall latency; only certificates needing work reach the Parallel
+	// workers that lock, fetch ARI, order and run hooks.
+	type work struct {
+		i  int
+		st *store.State
+	}
+	checks := make(chan int)
+	works := make(chan work)
+	var checkers, workers sync.WaitGroup
+	for range min(durInt(r.CheckParallel, DefaultCheckParallel), max(len(names), 1)) {
+		checkers.Go(func() {
+			for i := range checks {
+				res, st, need := p.check(ctx, names[i])
+				if !need {
+					out[i] = res
+					continue
+				}
+				works <- work{i, st}
+			}
+		})
+	}
+	for range min(max(r.Parallel, 1), max(len(names), 1)) {
+		workers.Go(func() {
+			for w := range works {
+				out[w.i] = p.work(ctx, names[w.i], w.st)
 			}
 		})
 	}
 feed:
 	for i := range names {
 		select {
-		case jobs <- i:
+		case checks <- i:
 		case <-ctx.Done():
 			for j := i; j < len(names); j++ {
 				out[j] = Result{Name: names[j], Outcome: Deferred, Err: ctx.Err(), Class: client.ClassInterrupted, Next: r.now()}
@@ -187,8 +212,15 @@ feed:
 			break feed
 		}
 	}
-	close(jobs)
-	wg.Wait()
+	close(checks)
+	checkers.Wait()
+	close(works)
+	workers.Wait()
+	if r.Cache != nil {
+		if err := r.Cache.Save(); err != nil {
+			r.log().Debug("save renew cache", "err", err)
+		}
+	}
 	if r.Hooks != nil {
 		var renewed, failed []string
 		for _, res := range out {
@@ -295,16 +327,23 @@ func nextAttention(res DueResult, in DueInput) time.Time {
 	return next
 }
 
-func (p *pass) one(ctx context.Context, name string) Result {
+// check decides without a lock or request whether name needs work; if not,
+// res is its result.
+func (p *pass) check(ctx context.Context, name string) (res Result, st *store.State, need bool) {
 	r := p.r
-	res := Result{Name: name}
+	res = Result{Name: name}
 	if err := ctx.Err(); err != nil {
-		return p.interrupted(res, err)
+		return p.interrupted(res, err), nil, false
 	}
 	force := r.Force || r.DryRun
-	st, err := r.Store.LoadState(name)
+	var err error
+	if r.Cache != nil {
+		st, err = r.Cache.LoadState(name, r.Store.LoadState)
+	} else {
+		st, err = r.Store.LoadState(name)
+	}
 	if err != nil {
-		return p.failed(res, err, time.Time{})
+		return p.failed(res, err, time.Time{}), nil, false
 	}
 	now := r.now()
 	in := DueInputFor(st, now, force)
@@ -314,11 +353,28 @@ func (p *pass) one(ctx context.Context, name string) Result {
 	if !needNet && !st.DeployPending {
 		res.Due = due
 		if isBlocked && p.baseDue(in).Due {
-			return deferredResult(res, st, until)
+			return deferredResult(res, st, until), nil, false
 		}
 		res.Outcome, res.Next = NotDue, nextAttention(due, in)
-		return res
+		return res, nil, false
 	}
+	return res, st, true
+}
+
+// work handles a certificate check found in need of work: lock, re-read,
+// re-decide, then fetch ARI, renew or deploy.
+func (p *pass) work(ctx context.Context, name string, st *store.State) Result {
+	r := p.r
+	res := Result{Name: name}
+	if err := ctx.Err(); err != nil {
+		return p.interrupted(res, err)
+	}
+	force := r.Force || r.DryRun
+	now := r.now()
+	in := DueInputFor(st, now, force)
+	due := r.Policy.Due(in)
+	isBlocked, _ := blocked(in)
+	needNet := !isBlocked && (due.Due || (due.NeedARIFetch && !force))
 	if needNet {
 		if err := p.beforeRequest(ctx); err != nil {
 			return p.interrupted(res, err)
@@ -410,12 +466,15 @@ func (p *pass) locked(ctx context.Context, res Result, before *store.State, forc
 		return res
 	}
 	res.Outcome, res.Next = Renewed, now // the new certificate's ARI is fetched next
+	var derr error
 	if r.Hooks != nil {
-		derr := r.Hooks.Deploy(ctx, name, st)
-		st.DeployPending = derr != nil
-		if err := r.Store.SaveState(name, st); err != nil && derr == nil {
-			derr = err
-		}
+		derr = r.Hooks.Deploy(ctx, name, st)
+	}
+	st.DeployPending = derr != nil
+	if err := r.Store.SaveState(name, st); err != nil && derr == nil {
+		derr = err
+	}
+	{
 		if derr != nil {
 			res.Outcome, res.Err, res.Class = DeployFailed, derr, "deploy_hook"
 			res.Next = now.Add(durOr(r.DeployRetry, 5*time.Minute))
@@ -553,6 +612,17 @@ type DeferredError struct {
 }
 
 func (e *DeferredError) Error() string { return e.Msg }
+
+// DefaultCheckParallel is how many certificates' state files a pass reads
+// at once.
+const DefaultCheckParallel = 16
+
+func durInt(n, def int) int {
+	if n > 0 {
+		return n
+	}
+	return def
+}
 
 func durOr(d, def time.Duration) time.Duration {
 	if d > 0 {

@@ -160,7 +160,7 @@ func (a *app) runRenew(ctx context.Context, opts *renewOptions) error {
 	runner := &renew.Runner{
 		Store: st, Issuer: w, Hooks: w, Logger: a.log, Now: a.env.Now,
 		Parallel: opts.parallel, LockWait: lockWait, Force: opts.force, DryRun: opts.dryRun,
-		Classify: errorClass,
+		Classify: errorClass, Cache: &renew.StateCache{Root: st.Root()},
 	}
 	if !opts.daemon && !opts.noRandomSleep && !(a.env.StdinTerminal && a.env.StderrTerminal) {
 		runner.BeforeFirstRequest = randomSleep(a)
