@@ -687,3 +687,54 @@ func TestRenewDaemon(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// TestRenewScale (ACMECTL_E2E_SCALE=1): 100 certificates renewed in one
+// run (webroot behind nginx, so no port is shared), --parallel 1 against
+// --parallel 10; the figures are logged. Every run must renew all 100 with
+// exactly 100 orders.
+func TestRenewScale(t *testing.T) {
+	if os.Getenv("ACMECTL_E2E_SCALE") == "" {
+		t.Skip("set ACMECTL_E2E_SCALE=1 to run the 100-certificate measurement")
+	}
+	l := newLab(t, quietPebble(nil))
+	webroot := t.TempDir()
+	os.Chmod(webroot, 0o755)
+	testenv.StartNginx(t, webroot, l.p.HTTPPort)
+	seed := "c000.example.test"
+	if r := run(t, nil, l.args("obtain", "--webroot", webroot, "-d", seed, "--profile", "default")...); r.code != 0 {
+		t.Fatalf("obtain: %d", r.code)
+	}
+	// 99 more by copying the seed's directory (relative links) and
+	// renaming the certificate in its settings.
+	settings := string(readFile(t, filepath.Join(l.certDir(seed), "settings.yaml")))
+	for i := 1; i < 100; i++ {
+		name := fmt.Sprintf("c%03d.example.test", i)
+		if out, err := exec.Command("cp", "-a", l.certDir(seed), l.certDir(name)).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+		if err := os.WriteFile(filepath.Join(l.certDir(name), "settings.yaml"), []byte(strings.ReplaceAll(settings, seed, name)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one := func(args ...string) time.Duration {
+		l.p.ResetCounts()
+		start := time.Now()
+		r := run(t, nil, l.renewArgs(append([]string{"--force", "--json"}, args...)...)...)
+		el := time.Since(start)
+		if r.code != 0 {
+			t.Fatalf("renew %v: exit %d", args, r.code)
+		}
+		return el
+	}
+	single := one("--cert-name", seed)
+	serial := one("--parallel", "1")
+	if n := l.p.Count("POST /order-plz 201"); n != 100 {
+		t.Errorf("orders = %d; want 100", n)
+	}
+	par := one("--parallel", "10")
+	if n := l.p.Count("POST /order-plz 201"); n != 100 {
+		t.Errorf("orders = %d; want 100", n)
+	}
+	t.Logf("one certificate: %v; 100 with --parallel 1: %v; 100 with --parallel 10: %v (%.1f× one)",
+		single.Round(time.Millisecond), serial.Round(time.Millisecond), par.Round(time.Millisecond), float64(par)/float64(single))
+}
