@@ -738,3 +738,99 @@ func TestRenewScale(t *testing.T) {
 	t.Logf("one certificate: %v; 100 with --parallel 1: %v; 100 with --parallel 10: %v (%.1f× one)",
 		single.Round(time.Millisecond), serial.Round(time.Millisecond), par.Round(time.Millisecond), float64(par)/float64(single))
 }
+
+// TestRenewNginxReload: the docs' nginx hook, "nginx -s reload" (with the
+// test server's prefix and config), reloads a running nginx after a
+// renewal: a location added to its config before the renewal answers
+// only after the hook ran.
+func TestRenewNginxReload(t *testing.T) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
+			t.Skip("nginx not installed")
+		}
+		bin = "/usr/sbin/nginx"
+	}
+	l := newLab(t, quietPebble(nil))
+	webroot := t.TempDir()
+	os.Chmod(webroot, 0o755)
+	ng := testenv.StartNginx(t, webroot, l.p.HTTPPort)
+	conf := filepath.Join(ng.Dir, "nginx.conf")
+	hookCmd := fmt.Sprintf("%s -p %s -e %s -c %s -s reload", bin, ng.Dir, filepath.Join(ng.Dir, "error.log"), conf)
+	name := "nginx.example.test"
+	if r := run(t, nil, l.args("obtain", "--webroot", webroot, "-d", name, "--profile", "default", "--deploy-hook", hookCmd)...); r.code != 0 {
+		t.Fatalf("obtain: exit %d", r.code)
+	}
+	makeDue(t, l, name)
+	c := string(readFile(t, conf))
+	c = strings.Replace(c, "location / { return 404; }", "location = /reloaded { return 204; }\n        location / { return 404; }", 1)
+	if err := os.WriteFile(conf, []byte(c), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	get := func() int {
+		resp, err := http.Get(ng.URL + "/reloaded")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(); code != 404 {
+		t.Fatalf("before renewal: /reloaded = %d; want 404 (old config)", code)
+	}
+	if r := run(t, nil, l.renewArgs()...); r.code != 0 {
+		t.Fatalf("renew: exit %d", r.code)
+	}
+	testenv.WaitFor(t, "nginx reloaded by the deploy hook", 10*time.Second, func() error {
+		if code := get(); code != 204 {
+			return fmt.Errorf("/reloaded = %d", code)
+		}
+		return nil
+	})
+}
+
+// TestSystemdUnits: the packaged units pass systemd-analyze verify (when
+// installed), and the timer service's exact command runs silently with
+// nothing due.
+func TestSystemdUnits(t *testing.T) {
+	src := filepath.Join("..", "..", "packaging", "systemd")
+	units := []string{"acmectl-renew.service", "acmectl-renew.timer", "acmectl.service"}
+	dir := t.TempDir()
+	bin := filepath.Join(binDir, "acmectl")
+	var execStart string
+	for _, u := range units {
+		data := string(readFile(t, filepath.Join(src, u)))
+		for _, line := range strings.Split(data, "\n") {
+			if u == "acmectl-renew.service" && strings.HasPrefix(line, "ExecStart=") {
+				execStart = strings.TrimPrefix(line, "ExecStart=")
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, u), []byte(strings.ReplaceAll(data, "/usr/bin/acmectl", bin)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	argv := strings.Fields(execStart)
+	if len(argv) < 2 || argv[0] != "/usr/bin/acmectl" {
+		t.Fatalf("ExecStart = %q", execStart)
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	r := run(t, nil, append(argv[1:], "--state-dir", state)...)
+	if r.code != 0 || r.stdout+r.stderr != "" {
+		t.Errorf("%s with nothing due: exit %d %q %q", execStart, r.code, r.stdout, r.stderr)
+	}
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed (apt-get install systemd)")
+	}
+	args := []string{"verify", "--man=no"}
+	for _, u := range units {
+		args = append(args, filepath.Join(dir, u))
+	}
+	cmd := exec.Command(sa, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SYSTEMD_LOG_LEVEL=notice")
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
