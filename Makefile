@@ -5,11 +5,12 @@
 GO            ?= go
 TOOLS         := $(CURDIR)/.tools
 PEBBLE_VERSION:= v2.10.3
+GORELEASER_VERSION := v2.15.1
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 export ACMECTL_TOOLS := $(TOOLS)
 
-.PHONY: all build demo test test-short tools packages bench clean
+.PHONY: all build demo test test-short tools packages bench clean man docs release-check
 
 all: build
 
@@ -41,6 +42,26 @@ test-short:
 # requests, peak memory.
 bench: build tools
 	./scripts/bench.sh
+
+# Man pages (bin/man) and shell completions (bin/completions) from the
+# command tree; the release builds them the same way.
+man:
+	$(GO) run ./internal/docgen -man bin/man -completions bin/completions -version $(VERSION)
+
+# Regenerate the command reference in docs/reference (a test fails when it
+# is stale).
+docs:
+	$(GO) generate ./internal/docgen
+
+# goreleaser is a large Go module: installing it takes minutes, so it is
+# not part of `make test`. Once .tools/goreleaser exists, `go test
+# ./packaging` runs `goreleaser check` too.
+$(TOOLS)/goreleaser:
+	GOBIN=$(TOOLS) $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+
+release-check: $(TOOLS)/goreleaser
+	$(TOOLS)/goreleaser check
+	$(GO) test -count=1 ./packaging ./internal/docgen
 
 clean:
 	rm -rf bin dist

@@ -11,6 +11,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"flag"
@@ -42,6 +43,8 @@ func run(args []string, stderr io.Writer) error {
 	man := fs.String("man", "", "write man pages to `DIR`")
 	comp := fs.String("completions", "", "write bash, zsh and fish completion scripts to `DIR`")
 	version := fs.String("version", "", "version for the man pages' header")
+	epoch := fs.String("date", "", "man page date as Unix seconds (default $SOURCE_DATE_EPOCH, else today)")
+	gz := fs.Bool("gzip", false, "compress the man pages (NAME.1.gz, reproducible: no name or time in the header)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,8 +57,16 @@ func run(args []string, stderr io.Writer) error {
 		}
 	}
 	if *man != "" {
-		if err := WriteManPages(*man, *version); err != nil {
+		if *epoch == "" {
+			*epoch = os.Getenv("SOURCE_DATE_EPOCH")
+		}
+		if err := WriteManPages(*man, *version, *epoch); err != nil {
 			return err
+		}
+		if *gz {
+			if err := gzipManPages(*man); err != nil {
+				return err
+			}
 		}
 	}
 	if *comp != "" {
@@ -114,17 +125,17 @@ func WriteReference(dir string) error {
 	return nil
 }
 
-// WriteManPages writes section 1 man pages to dir. The date is
-// SOURCE_DATE_EPOCH when set (reproducible builds), else today.
-func WriteManPages(dir, version string) error {
+// WriteManPages writes section 1 man pages to dir. The date is epoch
+// (Unix seconds) when set, for reproducible builds, else today.
+func WriteManPages(dir, version, epoch string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	date := time.Now().UTC()
-	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
-		sec, err := strconv.ParseInt(s, 10, 64)
+	if epoch != "" {
+		sec, err := strconv.ParseInt(epoch, 10, 64)
 		if err != nil {
-			return fmt.Errorf("SOURCE_DATE_EPOCH %q: %w", s, err)
+			return fmt.Errorf("man page date %q: want Unix seconds: %w", epoch, err)
 		}
 		date = time.Unix(sec, 0).UTC()
 	}
@@ -159,6 +170,38 @@ func WriteCompletions(dir string) error {
 			return fmt.Errorf("completion %s: exit %d: %s", c.shell, code, strings.TrimSpace(errb.String()))
 		}
 		if err := os.WriteFile(filepath.Join(dir, c.file), out.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gzipManPages replaces every NAME.1 in dir with NAME.1.gz.
+func gzipManPages(dir string) error {
+	pages, err := filepath.Glob(filepath.Join(dir, "*.1"))
+	if err != nil {
+		return err
+	}
+	for _, p := range pages {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		if err != nil {
+			return err
+		}
+		if _, err := zw.Write(data); err != nil {
+			return err
+		}
+		if err := zw.Close(); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p+".gz", buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+		if err := os.Remove(p); err != nil {
 			return err
 		}
 	}

@@ -96,6 +96,18 @@ func TestManAndCompletions(t *testing.T) {
 	}
 }
 
+func TestGzipManPages(t *testing.T) {
+	man := t.TempDir()
+	if err := run([]string{"-man", man, "-gzip"}, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := filepath.Glob(filepath.Join(man, "*.1"))
+	gz, _ := filepath.Glob(filepath.Join(man, "*.1.gz"))
+	if len(plain) != 0 || len(gz) < 2 {
+		t.Errorf("after -gzip: %d plain pages, %d compressed; want 0 and one per command", len(plain), len(gz))
+	}
+}
+
 func TestNothingToDo(t *testing.T) {
 	if err := run(nil, os.Stderr); err == nil {
 		t.Fatal("run() with no flags succeeded; want an error")
