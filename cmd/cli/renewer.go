@@ -181,6 +181,13 @@ func (w *renewer) Issue(ctx context.Context, name string, st *store.State, dryRu
 	if usesManual(s) && !w.interactive() {
 		return nil, &renew.InteractiveError{Name: name}
 	}
+	if dryRun && s.Server == serverAliases()["letsencrypt"] {
+		// DESIGN.md: a dry run against Let's Encrypt goes to its staging CA.
+		staged := *s
+		staged.Server = serverAliases()["letsencrypt-staging"]
+		s = &staged
+		w.a.log.Info("dry run: using letsencrypt-staging instead of letsencrypt", "cert_name", name)
+	}
 	release := w.addrs.lock(listenAddrs(s))
 	defer release()
 	acct := w.acctOpts
