@@ -165,7 +165,9 @@ func TestFleetDaemonsRenewOnceAndTakeOver(t *testing.T) {
 
 	// Host B dies (simulated) right after presenting its challenges.
 	dead := make(chan struct{})
-	t.Cleanup(func() { close(dead) })
+	var bDone sync.WaitGroup
+	// b's goroutine logs through t: wait for it before the test ends.
+	t.Cleanup(func() { close(dead); bDone.Wait() })
 	var bLock atomic.Pointer[Lock]
 	died := make(chan struct{})
 	var dieOnce sync.Once
@@ -216,7 +218,7 @@ func TestFleetDaemonsRenewOnceAndTakeOver(t *testing.T) {
 
 	// b takes the lock as soon as the certificate is due and dies after
 	// presenting.
-	go func() {
+	bDone.Go(func() {
 		for time.Now().Before(dueAt) {
 			select {
 			case <-ctx.Done():
@@ -231,7 +233,7 @@ func TestFleetDaemonsRenewOnceAndTakeOver(t *testing.T) {
 		}
 		bLock.Store(lk)
 		_, _ = b.h.Issue(ctx, lk, IssueOptions{})
-	}()
+	})
 	select {
 	case <-died:
 	case <-ctx.Done():
