@@ -520,7 +520,7 @@ func (d *doctorRun) checkBind(ctx context.Context, what, addr string, caPort int
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err == nil {
 		_ = ln.Close()
-		if port != caPort {
+		if port != caPort && port != 0 {
 			d.add(what, addr, verdictWarn, "can listen, but the CA connects to port %d: forward %d to %d", caPort, caPort, port)
 			return
 		}
