@@ -460,12 +460,16 @@ func TestDNS01Manual(t *testing.T) {
 }
 
 // TestDNS01ManualOffTerminal: without a terminal or --manual-continue-after
-// the manual provider fails before ordering.
+// the manual provider is a usage error found before anything: exit 2, no
+// order, nothing stored.
 func TestDNS01ManualOffTerminal(t *testing.T) {
 	t.Parallel()
 	l, b := dnsLab(t)
 	r := run(t, nil, l.args("obtain", "-d", "m.acme.test", "--dns-01", "manual", "--dns-resolvers", b.Addr)...)
-	wantCode(t, r, 1)
+	wantCode(t, r, 2)
+	if _, err := os.Stat(l.certDir("m.acme.test")); !os.IsNotExist(err) {
+		t.Errorf("certificate directory left behind: %v", err)
+	}
 	if !strings.Contains(r.stderr, "--manual-continue-after") {
 		t.Errorf("stderr = %q", r.stderr)
 	}
