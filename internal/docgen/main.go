@@ -137,7 +137,9 @@ func WriteManPages(dir, version, epoch string) error {
 		if err != nil {
 			return fmt.Errorf("man page date %q: want Unix seconds: %w", epoch, err)
 		}
-		date = time.Unix(sec, 0).UTC()
+		if sec > 0 { // goreleaser passes 0 or less when it knows no commit time
+			date = time.Unix(sec, 0).UTC()
+		}
 	}
 	source := "acmectl"
 	if version != "" {
