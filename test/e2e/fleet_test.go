@@ -2,15 +2,20 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/internal/testenv"
 )
@@ -105,5 +110,274 @@ func TestFleetObtainAnsweredByAnotherHost(t *testing.T) {
 	// Without a storage key, fleet mode refuses to start (exit 2).
 	if r := run(t, nil, "renew", "--state-dir", stateB, "--storage", storage); r.code != 2 {
 		t.Errorf("renew without --storage-key-file: exit %d; want 2", r.code)
+	}
+}
+
+// fleetHost is one acmectl host of TestFleetThreeDaemons: its own state
+// dir and deploy-hook log, and its `renew --daemon` process.
+type fleetHost struct {
+	name, state, hookLog string
+	proc                 *testenv.Process
+}
+
+func (h *fleetHost) fullchain(cert string) []byte {
+	b, _ := os.ReadFile(filepath.Join(h.state, "certificates", cert, "fullchain.pem"))
+	return b
+}
+
+func (h *fleetHost) hookRuns() []string {
+	b, _ := os.ReadFile(h.hookLog)
+	return strings.Fields(string(b))
+}
+
+func fingerprint(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// TestFleetThreeDaemons is issue 9 item 5 with real processes: one etcd,
+// Pebble with a 40-second profile (a renewal falls due 20 s after each
+// issuance), three `acmectl renew --daemon --storage etcd://…` processes
+// with separate state dirs and one storage key file. Only host a's
+// responder owns Pebble's http-01 port; the others' answers travel through
+// etcd. It checks, counted on Pebble:
+//
+//  1. the due renewal is ordered exactly once and lands byte-identical on
+//     all three hosts, with one deploy hook run per version on each;
+//  2. the renewing host (c, paused by a failpoint after presenting its
+//     challenge) killed with SIGKILL: another host resumes the same order
+//     (no new order) and every host installs the result;
+//  3. etcd stopped past the next due time: no order, local live files
+//     untouched; after etcd returns the renewal happens once.
+func TestFleetThreeDaemons(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs etcd and Pebble")
+	}
+	const (
+		name     = "fleet3.example.test"
+		lifetime = 40 // seconds; due when half is left
+	)
+	e := testenv.StartEtcd(t)
+	p := testenv.StartPebble(t, testenv.PebbleOptions{Profiles: map[string]int{"default": 7776000, "tiny": lifetime}})
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "storage.key")
+	if err := os.WriteFile(keyFile, bytes.Repeat([]byte{0x17}, 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hook := filepath.Join(dir, "hook.sh")
+	// One line per run: the fingerprint of the fullchain the hook was
+	// told about.
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\nsha256sum < \"$ACMECTL_HOOK_FULLCHAIN_PATH\" | cut -d' ' -f1 >> \"$1\"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	fpDir := filepath.Join(dir, "failpoints")
+	if err := os.Mkdir(fpDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	release := filepath.Join(fpDir, "after-present.release")
+	reached := filepath.Join(fpDir, "after-present.reached")
+	// Until phase 2 the failpoint on c lets every order through.
+	if err := os.WriteFile(release, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	storage := "etcd://" + e.Endpoint + "/e2e-fleet3"
+	fleetArgs := []string{"--storage", storage, "--storage-key-file", keyFile, "--etcd-lease-ttl", "3s"}
+	respAddr := fmt.Sprintf("127.0.0.1:%d", p.HTTPPort)
+
+	hosts := map[string]*fleetHost{}
+	for _, n := range []string{"a", "b", "c"} {
+		hosts[n] = &fleetHost{name: n, state: filepath.Join(dir, n), hookLog: filepath.Join(dir, n+"-deploys")}
+	}
+	a, b, c := hosts["a"], hosts["b"], hosts["c"]
+	// Local settings.yaml of a and c: their deploy hook, and for a the
+	// address of the responder that owns Pebble's http-01 port. b gets
+	// its settings from obtain below.
+	for _, h := range []*fleetHost{a, c} {
+		d, err := store.Open(h.state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &store.Settings{Names: []string{name}, Server: p.DirURL, Hooks: store.Hooks{Deploy: [][]string{{hook, h.hookLog}}}}
+		if h == a {
+			s.HTTP01Addrs = []string{respAddr}
+		}
+		if err := d.SaveSettings(name, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := func(h *fleetHost, env ...string) {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(binDir, "acmectl"), append([]string{"renew", "--daemon", "--state-dir", h.state, "--log-level", "debug"}, fleetArgs...)...)
+		cmd.Env = append(cleanEnv(), env...)
+		h.proc = testenv.Start(t, "acmectl daemon "+h.name, cmd)
+	}
+	signal := func(h *fleetHost, sig syscall.Signal) {
+		t.Helper()
+		if err := h.proc.Cmd.Process.Signal(sig); err != nil {
+			t.Fatalf("signal %v to %s: %v", sig, h.name, err)
+		}
+	}
+	start(a)
+	start(b)
+	start(c, "ACMECTL_FAILPOINT=after-present:pause", "ACMECTL_FAILPOINT_DIR="+fpDir)
+	testenv.WaitFor(t, "a's responder", 30*time.Second, func() error {
+		if !strings.Contains(a.proc.Log.String(), "fleet http-01 responder started") {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+
+	orders := func() int { return p.Count("POST /order-plz 201") }
+	all := []*fleetHost{a, b, c}
+	// landed waits until every host serves the same fullchain, different
+	// from prev, and each host's hook ran once for each version in gens.
+	var gens []string // fingerprints of the fullchains, in order
+	landed := func(what string, prev []byte) []byte {
+		t.Helper()
+		var full []byte
+		testenv.WaitFor(t, what, 60*time.Second, func() error {
+			full = a.fullchain(name)
+			if len(full) == 0 || bytes.Equal(full, prev) {
+				return errors.New("a has no new certificate")
+			}
+			for _, h := range all {
+				if got := h.fullchain(name); !bytes.Equal(got, full) {
+					return fmt.Errorf("fullchain on %s differs from a's", h.name)
+				}
+			}
+			want := append(slices.Clone(gens), fingerprint(full))
+			for _, h := range all {
+				if got := h.hookRuns(); !slices.Equal(got, want) {
+					return fmt.Errorf("deploy hook runs on %s: %d %v; want %d %v", h.name, len(got), got, len(want), want)
+				}
+			}
+			return nil
+		})
+		gens = append(gens, fingerprint(full))
+		return full
+	}
+	dueAt := func(full []byte) time.Time {
+		t.Helper()
+		certs, err := keys.ParseCertificateChainPEM(full)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := certs[0]
+		return leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
+	}
+
+	// The certificate is obtained once, on b: its own http-01 address is
+	// reachable by nobody, so the answer goes through etcd to a.
+	r := run(t, nil, append([]string{"obtain", "--state-dir", b.state, "-d", name, "--profile", "tiny",
+		"--http-01", "--http-01-addr", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
+		"--deploy-hook", hook + " " + b.hookLog,
+		"--server", p.DirURL, "--ca-bundle", p.CABundle, "--accept-tos", "--email", "ops@example.test"}, fleetArgs...)...)
+	if r.code != 0 {
+		t.Fatalf("obtain on b: exit %d", r.code)
+	}
+	if got := orders(); got != 1 {
+		t.Fatalf("orders after obtain = %d; want 1", got)
+	}
+	gen1 := landed("generation 1 on every host", nil)
+
+	// Phase 1: the renewal falls due on all three daemons at once.
+	gen2 := landed("the renewal on every host", gen1)
+	if got := orders(); got != 2 {
+		t.Fatalf("orders after the first renewal = %d; want 2 (exactly one renewal order)", got)
+	}
+
+	// Phase 2: c must be the renewer: a and b are stopped (SIGSTOP) until
+	// c reached its failpoint, after publishing its challenge answer.
+	if time.Now().After(dueAt(gen2).Add(-2 * time.Second)) {
+		t.Fatal("test too slow: generation 2 is already due before phase 2 starts")
+	}
+	for _, f := range []string{release, reached} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	for _, h := range []*fleetHost{a, b} {
+		signal(h, syscall.SIGSTOP)
+		t.Cleanup(func() { _ = h.proc.Cmd.Process.Signal(syscall.SIGCONT) })
+	}
+	testenv.WaitFor(t, "c to reach after-present", 60*time.Second, func() error {
+		_, err := os.Stat(reached)
+		return err
+	})
+	if got := orders(); got != 3 {
+		t.Fatalf("orders once c paused = %d; want 3", got)
+	}
+	signal(a, syscall.SIGCONT)
+	signal(b, syscall.SIGCONT)
+	signal(c, syscall.SIGKILL)
+	gen3 := func() []byte {
+		// c is dead: wait for a and b only, then restart c (without the
+		// failpoint), which installs what it missed.
+		all = []*fleetHost{a, b}
+		defer func() { all = []*fleetHost{a, b, c} }()
+		var full []byte
+		testenv.WaitFor(t, "a or b to finish c's order", 60*time.Second, func() error {
+			full = a.fullchain(name)
+			if bytes.Equal(full, gen2) || !bytes.Equal(full, b.fullchain(name)) {
+				return errors.New("not yet on a and b")
+			}
+			return nil
+		})
+		return full
+	}()
+	if got := orders(); got != 3 {
+		t.Errorf("orders after the takeover = %d; want 3 (c's order resumed, not a new one)", got)
+	}
+	if !strings.Contains(a.proc.Log.String()+b.proc.Log.String(), "resumed=true") {
+		t.Error("neither a nor b logged resuming the order")
+	}
+	start(c)
+	if got := landed("generation 3 on every host (c restarted)", gen2); !bytes.Equal(got, gen3) {
+		t.Fatal("generation 3 changed while c restarted")
+	}
+
+	// Phase 3: etcd is stopped before the next renewal falls due and stays
+	// down until every daemon has failed to reach it after that time.
+	due := dueAt(gen3)
+	if time.Now().After(due.Add(-2 * time.Second)) {
+		t.Fatal("test too slow: generation 3 is already due before etcd is stopped")
+	}
+	e.Stop()
+	snaps := map[string]map[string][]byte{}
+	for _, h := range all {
+		snaps[h.name] = snapshot(t, filepath.Join(h.state, "certificates", name))
+	}
+	offsets := map[string]int{}
+	testenv.WaitFor(t, "every daemon to fail reaching etcd after the due time", 90*time.Second, func() error {
+		for _, h := range all {
+			sameSnapshot(t, snaps[h.name], snapshot(t, filepath.Join(h.state, "certificates", name)))
+		}
+		if got := orders(); got != 3 {
+			t.Fatalf("orders while etcd is down = %d; want 3", got)
+		}
+		if time.Now().Before(due) {
+			return errors.New("not due yet")
+		}
+		for _, h := range all {
+			log := h.proc.Log.String()
+			off, ok := offsets[h.name]
+			if !ok {
+				offsets[h.name] = len(log)
+				off = len(log)
+			}
+			rest := log[off:]
+			if !strings.Contains(rest, "etcd unavailable; waiting") && !strings.Contains(rest, "not tended; will retry") {
+				return fmt.Errorf("%s logged no etcd failure since the due time", h.name)
+			}
+		}
+		return nil
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	e.Restart()
+	landed("the renewal after etcd returned", gen3)
+	if got := orders(); got != 4 {
+		t.Errorf("orders after etcd returned = %d; want 4 (one renewal)", got)
 	}
 }
