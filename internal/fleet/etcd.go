@@ -396,27 +396,14 @@ func (f *Fleet) LoadAccount(ctx context.Context, directoryURL, label string) (*s
 // server and label (first writer wins; the caller reloads). It reports
 // whether it wrote.
 func (f *Fleet) SaveAccount(ctx context.Context, directoryURL, label string, rec *store.AccountRecord, key crypto.Signer) (bool, error) {
-	rk, err := f.accountKey(directoryURL, label, "record")
+	ops, err := f.accountOps(directoryURL, label, rec, key)
 	if err != nil {
 		return false, err
 	}
-	kk, _ := f.accountKey(directoryURL, label, "key")
-	pemKey, err := keys.MarshalPrivateKeyPEM(key)
-	if err != nil {
-		return false, err
-	}
-	sealed, err := f.sealer.Seal(kk, pemKey)
-	if err != nil {
-		return false, err
-	}
-	js, err := json.Marshal(rec)
-	if err != nil {
-		return false, err
-	}
+	rk, _ := f.accountKey(directoryURL, label, "record")
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	resp, err := f.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(rk), "=", 0)).
-		Then(clientv3.OpPut(kk, string(sealed)), clientv3.OpPut(rk, string(js))).Commit()
+	resp, err := f.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(rk), "=", 0)).Then(ops...).Commit()
 	if err != nil {
 		return false, fmt.Errorf("etcd save account %s: %w", label, err)
 	}

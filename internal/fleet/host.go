@@ -3,16 +3,11 @@ package fleet
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/acmectl/acmectl/challenges"
 	"github.com/acmectl/acmectl/challenges/http01"
@@ -101,12 +96,16 @@ type Issued struct {
 	Replaced   string
 }
 
-// Issue orders name's certificate under lk and publishes it to etcd. It
-// resumes the order persisted in etcd (by this or a dead host) when it is
-// still usable, with the pending key stored (sealed) beside it. Before
-// finalizing it checks with etcd that the lock is still held; losing the
-// lease cancels the order (ErrLockLost). It does not install locally: call
-// Sync (the daemon's watch does it on every host).
+// Issue orders name's certificate under lk and publishes it to etcd,
+// through the issuance engine (internal/issue) with the etcd-backed store
+// (certStore): the engine resumes the order persisted in etcd (by this or
+// a dead host) with the pending key stored (sealed) beside it, sends
+// replaces for the newest published version, and the store publishes the
+// new version, the state and the pending key's removal in one transaction
+// conditioned on the lock. Before finalizing it checks with etcd that the
+// lock is still held; losing the lease cancels the order (ErrLockLost).
+// It does not install locally: call Sync (the daemon's watch does it on
+// every host).
 func (h *Host) Issue(ctx context.Context, lk *Lock, opts IssueOptions) (*Issued, error) {
 	name := lk.name
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -122,183 +121,62 @@ func (h *Host) Issue(ctx context.Context, lk *Lock, opts IssueOptions) (*Issued,
 	if err != nil {
 		return nil, err
 	}
-	if st.RetryAfter.After(h.now()) {
-		return nil, &client.TemporaryError{Err: errors.New("not contacting the CA: it asked to wait (Retry-After)"), RetryAfter: st.RetryAfter}
-	}
-	e := h.Engine
-	c, err := e.Client(s)
-	if err != nil {
-		return nil, err
-	}
-	dir, err := c.Directory(ctx)
-	if err != nil {
-		return nil, err
-	}
-	names := s.Names
-	var csrDER []byte
-	if s.CSR != "" {
-		csr, err := issue.ParseCSR([]byte(s.CSR))
-		if err != nil {
-			return nil, err
+	cs := &certStore{f: h.Fleet, lk: lk, ctx: ctx, host: h.Fleet.host, now: h.now}
+	var replaces *x509.Certificate
+	if v, files, err := h.Fleet.Latest(ctx, name); err == nil {
+		cs.latest = v
+		if leaf, err := leafOf(files.Cert); err == nil {
+			replaces = leaf
 		}
-		csrDER, names = csr.Raw, issue.CSRNames(csr)
-	}
-	set, err := e.Solvers(s)
-	if err != nil {
+	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	defer set.Close()
+	e := *h.Engine
+	e.Store = cs
 	pubs := map[string]*Publisher{
 		challenges.HTTP01:    {Type: challenges.HTTP01, Lock: lk, Addrs: s.HTTP01Addrs, Log: h.log()},
 		challenges.TLSALPN01: {Type: challenges.TLSALPN01, Lock: lk, Addrs: s.TLSALPN01Addrs, Log: h.log()},
 	}
-	solvers := func(id client.Identifier, wildcard bool) []client.SolverChoice {
-		out := set.For(id, wildcard)
-		for i, ch := range out {
-			switch ch.Solver.(type) {
-			case *http01.Server, *tlsalpn01.Server:
-				out[i].Solver = pubs[ch.Type]
+	acct := h.Account
+	acct.Label = acctLabel(s)
+	if len(acct.Email) == 0 {
+		acct.Email = s.Email
+	}
+	res, err := e.Issue(ctx, issue.Request{
+		Name: name, Settings: s, State: st, Account: acct, Replaces: replaces,
+		OnOrder: func() error { st.LastAttempt = h.now(); return nil },
+		// The built-in responders publish their answers in etcd, for
+		// whichever host the CA reaches.
+		Solvers: func(_ client.Identifier, _ bool, out []client.SolverChoice) []client.SolverChoice {
+			for i, ch := range out {
+				switch ch.Solver.(type) {
+				case *http01.Server, *tlsalpn01.Server:
+					out[i].Solver = pubs[ch.Type]
+				}
 			}
-		}
-		return out
-	}
-	progress := func(ev client.Event) {
-		if ev.Step == "finalize" {
-			if err := lk.Check(ctx); err != nil {
-				h.log().Warn("lock lost before finalize; stopping", "cert_name", name, "err", err)
-				cancel(fmt.Errorf("%s: %w", name, ErrLockLost))
+			return out
+		},
+		Progress: func(ev client.Event) {
+			if ev.Step == "finalize" {
+				if err := lk.Check(ctx); err != nil {
+					h.log().Warn("lock lost before finalize; stopping", "cert_name", name, "err", err)
+					cancel(fmt.Errorf("%s: %w", name, ErrLockLost))
+				}
 			}
-		}
-		if opts.Progress != nil {
-			opts.Progress(ev)
-		}
-	}
-	orderReq := client.OrderRequest{
-		Identifiers: issue.Identifiers(names), Profile: s.Profile, Solvers: solvers,
-		AlternateChains: s.PreferredChain != "", Progress: progress, CSR: []byte{0},
-	}
-	if err := c.CheckOrder(ctx, &orderReq); err != nil {
-		return nil, err
-	}
-	acct, err := h.account(ctx, c, s)
-	if err != nil {
-		return nil, err
-	}
-	label := acctLabel(s)
-
-	var key crypto.Signer
-	resumed := false
-	if csrDER == nil {
-		if st.PendingOrder != nil {
-			if k, err := h.Fleet.PendingKey(ctx, name); err == nil {
-				key, resumed = k, true
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return nil, err
+			if opts.Progress != nil {
+				opts.Progress(ev)
 			}
-		}
-		if key == nil {
-			if key, err = h.newKey(ctx, name, s, st); err != nil {
-				return nil, err
-			}
-			op, err := h.Fleet.pendingKeyOp(name, key)
-			if err != nil {
-				return nil, err
-			}
-			if err := lk.Txn(ctx, op); err != nil {
-				return nil, fmt.Errorf("save pending key: %w", err)
-			}
-		}
-		if csrDER, err = issue.NewCSR(key, names, s.MustStaple); err != nil {
-			return nil, err
-		}
-	}
-	orderReq.CSR = csrDER
-	var replaced string
-	var latestFiles *store.Files
-	latest, latestFiles, lerr := h.Fleet.Latest(ctx, name)
-	if lerr == nil && dir.RenewalInfo != "" && !st.Revoked {
-		if leaf, err := leafOf(latestFiles.Cert); err == nil {
-			if id, err := renew.CertID(leaf); err == nil {
-				replaced, orderReq.Replaces = id, id
-			}
-		}
-	}
-	if p := st.PendingOrder; p != nil && p.DirectoryURL == s.Server && p.Account == label && sameNames(p.Names, names) {
-		orderReq.ResumeURL = p.URL
-	} else {
-		resumed = false
-	}
-	orderReq.OnOrder = func(u string) error {
-		st.PendingOrder = &store.PendingOrder{URL: u, DirectoryURL: s.Server, Account: label, Names: names, Replaces: replaced, Created: h.now()}
-		st.LastAttempt = h.now()
-		return h.Fleet.SaveState(ctx, lk, st)
-	}
-	cert, err := c.Obtain(ctx, acct, orderReq)
+		},
+	})
 	if err != nil {
 		if cause := context.Cause(ctx); errors.Is(cause, ErrLockLost) {
 			return nil, fmt.Errorf("order of %s stopped: %w", name, cause)
 		}
 		return nil, err
 	}
-	chain := issue.ChooseChain(cert.Chain, cert.Alternates, s.PreferredChain)
-	leaf, err := x509.ParseCertificate(chain[0])
-	if err != nil {
-		return nil, fmt.Errorf("parse issued certificate: %w", err)
-	}
-	v := Version{
-		Generation: 1,
-		Cert:       pemCerts(chain[:1]), Chain: pemCerts(chain[1:]), Fullchain: pemCerts(chain),
-		IssuedBy: h.Fleet.host, Published: h.now().UTC(),
-	}
-	if latest != nil {
-		v.Generation = latest.Generation + 1
-	}
-	lkey := h.Fleet.certKey(name, "latest")
-	if key != nil {
-		pemKey, err := keys.MarshalPrivateKeyPEM(key)
-		if err != nil {
-			return nil, err
-		}
-		if v.PrivKey, err = h.Fleet.sealer.Seal(lkey+"#privkey", pemKey); err != nil {
-			return nil, err
-		}
-	}
-	vjs, err := json.Marshal(&v)
-	if err != nil {
-		return nil, err
-	}
-	st.PendingOrder, st.LastError, st.Backoff, st.ARI = nil, nil, nil, nil
-	st.Revoked = false
-	st.RetryAfter = time.Time{}
-	st.LastSuccess = h.now()
-	recordLeaf(st, leaf, v.Generation)
-	sjs, err := encodeState(st)
-	if err != nil {
-		return nil, err
-	}
-	// One transaction: the new version, the state without the pending
-	// order, and no pending key.
-	if err := lk.Txn(context.WithoutCancel(ctx),
-		clientv3.OpPut(lkey, string(vjs)),
-		clientv3.OpPut(h.Fleet.certKey(name, "state"), string(sjs)),
-		clientv3.OpDelete(h.Fleet.certKey(name, "pending-key")),
-	); err != nil {
-		return nil, fmt.Errorf("publish certificate of %s (the order %s stays recorded for the next holder): %w", name, cert.OrderURL, err)
-	}
-	h.log().Info("certificate published to the fleet", "cert_name", name, "generation", v.Generation,
-		"not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "order_url", cert.OrderURL, "resumed", resumed)
-	return &Issued{Generation: v.Generation, Leaf: leaf, OrderURL: cert.OrderURL, Resumed: resumed, Replaced: replaced}, nil
-}
-
-func recordLeaf(st *store.State, leaf *x509.Certificate, gen int) {
-	st.NotBefore, st.NotAfter = leaf.NotBefore.UTC(), leaf.NotAfter.UTC()
-	st.Serial = fmt.Sprintf("%x", leaf.SerialNumber)
-	st.Issuer = leaf.Issuer.CommonName
-	if st.Issuer == "" {
-		st.Issuer = leaf.Issuer.String()
-	}
-	st.Version = gen
-	st.KeyType = keys.KeyTypeOf(leaf.PublicKey)
+	h.log().Info("certificate published to the fleet", "cert_name", name, "generation", res.Installed.Version,
+		"not_after", res.Leaf.NotAfter.UTC().Format(time.RFC3339), "order_url", res.OrderURL, "resumed", res.Resumed)
+	return &Issued{Generation: res.Installed.Version, Leaf: res.Leaf, OrderURL: res.OrderURL, Resumed: res.Resumed, Replaced: res.Replaced}, nil
 }
 
 // RecordFailure stores a failed attempt in the shared state (last error,
@@ -325,80 +203,11 @@ func (h *Host) RecordFailure(ctx context.Context, lk *Lock, err error) {
 	}
 }
 
-func (h *Host) newKey(ctx context.Context, name string, s *store.Settings, st *store.State) (crypto.Signer, error) {
-	kt := s.KeyType
-	if kt == "" {
-		kt = keys.EC256
-	}
-	if s.ReuseKey && !st.Revoked {
-		if _, files, err := h.Fleet.Latest(ctx, name); err == nil && files.PrivKey != nil {
-			if k, err := keys.ParsePrivateKeyPEM(files.PrivKey); err == nil && keys.KeyTypeOf(k.Public()) == kt {
-				return k, nil
-			}
-		}
-	}
-	return keys.Generate(kt)
-}
-
-// account returns the fleet's account for the settings, registering it
-// once for the whole fleet (under a fleet-wide account lock) if needed.
-func (h *Host) account(ctx context.Context, c *client.Client, s *store.Settings) (*client.Account, error) {
-	label := acctLabel(s)
-	if rec, key, err := h.Fleet.LoadAccount(ctx, s.Server, label); err == nil && rec.URL != "" {
-		return &client.Account{URL: rec.URL, Key: key, Contact: rec.Contacts, Status: rec.Status}, nil
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	alk, err := h.Fleet.lock(ctx, h.Fleet.key("locks", "accounts"), "", 2*time.Minute)
-	if err != nil {
-		return nil, err
-	}
-	defer alk.Unlock()
-	if rec, key, err := h.Fleet.LoadAccount(ctx, s.Server, label); err == nil && rec.URL != "" {
-		return &client.Account{URL: rec.URL, Key: key, Contact: rec.Contacts, Status: rec.Status}, nil
-	}
-	opts := h.Account
-	opts.Label = label
-	if len(opts.Email) == 0 {
-		opts.Email = s.Email
-	}
-	// The engine registers (or finds the account of a key this host
-	// already has) and stores it locally; then it is shared.
-	a, err := h.Engine.Account(ctx, c, s, opts)
-	if err != nil {
-		return nil, err
-	}
-	rec, _, err := h.Local.LoadAccount(s.Server, label)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := h.Fleet.SaveAccount(ctx, s.Server, label, rec, a.Key); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
-
 func acctLabel(s *store.Settings) string {
 	if s.Account == "" {
 		return "default"
 	}
 	return s.Account
-}
-
-func sameNames(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	seen := map[string]bool{}
-	for _, n := range a {
-		seen[n] = true
-	}
-	for _, n := range b {
-		if !seen[n] {
-			return false
-		}
-	}
-	return true
 }
 
 func leafOf(certPEM []byte) (*x509.Certificate, error) {
@@ -407,14 +216,6 @@ func leafOf(certPEM []byte) (*x509.Certificate, error) {
 		return nil, err
 	}
 	return certs[0], nil
-}
-
-func pemCerts(ders [][]byte) []byte {
-	var out []byte
-	for _, d := range ders {
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d})...)
-	}
-	return out
 }
 
 // SyncResult says what Sync did.

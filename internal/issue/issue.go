@@ -34,7 +34,9 @@ import (
 // Engine issues certificates. Build one per run; it is safe for concurrent
 // use by several certificates' issuances.
 type Engine struct {
-	Store     *store.Dir
+	// Store is the local state dir (*store.Dir) or, in fleet mode, the
+	// etcd-backed store of one certificate.
+	Store     Store
 	Logger    *slog.Logger
 	UserAgent string
 	Now       func() time.Time
@@ -94,6 +96,9 @@ type Request struct {
 	// else is recorded (obtain saves a new certificate's settings there, so
 	// a request refused before any order leaves nothing behind).
 	OnOrder func() error
+	// Solvers, if set, may replace the solver choices for an identifier
+	// (fleet mode publishes http-01 and tls-alpn-01 answers in etcd).
+	Solvers func(id client.Identifier, wildcard bool, choices []client.SolverChoice) []client.SolverChoice
 }
 
 // Result is a successful issuance.
@@ -105,6 +110,7 @@ type Result struct {
 	Replaced  string // certID sent as replaces, if any
 	OrderURL  string
 	Dialect   string
+	Resumed   bool // the order persisted in State.PendingOrder was resumed
 }
 
 func (e *Engine) now() time.Time {
@@ -197,6 +203,11 @@ func (e *Engine) Account(ctx context.Context, c *client.Client, s *store.Setting
 	// A key we already stored may have an account the CA knows.
 	if rec != nil {
 		if a, err := c.LookupAccount(ctx, key); err == nil {
+			unlock, err := e.Store.LockState(ctx, 2*time.Minute)
+			if err != nil {
+				return nil, err
+			}
+			defer unlock()
 			return e.saveAccount(s, label, a, dir)
 		}
 	}
@@ -229,6 +240,10 @@ func (e *Engine) Account(ctx context.Context, c *client.Client, s *store.Setting
 		return nil, err
 	}
 	defer unlock()
+	// Another process (or fleet host) may have registered meanwhile.
+	if rec, k, err := e.Store.LoadAccount(s.Server, label); err == nil && rec.URL != "" {
+		return &client.Account{URL: rec.URL, Key: k, Contact: rec.Contacts, Status: rec.Status}, nil
+	}
 	if err := e.Store.SaveAccount(s.Server, label, &store.AccountRecord{DirectoryURL: s.Server, Contacts: contacts}, key); err != nil {
 		return nil, err
 	}
@@ -313,8 +328,14 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	defer solvers.Close()
+	solverFor := solvers.For
+	if req.Solvers != nil {
+		solverFor = func(id client.Identifier, wildcard bool) []client.SolverChoice {
+			return req.Solvers(id, wildcard, solvers.For(id, wildcard))
+		}
+	}
 	orderReq := client.OrderRequest{
-		Identifiers: ids, Profile: s.Profile, Solvers: solvers.For,
+		Identifiers: ids, Profile: s.Profile, Solvers: solverFor,
 		AlternateChains: s.PreferredChain != "", Progress: req.Progress,
 		NotBefore: req.NotBefore, NotAfter: req.NotAfter,
 		CSR: []byte{0}, // placeholder for the early check
@@ -380,7 +401,7 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	}
 	chain := ChooseChain(cert.Chain, cert.Alternates, s.PreferredChain)
 	leaf, _ := x509.ParseCertificate(chain[0])
-	res := &Result{Leaf: leaf, Chain: chain, Requests: c.Requests(), Replaced: replaced, OrderURL: cert.OrderURL, Dialect: dir.Dialect}
+	res := &Result{Leaf: leaf, Chain: chain, Requests: c.Requests(), Replaced: replaced, OrderURL: cert.OrderURL, Dialect: dir.Dialect, Resumed: orderReq.ResumeURL != ""}
 	if req.DryRun {
 		return res, nil
 	}
