@@ -10,7 +10,7 @@ VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || ech
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 export ACMECTL_TOOLS := $(TOOLS)
 
-.PHONY: all build demo test test-short tools packages bench clean man docs release-check
+.PHONY: all build demo test test-short test-long fuzz tools packages bench clean man docs release-check
 
 all: build
 
@@ -33,6 +33,25 @@ demo: build tools
 test: tools packages
 	ACMECTL_REQUIRE_SERVERS=1 $(GO) test -count=1 -timeout 20m ./...
 	$(GO) -C test/v1compat test -count=1 ./...
+	$(MAKE) fuzz FUZZTIME=2s
+
+# Every Go fuzz target (*_fuzz_test.go) for FUZZTIME each; `go test` alone
+# replays their committed corpora (testdata/fuzz).
+FUZZTIME ?= 2s
+fuzz:
+	@for f in $$(grep -rl --include='*_fuzz_test.go' '^func Fuzz' .); do \
+	  for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/p' $$f); do \
+	    echo "fuzz $$fn ($$(dirname $$f), $(FUZZTIME))"; \
+	    out=$$($(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$(dirname $$f) 2>&1) || { echo "$$out"; exit 1; }; \
+	  done; done
+
+# The long variant (docs/reliability.md): the full 200-issuance nonce
+# storm, the crash and hostile suites three times, 60 s per fuzz target.
+test-long: tools packages
+	ACMECTL_REQUIRE_SERVERS=1 ACMECTL_NONCESTORM_N=200 $(GO) test -count=1 -timeout 30m -run 'TestNonceStorm' ./test/e2e
+	ACMECTL_REQUIRE_SERVERS=1 $(GO) test -count=3 -timeout 60m -run 'TestCrash|TestDiskFull|TestLostResponses|TestConcurrent' ./test/e2e
+	$(GO) test -count=3 -timeout 30m ./test/hostile
+	$(MAKE) fuzz FUZZTIME=60s
 
 # Unit tests only (no servers).
 test-short:
