@@ -415,6 +415,7 @@ func TestLostResponses(t *testing.T) {
 			}
 			old := livePair(t, l.certDir(name), false)
 			finals := l.p.Count("POST /finalize-order 200")
+			posts := l.p.Count("POST /finalize-order")
 			dp.arm(c.prefix)
 			args = append(args, "--force")
 			r := run(t, nil, args...)
@@ -442,6 +443,10 @@ func TestLostResponses(t *testing.T) {
 			}
 			if got := l.p.Count("POST /finalize-order 200") - finals; got != 1 {
 				t.Errorf("finalizes for one renewal after a lost %s response = %d; want 1", c.endpoint, got)
+			}
+			// Not even an attempt Pebble would refuse (no badNonce here).
+			if got := l.p.Count("POST /finalize-order") - posts; got != 1 {
+				t.Errorf("finalize requests for one renewal after a lost %s response = %d; want 1", c.endpoint, got)
 			}
 			t.Logf("lost %s response: renewal finished in %d run(s)", c.endpoint, runs)
 		})
