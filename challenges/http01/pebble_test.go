@@ -1,11 +1,7 @@
 package http01_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"net"
 	"os"
 	"strconv"
@@ -17,52 +13,11 @@ import (
 	"github.com/acmectl/acmectl/internal/testenv"
 )
 
-// obtain orders a certificate for ids from Pebble, answering http-01 with
-// solver, and returns the leaf.
+// obtain orders a certificate for ids from Pebble, answering with solver,
+// and returns the leaf.
 func obtain(t *testing.T, p *testenv.Pebble, solver challenges.Solver, ids []client.Identifier) *x509.Certificate {
 	t.Helper()
-	pem, err := os.ReadFile(p.CABundle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	c, err := client.New(client.Config{DirectoryURL: p.DirURL, RootCAs: pool, UserAgent: "acmectl-test", Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acctKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	acct, err := c.Register(t.Context(), acctKey, client.RegisterOptions{AgreeTerms: true})
-	if err != nil {
-		t.Fatalf("Register: %v", err)
-	}
-	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: ids[0].Value}}
-	for _, id := range ids {
-		if id.Type == challenges.IdentifierIP {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(id.Value))
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, id.Value)
-		}
-	}
-	certKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	csr, err := x509.CreateCertificateRequest(rand.Reader, tmpl, certKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := c.Obtain(t.Context(), acct, client.OrderRequest{
-		Identifiers: ids, CSR: csr, Profile: "default",
-		Solvers: func(client.Identifier, bool) []client.SolverChoice {
-			return []client.SolverChoice{{Type: challenges.HTTP01, Solver: solver}}
-		},
-	})
-	if err != nil {
-		t.Fatalf("Obtain: %v", err)
-	}
-	leaf, err := x509.ParseCertificate(cert.Chain[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return leaf
+	return testenv.Obtain(t, p, testLogger(t), challenges.HTTP01, solver, ids)
 }
 
 func pebbleIDs() []client.Identifier {
