@@ -27,8 +27,6 @@ import (
 
 	"github.com/acmectl/acmectl/challenges"
 	"github.com/acmectl/acmectl/challenges/dns01"
-	dnsexec "github.com/acmectl/acmectl/challenges/dns01/exec"
-	"github.com/acmectl/acmectl/challenges/dns01/rfc2136"
 	"github.com/acmectl/acmectl/challenges/http01"
 	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/issue"
@@ -675,50 +673,16 @@ func (d *doctorRun) checkDNSProvider(ctx context.Context) {
 		}
 		d.add("dns-01", "manual", verdict, "%s", detail)
 		return
-	case "rfc2136":
-		if s.DNS.RFC2136Server == "" {
-			d.add("dns-01", what, verdictFail, "rfc2136 needs --rfc2136-server HOST:PORT")
-			return
-		}
-		cfg := rfc2136.Config{Server: s.DNS.RFC2136Server, Zone: s.DNS.RFC2136Zone, Logger: d.a.log, Timeout: d.opts.timeout}
-		switch {
-		case s.DNS.RFC2136TSIGFile != "":
-			k, err := rfc2136.ParseTSIGFile(s.DNS.RFC2136TSIGFile, d.a.log)
-			if err != nil {
-				d.add("dns-01", what, verdictFail, "%s", oneLine(err.Error()))
-				return
-			}
-			cfg.Key = &k
-		case d.a.env.Getenv(issue.TSIGSecretEnv) != "":
-			k, err := rfc2136.KeyFromEnv(d.a.env.Getenv(issue.TSIGSecretEnv), s.DNS.RFC2136TSIGKey, s.DNS.RFC2136TSIGAlgorithm)
-			if err != nil {
-				d.add("dns-01", what, verdictFail, "%s: %s", issue.TSIGSecretEnv, oneLine(err.Error()))
-				return
-			}
-			cfg.Key = &k
-		default:
+	case "rfc2136", "exec":
+		if s.DNS.Provider == "rfc2136" && s.DNS.RFC2136TSIGFile == "" && d.a.env.Getenv(issue.TSIGSecretEnv) == "" {
 			d.add("dns-01", what, verdictWarn, "updates are not signed: no --rfc2136-tsig-file or %s", issue.TSIGSecretEnv)
 		}
-		rp, err := rfc2136.New(cfg)
+		built, err := d.a.engine(nil).DNSProvider(what, s.DNS)
 		if err != nil {
 			d.add("dns-01", what, verdictFail, "%s", oneLine(err.Error()))
 			return
 		}
-		p = rp
-	case "exec":
-		if s.DNS.Exec == "" {
-			d.add("dns-01", what, verdictFail, "exec needs --dns-exec PROGRAM")
-			return
-		}
-		ep, err := dnsexec.New(dnsexec.Config{Program: s.DNS.Exec, Logger: d.a.log, Environ: d.a.env.Environ()})
-		if err == nil {
-			_, err = ep.Check()
-		}
-		if err != nil {
-			d.add("dns-01", what, verdictFail, "%s", oneLine(err.Error()))
-			return
-		}
-		p = ep
+		p = built
 	}
 	var base string
 	for _, n := range d.names {

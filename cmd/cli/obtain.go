@@ -86,6 +86,12 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	} else if err := store.ValidCertName(name); err != nil {
 		return usagef("--cert-name %q: must match ^[a-z0-9][a-z0-9._-]{0,127}$", name)
 	}
+	if a.g.storage != "" {
+		if _, err := (&issue.Engine{}).Solvers(fresh); err != nil {
+			return usagef("%v", err)
+		}
+		return a.runFleetObtain(ctx, opts, name, fresh, st)
+	}
 	lockWait := 2 * time.Minute
 	if a.g.lockWaitSet {
 		lockWait = a.g.lockWait
@@ -281,7 +287,7 @@ func (a *app) engine(st *store.Dir) *issue.Engine {
 	return &issue.Engine{
 		Store: st, Logger: a.log, UserAgent: a.env.userAgent(), Now: a.env.Now,
 		Stdin: a.env.Stdin, Stderr: a.env.Stderr, Interactive: a.env.StdinTerminal && a.env.StderrTerminal,
-		Getenv: a.env.Getenv, Failpoint: a.env.Failpoint, OrderTimeout: a.g.orderTimeout,
+		Getenv: a.env.Getenv, Environ: a.env.Environ, Failpoint: a.env.Failpoint, OrderTimeout: a.g.orderTimeout,
 	}
 }
 

@@ -94,6 +94,18 @@ func (e *Engine) getenv(k string) string {
 	return e.Getenv(k)
 }
 
+// DNSProvider builds the rfc2136 or exec provider of d, exactly as an order
+// would use it (doctor tests credentials with it); what names it in errors.
+func (e *Engine) DNSProvider(what string, d store.DNSSettings) (dns01.Provider, error) {
+	switch d.Provider {
+	case "rfc2136":
+		return e.rfc2136Provider(what, d)
+	case "exec":
+		return e.execProvider(what, d)
+	}
+	return nil, fmt.Errorf("%s: provider %q has no credentials to build", what, d.Provider)
+}
+
 func (e *Engine) rfc2136Provider(what string, d store.DNSSettings) (dns01.Provider, error) {
 	if d.RFC2136Server == "" {
 		return nil, fmt.Errorf("%s: rfc2136 needs a server (--rfc2136-server HOST:PORT)", what)
@@ -126,7 +138,11 @@ func (e *Engine) execProvider(what string, d store.DNSSettings) (dns01.Provider,
 	if d.Exec == "" {
 		return nil, fmt.Errorf("%s: exec needs a program (--dns-exec PROGRAM)", what)
 	}
-	p, err := exec.New(exec.Config{Program: d.Exec, Logger: e.log()})
+	var environ []string
+	if e.Environ != nil {
+		environ = e.Environ()
+	}
+	p, err := exec.New(exec.Config{Program: d.Exec, Logger: e.log(), Environ: environ})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

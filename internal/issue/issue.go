@@ -45,6 +45,9 @@ type Engine struct {
 	Stderr      io.Writer
 	Interactive bool
 	Getenv      func(string) string
+	// Environ is the process environment handed (filtered) to exec DNS
+	// programs; nil means the process's own.
+	Environ func() []string
 	// Failpoint is passed to the client (tests only).
 	Failpoint func(ctx context.Context, name string)
 	// HTTPClient, when set, is used for every server (tests).
