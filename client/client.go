@@ -93,26 +93,26 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	u, err := url.Parse(cfg.DirectoryURL)
 	if err != nil || u.Host == "" || !u.IsAbs() {
-		return nil, fmt.Errorf("directory URL %q is not an absolute URL", cfg.DirectoryURL)
+		return nil, &ConfigError{fmt.Sprintf("directory URL %q is not an absolute URL", cfg.DirectoryURL)}
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("directory URL must not contain user information")
+		return nil, &ConfigError{"directory URL must not contain user information"}
 	}
 	c := &Client{cfg: cfg, dirURL: u}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !isLoopbackHost(u.Hostname()) {
-			return nil, fmt.Errorf("directory URL %s: plain http is allowed only on loopback (RFC 8555 §6.1)", cfg.DirectoryURL)
+			return nil, &ConfigError{fmt.Sprintf("directory URL %s: plain http is allowed only on loopback (RFC 8555 §6.1)", cfg.DirectoryURL)}
 		}
 		c.loopbackHTTP = true
 	default:
-		return nil, fmt.Errorf("directory URL %s: scheme must be https", cfg.DirectoryURL)
+		return nil, &ConfigError{fmt.Sprintf("directory URL %s: scheme must be https", cfg.DirectoryURL)}
 	}
 	switch cfg.Version {
 	case "", "auto", "1", "2":
 	default:
-		return nil, fmt.Errorf("ACME version %q: want auto, 1 or 2", cfg.Version)
+		return nil, &ConfigError{fmt.Sprintf("ACME version %q: want auto, 1 or 2", cfg.Version)}
 	}
 	c.log = cfg.Logger
 	if c.log == nil {

@@ -225,6 +225,12 @@ func (e *UnsupportedError) Error() string {
 	return s
 }
 
+// ConfigError is a Config that cannot work (a directory URL that is not
+// https off loopback, an unknown version): the user's input, not the CA.
+type ConfigError struct{ Msg string }
+
+func (e *ConfigError) Error() string { return e.Msg }
+
 // Sentinels.
 var (
 	ErrAccountNotFound   = errors.New("no account exists for this key at the CA")
@@ -242,7 +248,10 @@ func Classify(err error) string {
 	var pe *ProtocolError
 	var ae *AuthorizationError
 	var ue *UnsupportedError
+	var ce *ConfigError
 	switch {
+	case errors.As(err, &ce):
+		return ClassUsage
 	case errors.As(err, &ue):
 		return ClassUnsupported
 	case errors.As(err, &ae):

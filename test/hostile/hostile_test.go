@@ -171,7 +171,7 @@ func cases() []hcase {
 		// ---- Transport ----
 		{name: "plain-http-directory-not-loopback", args: func(l *lab) []string {
 			return replaceArg(l.base, "--server", "http://acme.invalid/directory")
-		}, code: 1, want: "plain http is allowed only on loopback",
+		}, code: 2, want: "plain http is allowed only on loopback",
 			check: exactCount("total", 0)},
 		{name: "directory-redirect-to-http", muts: map[string]mutator{"dir": func(f *fakeCA, _ *http.Request, rep *reply) {
 			rep.status, rep.obj, rep.body = http.StatusFound, nil, []byte{}
