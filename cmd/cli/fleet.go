@@ -9,9 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/fleet"
 	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/store"
+	"github.com/acmectl/acmectl/renew"
 )
 
 // Fleet mode (--storage etcd://...): the glue between the command tree
@@ -172,6 +174,52 @@ func (a *app) runFleetObtain(ctx context.Context, opts *obtainOptions, name stri
 	return nil
 }
 
+// fleetResult turns what the fleet pass did to one certificate into the
+// outcome of `renew` (--json, exit codes).
+func fleetResult(st *store.Dir, r fleet.Report, now time.Time) renew.Result {
+	res := renew.Result{Name: r.Name, Outcome: renew.NotDue, Next: r.Next}
+	if r.Sync != nil && r.Sync.Deployed {
+		res.Deployed = true
+	}
+	fail := func(err error) {
+		res.Err, res.Class = err, errorClass(err)
+		res.Outcome = renew.Failed
+		switch res.Class {
+		case client.ClassRateLimited, client.ClassUnavailable, "locked":
+			res.Outcome = renew.Deferred
+		}
+		if ra := client.RetryAfterOf(err); ra.After(now) {
+			res.RetryAt = ra
+		} else if r.Next.After(now) {
+			res.RetryAt = r.Next
+		}
+	}
+	switch {
+	case r.Err != nil && fleet.IsUnavailable(r.Err):
+		// etcd unreachable: nothing changed here; try again later.
+		res.Outcome, res.Err, res.Class = renew.Deferred, r.Err, "storage_unavailable"
+	case r.Err != nil:
+		fail(r.Err)
+	case r.RenewErr != nil:
+		fail(r.RenewErr)
+	case r.Locked:
+		res.Outcome, res.Class = renew.Locked, "locked"
+		res.Err = fmt.Errorf("%s is being renewed by another fleet host", r.Name)
+	case r.Sync != nil && r.Sync.DeployErr != nil:
+		res.Outcome, res.Err, res.Class = renew.DeployFailed, r.Sync.DeployErr, "deploy"
+	case r.Issued != nil:
+		res.Outcome = renew.Renewed
+		res.Issued = &renew.Issued{NotAfter: r.Issued.Leaf.NotAfter, Replaced: r.Issued.Replaced, OrderURL: r.Issued.OrderURL, Version: r.Issued.Generation}
+		if r.Sync != nil && r.Sync.Installed != nil {
+			res.Issued.Version = r.Sync.Installed.Version
+		}
+	}
+	if r.Issued != nil && res.Issued == nil {
+		res.Issued = &renew.Issued{NotAfter: r.Issued.Leaf.NotAfter, Replaced: r.Issued.Replaced, OrderURL: r.Issued.OrderURL, Version: r.Issued.Generation}
+	}
+	return res
+}
+
 func equalNames(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
@@ -206,10 +254,31 @@ func (a *app) runFleetRenew(ctx context.Context, opts *renewOptions) error {
 	defer h.Fleet.Close()
 	d := &fleet.Daemon{Host: h}
 	if len(opts.certNames) > 0 {
+		for _, n := range opts.certNames {
+			if err := store.ValidCertName(n); err != nil {
+				return usagef("--cert-name %q: must match ^[a-z0-9][a-z0-9._-]{0,127}$", n)
+			}
+		}
 		d.Names = opts.certNames
 	}
+	if opts.daemon && opts.force {
+		return usagef("--daemon and --force do not go together in fleet mode")
+	}
 	if !opts.daemon {
-		return d.Pass(ctx)
+		d.Force = opts.force
+		reports, err := d.Pass(ctx)
+		if err != nil && fleet.IsUnavailable(err) {
+			// Nothing was done: a temporary failure (exit 75).
+			return &client.TemporaryError{Err: fmt.Errorf("list fleet certificates: %w", err)}
+		}
+		if err != nil {
+			return err
+		}
+		results := make([]renew.Result, 0, len(reports))
+		for _, r := range reports {
+			results = append(results, fleetResult(st, r, a.env.Now()))
+		}
+		return a.reportRenew(results, opts)
 	}
 	var httpAddrs, tlsAddrs []string
 	names, _ := st.List()

@@ -3,11 +3,12 @@ package fleet
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/renew"
@@ -38,6 +39,28 @@ type Daemon struct {
 	Responder *Responder
 	// OnResult, if set, is told about each renewal attempt (logs, tests).
 	OnResult func(name string, iss *Issued, err error)
+	// Force renews every certificate tended, due or not (one-shot
+	// `renew --force`); never before the CA's Retry-After.
+	Force bool
+}
+
+// Report is what tending one certificate did.
+type Report struct {
+	Name string
+	// Sync is the local install and deploy of the newest fleet version.
+	Sync *SyncResult
+	// Locked: due, but another host holds the lock (and renews it).
+	Locked bool
+	// Issued is set when this host renewed the certificate.
+	Issued *Issued
+	// RenewErr is a failed renewal (recorded in the shared state).
+	RenewErr error
+	// Err: the certificate could not be tended (etcd unreachable, …);
+	// the daemon retries.
+	Err error
+	// Next is when the certificate next needs attention (zero: only on
+	// an etcd event).
+	Next time.Time
 }
 
 // Run loops until ctx ends and returns nil then. While etcd is
@@ -103,20 +126,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 				delete(dirty, n)
 				continue
 			}
-			at, err := d.tend(ctx, n)
+			rep := d.tend(ctx, n)
 			if ctx.Err() != nil {
+				log.Info("fleet daemon stopped")
 				return nil
 			}
-			if err != nil {
-				log.Warn("fleet certificate not tended; will retry", "cert_name", n, "err", err)
+			if rep.Err != nil {
+				log.Warn("fleet certificate not tended; will retry", "cert_name", n, "err", rep.Err)
 				failed = true
 				continue
 			}
 			delete(dirty, n)
-			if at.IsZero() {
+			if rep.Next.IsZero() {
 				delete(next, n)
 			} else {
-				next[n] = at
+				next[n] = rep.Next
 			}
 		}
 		wait := maxSleep
@@ -158,67 +182,77 @@ func (d *Daemon) wanted(name string) bool {
 }
 
 // tend installs the newest version of name, then renews it if due and
-// the lock is free. It returns when name next needs attention (zero: only
-// on an etcd event).
-func (d *Daemon) tend(ctx context.Context, name string) (time.Time, error) {
+// the lock is free.
+func (d *Daemon) tend(ctx context.Context, name string) Report {
 	h := d.Host
-	if _, err := h.Sync(ctx, name); err != nil {
+	rep := Report{Name: name}
+	sr, err := h.Sync(ctx, name)
+	if err != nil {
 		var se *store.SettingsError
 		if !errors.As(err, &se) {
-			return time.Time{}, err
+			rep.Err = err
+			return rep
 		}
 		h.log().Error("fleet settings unusable", "cert_name", name, "err", err)
-		return time.Time{}, nil
+		rep.RenewErr = err
+		return rep
 	}
-	due, at, err := d.due(ctx, name)
+	rep.Sync = sr
+	due, at, err := d.due(ctx, name, d.Force)
 	if err != nil || !due {
-		return at, err
+		rep.Next, rep.Err = at, err
+		return rep
 	}
 	lk, err := h.Fleet.LockCert(ctx, name, 0)
 	if errors.Is(err, store.ErrLocked) {
 		// Another host works on it; the lock key's deletion wakes us.
 		h.log().Debug("fleet lock held elsewhere", "cert_name", name)
-		return h.now().Add(maxSleep), nil
+		rep.Locked, rep.Next = true, h.now().Add(maxSleep)
+		return rep
 	}
 	if err != nil {
-		return time.Time{}, err
+		rep.Err = err
+		return rep
 	}
 	defer lk.Unlock()
 	// Re-check under the lock: another host may have renewed meanwhile.
-	due, at, err = d.due(ctx, name)
+	due, at, err = d.due(ctx, name, d.Force)
 	if err != nil || !due {
-		return at, err
+		rep.Next, rep.Err = at, err
+		return rep
 	}
 	h.log().Info("renewing fleet certificate", "cert_name", name)
-	iss, err := h.Issue(ctx, lk, IssueOptions{})
+	iss, err := h.Issue(ctx, lk, IssueOptions{Force: d.Force})
 	if d.OnResult != nil {
 		d.OnResult(name, iss, err)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return time.Time{}, nil
+			rep.Err = err
+			return rep
 		}
 		if !errors.Is(err, ErrLockLost) {
 			h.RecordFailure(ctx, lk, err)
 		}
 		h.log().Warn("fleet renewal failed", "cert_name", name, "err", err)
-		_, at, derr := d.due(ctx, name)
-		if derr != nil {
-			return time.Time{}, derr
-		}
-		return at, nil
+		rep.RenewErr = err
+		// A failure is not retried at once, forced or not.
+		_, rep.Next, rep.Err = d.due(ctx, name, false)
+		return rep
 	}
+	rep.Issued = iss
 	lk.Unlock()
-	if _, err := h.Sync(ctx, name); err != nil {
-		return time.Time{}, err
+	if rep.Sync, err = h.Sync(ctx, name); err != nil {
+		rep.Err = err
+		return rep
 	}
-	_, at, err = d.due(ctx, name)
-	return at, err
+	_, rep.Next, rep.Err = d.due(ctx, name, false)
+	return rep
 }
 
 // due says whether name should be ordered now and when it will be due.
 // An order left pending by a dead host is due at once (within backoff).
-func (d *Daemon) due(ctx context.Context, name string) (bool, time.Time, error) {
+func (d *Daemon) due(ctx context.Context, name string, force bool) (bool, time.Time, error) {
 	h := d.Host
 	st, err := h.Fleet.LoadState(ctx, name)
 	if err != nil {
@@ -243,6 +277,9 @@ func (d *Daemon) due(ctx context.Context, name string) (bool, time.Time, error) 
 			return false, time.Time{}, err
 		}
 		in.NotBefore, in.NotAfter = leaf.NotBefore, leaf.NotAfter
+	}
+	if force && st.PendingOrder == nil && !errors.Is(err, store.ErrNotFound) {
+		in.Force = true
 	}
 	res := h.Policy.Due(in)
 	if st.PendingOrder != nil && !res.Due {
@@ -345,20 +382,35 @@ func (d *Daemon) runResponder(ctx context.Context) {
 // Pass tends every certificate once (or those in Names): installs new
 // versions, runs pending deploy hooks, renews what is due if this host
 // wins the lock. It is the one-shot `acmectl renew` of a fleet host. The
-// error joins the certificates that could not be tended.
-func (d *Daemon) Pass(ctx context.Context) error {
+// error is set only when the list of certificates could not be read.
+func (d *Daemon) Pass(ctx context.Context) ([]Report, error) {
 	names := d.Names
 	if names == nil {
 		var err error
 		if names, err = d.Host.Fleet.List(ctx); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	var errs []error
+	out := make([]Report, 0, len(names))
 	for _, n := range names {
-		if _, err := d.tend(ctx, n); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", n, err))
+		out = append(out, d.tend(ctx, n))
+	}
+	return out, nil
+}
+
+// IsUnavailable reports whether err means etcd could not be reached (a
+// timeout or an unavailable endpoint), as opposed to a refusal or a local
+// failure.
+func IsUnavailable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		switch se.GRPCStatus().Code() {
+		case codes.Unavailable, codes.DeadlineExceeded:
+			return true
 		}
 	}
-	return errors.Join(errs...)
+	return false
 }

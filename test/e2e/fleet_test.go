@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -72,8 +73,8 @@ func TestFleetObtainAnsweredByAnotherHost(t *testing.T) {
 		return nil
 	})
 
-	r := run(t, nil, append([]string{"obtain", "--state-dir", stateB, "-d", name, "--http-01", "--http-01-addr",
-		fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}, common...)...)
+	addrB := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	r := run(t, nil, append([]string{"obtain", "--state-dir", stateB, "-d", name, "--http-01", "--http-01-addr", addrB}, common...)...)
 	if r.code != 0 {
 		t.Fatalf("obtain on B: exit %d", r.code)
 	}
@@ -97,7 +98,7 @@ func TestFleetObtainAnsweredByAnotherHost(t *testing.T) {
 	})
 	// A second obtain with the same names is a no-op (current), and the
 	// hook does not run again on A.
-	r = run(t, nil, append([]string{"obtain", "--state-dir", stateB, "-d", name, "--http-01"}, common...)...)
+	r = run(t, nil, append([]string{"obtain", "--state-dir", stateB, "-d", name, "--http-01", "--http-01-addr", addrB}, common...)...)
 	if r.code != 0 || !strings.Contains(r.stderr, "is current until") {
 		t.Errorf("second obtain: exit %d, stderr %q", r.code, r.stderr)
 	}
@@ -110,6 +111,74 @@ func TestFleetObtainAnsweredByAnotherHost(t *testing.T) {
 	// Without a storage key, fleet mode refuses to start (exit 2).
 	if r := run(t, nil, "renew", "--state-dir", stateB, "--storage", storage); r.code != 2 {
 		t.Errorf("renew without --storage-key-file: exit %d; want 2", r.code)
+	}
+
+	// One-shot fleet renew on B: --json outcomes and exit codes.
+	renewB := func(extra ...string) (result, map[string]any) {
+		t.Helper()
+		r := run(t, nil, append([]string{"renew", "--state-dir", stateB, "--json", "--no-random-sleep",
+			"--storage", storage, "--storage-key-file", keyFile, "--etcd-lease-ttl", "3s"}, extra...)...)
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+			t.Fatalf("renew --json: stdout is not one JSON document: %v\n%s", err, r.stdout)
+		}
+		return r, doc
+	}
+	outcome := func(doc map[string]any) string {
+		certs, _ := doc["certificates"].([]any)
+		if len(certs) != 1 {
+			return fmt.Sprintf("%d certificates", len(certs))
+		}
+		c, _ := certs[0].(map[string]any)
+		return fmt.Sprint(c["outcome"])
+	}
+	if r, doc := renewB(); r.code != 0 || outcome(doc) != "not_due" {
+		t.Errorf("renew (nothing due): exit %d, outcome %s; want 0, not_due", r.code, outcome(doc))
+	}
+	if r, doc := renewB("--force", "--cert-name", name); r.code != 0 || outcome(doc) != "renewed" {
+		t.Errorf("renew --force: exit %d, outcome %s; want 0, renewed", r.code, outcome(doc))
+	}
+	if got := p.Count("POST /order-plz 201"); got != 2 {
+		t.Errorf("orders after renew --force = %d; want 2", got)
+	}
+	fullB2, _ := os.ReadFile(filepath.Join(stateB, "certificates", name, "fullchain.pem"))
+	if bytes.Equal(fullB2, fullB) {
+		t.Error("renew --force did not install a new certificate on B")
+	}
+	testenv.WaitFor(t, "A to install the forced renewal and run its hook again", 30*time.Second, func() error {
+		fullA, _ := os.ReadFile(filepath.Join(stateA, "certificates", name, "fullchain.pem"))
+		if !bytes.Equal(fullA, fullB2) {
+			return errors.New("fullchain on A differs")
+		}
+		if runs, _ := os.ReadFile(hookOut); string(runs) != name+"\n"+name+"\n" {
+			return fmt.Errorf("hook runs on A: %q", runs)
+		}
+		return nil
+	})
+	// Without A's responder nobody answers on Pebble's http-01 port: the
+	// forced renewal fails (exit 1, outcome failed).
+	if err := proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "A's daemon to stop", 30*time.Second, func() error {
+		if !strings.Contains(proc.Log.String(), "fleet daemon stopped") {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	if r, doc := renewB("--force"); r.code != 1 || outcome(doc) != "failed" || doc["error"] == nil {
+		t.Errorf("renew --force without a responder: exit %d, outcome %s, error %v; want 1, failed, an error", r.code, outcome(doc), doc["error"])
+	}
+	// etcd down: nothing is done and the run is deferred (exit 75).
+	e.Stop()
+	if r, _ := renewB(); r.code != 75 {
+		t.Errorf("renew with etcd down: exit %d; want 75", r.code)
+	}
+	if r, doc := renewB("--cert-name", name); r.code != 75 || outcome(doc) != "deferred" {
+		t.Errorf("renew --cert-name with etcd down: exit %d, outcome %s; want 75, deferred", r.code, outcome(doc))
+	}
+	if got, _ := os.ReadFile(filepath.Join(stateB, "certificates", name, "fullchain.pem")); !bytes.Equal(got, fullB2) {
+		t.Error("B's live fullchain changed while etcd was down")
 	}
 }
 
