@@ -24,7 +24,7 @@ func FuzzConfig(f *testing.F) {
 		}
 		var out, errb bytes.Buffer
 		env := &Env{
-			Args: []string{"--config", cfg, "--state-dir", filepath.Join(dir, "state"), "config", "show"},
+			Args:  []string{"--config", cfg, "--state-dir", filepath.Join(dir, "state"), "config", "show"},
 			Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
 			Getenv: func(string) string { return "" }, Environ: func() []string { return nil },
 			Now: time.Now, Euid: 1000, Version: "fuzz",

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -43,6 +44,7 @@ type globals struct {
 	logLevel, logFormat    string
 	lockWait               time.Duration
 	lockWaitSet            bool
+	keepVersions           int
 	storage                string
 	orderTimeout           time.Duration
 }
@@ -148,6 +150,7 @@ to reload the servers that use them. It speaks RFC 8555 and the legacy pre-IETF 
 	f.String("log-level", "info", "log level: debug, info, warn, error")
 	f.String("log-format", "text", "log format: text or json (logs go to stderr)")
 	f.BoolP("quiet", "q", false, "print errors only")
+	f.Int("keep-versions", 10, "certificate versions to keep under versions/ (the current one is never removed)")
 	f.Duration("lock-wait", 0, "how long to wait for a certificate's lock (default 0 for renew, 2m otherwise)")
 	f.Duration("order-timeout", client.DefaultOrderTimeout, "deadline for one certificate's order, from the directory to the installed files")
 	f.String("storage", "", "shared storage URL (etcd://host:port/prefix); default the local state dir")
@@ -219,6 +222,11 @@ func (a *app) setup(cmd *cobra.Command) error {
 	}
 	g.eabKID = cfg.String("eab-kid")
 	g.eabHMACKeyFile = cfg.String("eab-hmac-key-file")
+	keep, err := strconv.Atoi(cfg.String("keep-versions"))
+	if err != nil || keep < 1 {
+		return usagef("--keep-versions %q: want a whole number of at least 1", cfg.String("keep-versions"))
+	}
+	g.keepVersions = keep
 	g.lockWaitSet = cfg.source("lock-wait") != sourceDefault
 	if g.lockWait, err = cfg.Duration("lock-wait"); err != nil {
 		return err
@@ -269,7 +277,7 @@ func (a *app) openStore() (*store.Dir, error) {
 	if a.g.stateDir == "" {
 		return nil, usagef("no state directory: set --state-dir")
 	}
-	opts := []store.Option{store.WithLogger(a.log)}
+	opts := []store.Option{store.WithLogger(a.log), store.WithKeepVersions(a.g.keepVersions)}
 	if fp := a.env.Failpoint; fp != nil {
 		// Test builds: failpoints "install-<step>" inside Install.
 		opts = append(opts, store.WithFailpoint(func(step string) error {

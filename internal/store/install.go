@@ -119,6 +119,9 @@ func (d *Dir) Install(name string, v Files, opts ...InstallOptions) (*Installed,
 		return nil, errors.New("install: more than one InstallOptions")
 	}
 	if opt.Keep <= 0 {
+		opt.Keep = d.keep
+	}
+	if opt.Keep <= 0 {
 		opt.Keep = defaultKeep
 	}
 	leaf, err := checkFiles(v)

@@ -65,6 +65,7 @@ const (
 type Dir struct {
 	root string
 	log  *slog.Logger
+	keep int // versions kept by Install unless InstallOptions.Keep says otherwise
 
 	// failAt, when set (tests only), is called after each step of Install
 	// and may return an error to stop there. errSimulatedCrash makes
@@ -81,6 +82,16 @@ func WithLogger(l *slog.Logger) Option {
 	return func(d *Dir) {
 		if l != nil {
 			d.log = l
+		}
+	}
+}
+
+// WithKeepVersions sets how many versions Install keeps per certificate
+// (--keep-versions; default 10, at least 1).
+func WithKeepVersions(n int) Option {
+	return func(d *Dir) {
+		if n > 0 {
+			d.keep = n
 		}
 	}
 }
