@@ -12,10 +12,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/acmectl/acmectl/challenges"
+	"github.com/acmectl/acmectl/challenges/internal/listen"
 )
 
 // DefaultAddr is where Server listens when given no address: port 80 on all
@@ -36,34 +36,9 @@ const (
 	maxHeaderBytes    = 8 << 10
 )
 
-// ListenError is returned by Present when a listener cannot be opened. Err is
-// the cause (errors.Is(err, syscall.EADDRINUSE) for a port in use).
-type ListenError struct {
-	Addr string // the address as configured, e.g. ":80"
-	Err  error
-}
-
-func (e *ListenError) Error() string {
-	switch {
-	case errors.Is(e.Err, syscall.EADDRINUSE):
-		return fmt.Sprintf("http-01: listen on %s: port %s in use (is a web server running there? use --webroot or --http-01-addr): %v",
-			e.Addr, portOf(e.Addr), e.Err)
-	case errors.Is(e.Err, syscall.EACCES):
-		return fmt.Sprintf("http-01: listen on %s: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE): %v",
-			e.Addr, e.Err)
-	default:
-		return fmt.Sprintf("http-01: listen on %s: %v", e.Addr, e.Err)
-	}
-}
-
-func (e *ListenError) Unwrap() error { return e.Err }
-
-func portOf(addr string) string {
-	if _, p, err := net.SplitHostPort(addr); err == nil {
-		return p
-	}
-	return addr
-}
+// ListenError is returned by Present when a listener cannot be opened. Err
+// is the cause (errors.Is(err, syscall.EADDRINUSE) for a port in use).
+type ListenError = listen.Error
 
 // Server is the standalone http-01 responder. It implements
 // challenges.Solver and is safe for concurrent use.
@@ -215,18 +190,11 @@ func (s *Server) Handler() http.Handler {
 // listen opens every configured address. Called with s.mu held; the binds
 // are quick syscalls. On error, the listeners already opened are closed.
 func (s *Server) listen(ctx context.Context) (*listeners, error) {
-	var lc net.ListenConfig
-	live := &listeners{}
-	for _, addr := range s.addrs {
-		ln, err := lc.Listen(ctx, "tcp", addr)
-		if err != nil {
-			for _, l := range live.lns {
-				_ = l.Close()
-			}
-			return nil, &ListenError{Addr: addr, Err: err}
-		}
-		live.lns = append(live.lns, ln)
+	lns, err := listen.All(ctx, s.addrs, "http-01", "is a web server running there? use --webroot or --http-01-addr")
+	if err != nil {
+		return nil, err
 	}
+	live := &listeners{lns: lns}
 	live.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: readHeaderTimeout,

@@ -12,10 +12,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/acmectl/acmectl/challenges"
+	"github.com/acmectl/acmectl/challenges/internal/listen"
 )
 
 // DefaultAddr is where Server listens when given no address: port 443 on all
@@ -31,31 +31,9 @@ const (
 	maxConns = 64
 )
 
-// ListenError is returned by Present when a listener cannot be opened. Err is
-// the cause (errors.Is(err, syscall.EADDRINUSE) for a port in use).
-type ListenError struct {
-	Addr string // the address as configured, e.g. ":443"
-	Err  error
-}
-
-func (e *ListenError) Error() string {
-	switch {
-	case errors.Is(e.Err, syscall.EADDRINUSE):
-		port := e.Addr
-		if _, p, err := net.SplitHostPort(e.Addr); err == nil {
-			port = p
-		}
-		return fmt.Sprintf("tls-alpn-01: listen on %s: port %s in use (is a TLS server running there? use --tls-alpn-01-addr or another challenge): %v",
-			e.Addr, port, e.Err)
-	case errors.Is(e.Err, syscall.EACCES):
-		return fmt.Sprintf("tls-alpn-01: listen on %s: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE): %v",
-			e.Addr, e.Err)
-	default:
-		return fmt.Sprintf("tls-alpn-01: listen on %s: %v", e.Addr, e.Err)
-	}
-}
-
-func (e *ListenError) Unwrap() error { return e.Err }
+// ListenError is returned by Present when a listener cannot be opened. Err
+// is the cause (errors.Is(err, syscall.EADDRINUSE) for a port in use).
+type ListenError = listen.Error
 
 // Server is the tls-alpn-01 responder. It implements challenges.Solver and
 // is safe for concurrent use.
@@ -267,17 +245,9 @@ func (s *Server) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, e
 // listen opens every configured address. Called with s.mu held; the binds
 // are quick syscalls. On error, the listeners already opened are closed.
 func (s *Server) listen(ctx context.Context) (*listeners, error) {
-	var lc net.ListenConfig
-	var lns []net.Listener
-	for _, addr := range s.addrs {
-		ln, err := lc.Listen(ctx, "tcp", addr)
-		if err != nil {
-			for _, l := range lns {
-				_ = l.Close()
-			}
-			return nil, &ListenError{Addr: addr, Err: err}
-		}
-		lns = append(lns, ln)
+	lns, err := listen.All(ctx, s.addrs, "tls-alpn-01", "is a TLS server running there? use --tls-alpn-01-addr or another challenge")
+	if err != nil {
+		return nil, err
 	}
 	// The listeners outlive the Present call: not derived from ctx.
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
