@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -174,9 +177,18 @@ func (a *app) runFleetObtain(ctx context.Context, opts *obtainOptions, name stri
 	return nil
 }
 
+// certNamesOrAll is the daemon's Names for --cert-name: nil (every
+// certificate) when none was given.
+func certNamesOrAll(names []string) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	return names
+}
+
 // fleetResult turns what the fleet pass did to one certificate into the
 // outcome of `renew` (--json, exit codes).
-func fleetResult(st *store.Dir, r fleet.Report, now time.Time) renew.Result {
+func fleetResult(r fleet.Report, now time.Time) renew.Result {
 	res := renew.Result{Name: r.Name, Outcome: renew.NotDue, Next: r.Next}
 	if r.Sync != nil && r.Sync.Deployed {
 		res.Deployed = true
@@ -243,6 +255,17 @@ func (a *app) runFleetRenew(ctx context.Context, opts *renewOptions) error {
 	if opts.dryRun {
 		return usagef("--dry-run is not available with --storage etcd")
 	}
+	for _, n := range opts.certNames {
+		if err := store.ValidCertName(n); err != nil {
+			return usagef("--cert-name %q: must match ^[a-z0-9][a-z0-9._-]{0,127}$", n)
+		}
+	}
+	if opts.daemon {
+		if opts.force {
+			return usagef("--daemon and --force do not go together in fleet mode")
+		}
+		return a.runFleetDaemon(ctx, opts)
+	}
 	st, err := a.openStore()
 	if err != nil {
 		return err
@@ -252,34 +275,88 @@ func (a *app) runFleetRenew(ctx context.Context, opts *renewOptions) error {
 		return err
 	}
 	defer h.Fleet.Close()
-	d := &fleet.Daemon{Host: h}
-	if len(opts.certNames) > 0 {
-		for _, n := range opts.certNames {
-			if err := store.ValidCertName(n); err != nil {
-				return usagef("--cert-name %q: must match ^[a-z0-9][a-z0-9._-]{0,127}$", n)
+	d := &fleet.Daemon{Host: h, Names: certNamesOrAll(opts.certNames), Force: opts.force}
+	reports, err := d.Pass(ctx)
+	if err != nil && fleet.IsUnavailable(err) {
+		// Nothing was done: a temporary failure (exit 75).
+		return &client.TemporaryError{Err: fmt.Errorf("list fleet certificates: %w", err)}
+	}
+	if err != nil {
+		return err
+	}
+	results := make([]renew.Result, 0, len(reports))
+	for _, r := range reports {
+		results = append(results, fleetResult(r, a.env.Now()))
+	}
+	return a.reportRenew(results, opts)
+}
+
+// runFleetDaemon runs the fleet daemon until ctx ends. SIGHUP re-reads the
+// configuration (flags, env, config file) and the local settings (the
+// responder's addresses), then reconnects; a configuration that does not
+// load keeps the previous one.
+func (a *app) runFleetDaemon(ctx context.Context, opts *renewOptions) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
 			}
 		}
-		d.Names = opts.certNames
-	}
-	if opts.daemon && opts.force {
-		return usagef("--daemon and --force do not go together in fleet mode")
-	}
-	if !opts.daemon {
-		d.Force = opts.force
-		reports, err := d.Pass(ctx)
-		if err != nil && fleet.IsUnavailable(err) {
-			// Nothing was done: a temporary failure (exit 75).
-			return &client.TemporaryError{Err: fmt.Errorf("list fleet certificates: %w", err)}
+	}()
+	reloaded := false
+	for {
+		err := a.fleetDaemonOnce(ctx, opts, reload)
+		if ctx.Err() != nil {
+			return nil
 		}
-		if err != nil {
+		if err != nil && !reloaded {
 			return err
 		}
-		results := make([]renew.Result, 0, len(reports))
-		for _, r := range reports {
-			results = append(results, fleetResult(st, r, a.env.Now()))
+		cfg, g, log := a.cfg, a.g, a.log
+		if err != nil {
+			// The reloaded configuration does not work: back to the
+			// previous one until the next SIGHUP.
+			a.log.Error("fleet daemon cannot start with the reloaded configuration; waiting for SIGHUP", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-reload:
+			}
 		}
-		return a.reportRenew(results, opts)
+		reloaded = true
+		if err := a.setup(opts.cmd); err != nil {
+			a.cfg, a.g, a.log = cfg, g, log
+			a.log.Error("reload configuration; keeping the previous one", "err", err)
+		} else {
+			a.log.Info("configuration reloaded")
+		}
 	}
+}
+
+// fleetDaemonOnce connects, starts the responder on the http-01 and
+// tls-alpn-01 addresses of this host's local settings and runs the daemon
+// until ctx ends or reload receives.
+func (a *app) fleetDaemonOnce(ctx context.Context, opts *renewOptions, reload <-chan struct{}) error {
+	st, err := a.openStore()
+	if err != nil {
+		return err
+	}
+	h, err := a.openFleetHost(st)
+	if err != nil {
+		return err
+	}
+	defer h.Fleet.Close()
+	d := &fleet.Daemon{Host: h, Names: certNamesOrAll(opts.certNames), Reload: reload}
 	var httpAddrs, tlsAddrs []string
 	names, _ := st.List()
 	seen := map[string]bool{}

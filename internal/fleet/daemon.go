@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -42,6 +43,10 @@ type Daemon struct {
 	// Force renews every certificate tended, due or not (one-shot
 	// `renew --force`); never before the CA's Retry-After.
 	Force bool
+	// Reload, when it receives, makes Run return nil between two
+	// certificates (never mid-order), with its responder closed: the
+	// caller re-reads its configuration and starts a new daemon (SIGHUP).
+	Reload <-chan struct{}
 }
 
 // Report is what tending one certificate did.
@@ -63,16 +68,21 @@ type Report struct {
 	Next time.Time
 }
 
-// Run loops until ctx ends and returns nil then. While etcd is
+// Run loops until ctx ends (or Reload receives) and returns nil then,
+// after its goroutines (watch, responder) ended. While etcd is
 // unreachable it waits and retries, changing nothing locally.
 func (d *Daemon) Run(ctx context.Context) error {
 	h := d.Host
 	log := h.log()
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
 	if d.Responder != nil {
-		go d.runResponder(ctx)
+		wg.Go(func() { d.runResponder(ctx) })
 	}
 	wake := make(chan string, 256)
-	go d.watch(ctx, wake)
+	wg.Go(func() { d.watch(ctx, wake) })
 
 	retry := retryMin
 	dirty := map[string]bool{}
@@ -84,6 +94,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			log.Info("fleet daemon stopped")
+			return nil
+		case <-d.Reload:
+			log.Info("fleet daemon reloading")
 			return nil
 		case n := <-wake:
 			if n == "" {

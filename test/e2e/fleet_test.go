@@ -155,8 +155,28 @@ func TestFleetObtainAnsweredByAnotherHost(t *testing.T) {
 		}
 		return nil
 	})
-	// Without A's responder nobody answers on Pebble's http-01 port: the
-	// forced renewal fails (exit 1, outcome failed).
+	// SIGHUP: A re-reads its configuration and local settings and moves
+	// its responder to the address now in its settings.yaml.
+	moved := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	sa, err := da.LoadSettings(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa.HTTP01Addrs = []string{moved}
+	if err := da.SaveSettings(name, sa); err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "A's responder to move after SIGHUP", 30*time.Second, func() error {
+		if !strings.Contains(proc.Log.String(), "fleet http-01 responder started\" addr="+moved) {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	// Now nobody answers on Pebble's http-01 port: the forced renewal
+	// fails (exit 1, outcome failed).
 	if err := proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
