@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -72,10 +71,7 @@ fails. Accounts are not touched. Asks on a terminal; needs --yes off one.`,
 			if err := a.confirmIrreversible(yes, "delete", q); err != nil {
 				return err
 			}
-			lockWait := 2 * time.Minute
-			if a.g.lockWaitSet {
-				lockWait = a.g.lockWait
-			}
+			lockWait := a.lockWait()
 			unlock, err := st.LockCert(ctx, name, lockWait)
 			if err != nil {
 				return err

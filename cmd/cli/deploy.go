@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -42,10 +41,7 @@ func (a *app) runDeploy(ctx context.Context, name string) error {
 	if !st.Exists(name) {
 		return usagef("--cert-name %s: no such certificate in %s (see acmectl list)", name, st.Root())
 	}
-	lockWait := 2 * time.Minute
-	if a.g.lockWaitSet {
-		lockWait = a.g.lockWait
-	}
+	lockWait := a.lockWait()
 	unlock, err := st.LockCert(ctx, name, lockWait)
 	if err != nil {
 		return err

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
@@ -172,14 +171,6 @@ func (a *app) applyImport(ctx context.Context, st *store.Dir, plan *importPlan) 
 		done = append(done, "certificate "+c.name)
 	}
 	return done, nil
-}
-
-// lockWait is --lock-wait, or 2 minutes for commands other than renew.
-func (a *app) lockWait() time.Duration {
-	if a.g.lockWaitSet {
-		return a.g.lockWait
-	}
-	return 2 * time.Minute
 }
 
 func (a *app) reportImport(plan *importPlan, applied bool, done []string) error {

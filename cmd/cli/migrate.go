@@ -333,10 +333,7 @@ func applySettingsChanges(s *store.Settings, changes [][3]string) {
 // lock. Certificates that cannot be locked are reported and left as they
 // were; the error then says which.
 func (a *app) applyMigration(ctx context.Context, st *store.Dir, c *client.Client, plan *migratePlan) error {
-	lockWait := 2 * time.Minute
-	if a.g.lockWaitSet {
-		lockWait = a.g.lockWait
-	}
+	lockWait := a.lockWait()
 	opts, err := a.accountOptions()
 	if err != nil {
 		return err

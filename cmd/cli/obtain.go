@@ -92,10 +92,7 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 		}
 		return a.runFleetObtain(ctx, opts, name, fresh, st)
 	}
-	lockWait := 2 * time.Minute
-	if a.g.lockWaitSet {
-		lockWait = a.g.lockWait
-	}
+	lockWait := a.lockWait()
 	var unlock func()
 	if !opts.dryRun {
 		unlock, err = st.LockCert(ctx, name, lockWait)

@@ -115,10 +115,7 @@ func (a *app) runReconfigure(ctx context.Context, o *reconfigureOptions) error {
 		return a.reportReconfigure(name, target, changed, added, removed, reorder, nil, true)
 	}
 
-	lockWait := 2 * time.Minute
-	if a.g.lockWaitSet {
-		lockWait = a.g.lockWait
-	}
+	lockWait := a.lockWait()
 	unlock, err := st.LockCert(ctx, name, lockWait)
 	if err != nil {
 		return err

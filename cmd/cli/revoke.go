@@ -11,7 +11,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -180,10 +179,7 @@ func (a *app) runRevoke(ctx context.Context, o *revokeOptions) error {
 		return err
 	}
 	if t.name != "" {
-		lockWait := 2 * time.Minute
-		if a.g.lockWaitSet {
-			lockWait = a.g.lockWait
-		}
+		lockWait := a.lockWait()
 		unlock, err := st.LockCert(ctx, t.name, lockWait)
 		if err != nil {
 			return err

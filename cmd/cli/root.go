@@ -272,6 +272,14 @@ func (a *app) setupLogger() error {
 	return nil
 }
 
+// lockWait is --lock-wait, or 2 minutes for commands other than renew.
+func (a *app) lockWait() time.Duration {
+	if a.g.lockWaitSet {
+		return a.g.lockWait
+	}
+	return 2 * time.Minute
+}
+
 // openStore opens the state directory.
 func (a *app) openStore() (*store.Dir, error) {
 	if a.g.stateDir == "" {
