@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -313,33 +314,36 @@ func (a *app) runFleetDaemon(ctx context.Context, opts *renewOptions) error {
 			}
 		}
 	}()
-	reloaded := false
+	type loaded struct {
+		cfg *config
+		g   globals
+		log *slog.Logger
+	}
+	var prev *loaded // the configuration before a reload, until the new one started
 	for {
 		err := a.fleetDaemonOnce(ctx, opts, reload)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil && !reloaded {
-			return err
-		}
-		cfg, g, log := a.cfg, a.g, a.log
 		if err != nil {
-			// The reloaded configuration does not work: back to the
-			// previous one until the next SIGHUP.
-			a.log.Error("fleet daemon cannot start with the reloaded configuration; waiting for SIGHUP", "err", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-reload:
+			if prev == nil {
+				return err
 			}
+			a.log.Error("fleet daemon cannot start with the reloaded configuration; back to the previous one", "err", err)
+			a.cfg, a.g, a.log = prev.cfg, prev.g, prev.log
+			prev = nil
+			continue
 		}
-		reloaded = true
+		// SIGHUP.
+		cur := &loaded{a.cfg, a.g, a.log}
 		if err := a.setup(opts.cmd); err != nil {
-			a.cfg, a.g, a.log = cfg, g, log
+			a.cfg, a.g, a.log = cur.cfg, cur.g, cur.log
 			a.log.Error("reload configuration; keeping the previous one", "err", err)
-		} else {
-			a.log.Info("configuration reloaded")
+			prev = nil
+			continue
 		}
+		prev = cur
+		a.log.Info("configuration reloaded")
 	}
 }
 
