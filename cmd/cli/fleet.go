@@ -219,7 +219,7 @@ func fleetResult(r fleet.Report, now time.Time) renew.Result {
 		res.Outcome, res.Class = renew.Locked, "locked"
 		res.Err = fmt.Errorf("%s is being renewed by another fleet host", r.Name)
 	case r.Sync != nil && r.Sync.DeployErr != nil:
-		res.Outcome, res.Err, res.Class = renew.DeployFailed, r.Sync.DeployErr, "deploy"
+		res.Outcome, res.Err, res.Class = renew.DeployFailed, r.Sync.DeployErr, "deploy_hook"
 	case r.Issued != nil:
 		res.Outcome = renew.Renewed
 		res.Issued = &renew.Issued{NotAfter: r.Issued.Leaf.NotAfter, Replaced: r.Issued.Replaced, OrderURL: r.Issued.OrderURL, Version: r.Issued.Generation}
