@@ -135,7 +135,11 @@ func (a *app) applyOrderFlags(s *store.Settings, fresh bool) error {
 	if set("http-01") || set("http-01-addr") {
 		on, _ := c.Bool("http-01")
 		addrs := c.Strings("http-01-addr")
-		if on && len(addrs) == 0 {
+		switch {
+		case len(addrs) > 0:
+		case on && len(s.HTTP01Addrs) > 0:
+			addrs = s.HTTP01Addrs // --http-01 alone keeps the stored addresses
+		case on:
 			addrs = []string{":80"}
 		}
 		s.HTTP01Addrs = addrs
@@ -157,7 +161,11 @@ func (a *app) applyOrderFlags(s *store.Settings, fresh bool) error {
 	if set("tls-alpn-01") || set("tls-alpn-01-addr") {
 		on, _ := c.Bool("tls-alpn-01")
 		addrs := c.Strings("tls-alpn-01-addr")
-		if on && len(addrs) == 0 {
+		switch {
+		case len(addrs) > 0:
+		case on && len(s.TLSALPN01Addrs) > 0:
+			addrs = s.TLSALPN01Addrs // --tls-alpn-01 alone keeps the stored addresses
+		case on:
 			addrs = []string{":443"}
 		}
 		s.TLSALPN01Addrs = addrs

@@ -89,3 +89,24 @@ func TestObtainJSON(t *testing.T) {
 		t.Errorf("doc = %+v", doc)
 	}
 }
+
+// TestObtainSolverFlagKeepsAddress: on an existing certificate, --http-01
+// without --http-01-addr keeps the stored address (it must not fall back to
+// :80, where Pebble does not look).
+func TestObtainSolverFlagKeepsAddress(t *testing.T) {
+	l := newLab(t, testenv.PebbleOptions{Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
+	name := "addr.example.test"
+	if r := run(t, nil, l.args("obtain", append(l.http01(), "-d", name)...)...); r.code != 0 {
+		t.Fatalf("first obtain: exit %d", r.code)
+	}
+	if r := run(t, nil, l.args("obtain", "-d", name, "--force", "--http-01")...); r.code != 0 {
+		t.Fatalf("obtain --force --http-01: exit %d; want 0 with the stored address", r.code)
+	}
+	settings, err := os.ReadFile(filepath.Join(l.certDir(name), "settings.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(settings), l.http01()[2]) {
+		t.Errorf("settings.yaml lost the http-01 address %s:\n%s", l.http01()[2], settings)
+	}
+}
