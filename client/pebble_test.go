@@ -132,3 +132,44 @@ func TestObtainAgainstPebble(t *testing.T) {
 		t.Errorf("tokens left after cleanup: %v", solver.tokens)
 	}
 }
+
+// BenchmarkObtainInProcess measures the protocol alone: one single-name
+// issuance with an existing account against Pebble (no nonce rejection),
+// in process (no process start, no disk). Requests are counted on
+// Pebble's side.
+func BenchmarkObtainInProcess(b *testing.B) {
+	p := testenv.StartPebble(b, testenv.PebbleOptions{Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
+	solver := &tokenServer{tokens: map[string]string{}}
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p.HTTPPort))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: solver}
+	go srv.Serve(l)
+	defer srv.Close()
+	acctKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c := testenv.PebbleClient(b, p, nil)
+	acct, err := c.Register(b.Context(), acctKey, client.RegisterOptions{AgreeTerms: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	certKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"bench.example.test"}}, certKey)
+	req := client.OrderRequest{
+		Identifiers: []client.Identifier{{Type: "dns", Value: "bench.example.test"}}, CSR: csr, Profile: "default",
+		Solvers: func(client.Identifier, bool) []client.SolverChoice {
+			return []client.SolverChoice{{Type: challenges.HTTP01, Solver: solver}}
+		},
+	}
+	before := p.Count("total")
+	b.ResetTimer()
+	for b.Loop() {
+		// A fresh client per issuance, as a fresh acmectl process has:
+		// directory and first nonce included.
+		c := testenv.PebbleClient(b, p, nil)
+		if _, err := c.Obtain(b.Context(), acct, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(p.Count("total")-before)/float64(b.N), "requests/op")
+}
