@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -297,23 +294,8 @@ func (a *app) runFleetRenew(ctx context.Context, opts *renewOptions) error {
 // responder's addresses), then reconnects; a configuration that does not
 // load keeps the previous one.
 func (a *app) runFleetDaemon(ctx context.Context, opts *renewOptions) error {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	reload := make(chan struct{}, 1)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				select {
-				case reload <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}()
+	reload, stop := hangups(ctx)
+	defer stop()
 	type loaded struct {
 		cfg *config
 		g   globals

@@ -199,23 +199,8 @@ func randomSleep(a *app) func(ctx context.Context) error {
 }
 
 func (a *app) runDaemon(ctx context.Context, opts *renewOptions, st *store.Dir, runner *renew.Runner, names func() ([]string, error)) error {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	reload := make(chan struct{}, 1)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				select {
-				case reload <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}()
+	reload, stop := hangups(ctx)
+	defer stop()
 	watcher := &renew.DirWatcher{Root: st.Root()}
 	watcher.Changed()
 	d := &renew.Daemon{
@@ -413,4 +398,29 @@ func resultJSON(r renew.Result) map[string]any {
 		m["note"] = r.Note
 	}
 	return m
+}
+
+// hangups turns SIGHUP into a reload request for a daemon: at most one
+// pending at a time, until ctx ends or stop is called.
+func hangups(ctx context.Context) (reload <-chan struct{}, stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ch := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-hup:
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return ch, func() { signal.Stop(hup); close(done) }
 }
