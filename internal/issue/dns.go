@@ -455,5 +455,47 @@ func (p *PersistSolver) Present(ctx context.Context, ch challenges.Challenge) er
 	return CheckPersist(ctx, p.Resolvers, ch.Identifier.Value, ch.Wildcard, ch.IssuerDomainNames, ch.AccountURL, now)
 }
 
+// CheckBeforeOrder checks the published record for an identifier whose
+// preferred solver this is, before any order exists: issuers are the
+// directory's CAA identities (the names a dns-persist-01 challenge offers).
+func (p *PersistSolver) CheckBeforeOrder(ctx context.Context, id client.Identifier, wildcard bool, accountURL string, issuers []string) error {
+	now := time.Now()
+	if p.Now != nil {
+		now = p.Now()
+	}
+	return CheckPersist(ctx, p.Resolvers, id.Value, wildcard, issuers, accountURL, now)
+}
+
+// preOrderChecker is a solver that can tell before the order whether it
+// will succeed (dns-persist-01: the record is published once, by a person).
+type preOrderChecker interface {
+	CheckBeforeOrder(ctx context.Context, id client.Identifier, wildcard bool, accountURL string, issuers []string) error
+}
+
+// checkBeforeOrder runs the pre-order check of every identifier whose
+// first-choice solver has one, so a missing or wrong dns-persist-01 record
+// fails before newOrder (no order, no rate-limit cost). Without CAA
+// identities in the directory the issuer is unknown and the check waits
+// for the challenge.
+func checkBeforeOrder(ctx context.Context, ids []client.Identifier, solverFor func(client.Identifier, bool) []client.SolverChoice, accountURL string, issuers []string) error {
+	if len(issuers) == 0 {
+		return nil
+	}
+	for _, id := range ids {
+		wildcard := strings.HasPrefix(id.Value, "*.")
+		base := client.Identifier{Type: id.Type, Value: strings.TrimPrefix(id.Value, "*.")}
+		choices := solverFor(base, wildcard)
+		if len(choices) == 0 {
+			continue
+		}
+		if c, ok := choices[0].Solver.(preOrderChecker); ok {
+			if err := c.CheckBeforeOrder(ctx, base, wildcard, accountURL, issuers); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // CleanUp does nothing: the record is persistent.
 func (p *PersistSolver) CleanUp(context.Context, challenges.Challenge) error { return nil }

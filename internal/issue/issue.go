@@ -352,6 +352,9 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkBeforeOrder(ctx, ids, solverFor, acct.URL, dir.Meta.CAAIdentities); err != nil {
+		return nil, err
+	}
 	st := req.State
 	if st == nil {
 		st = &store.State{}

@@ -547,12 +547,13 @@ func TestDNSPersist01(t *testing.T) {
 		t.Errorf("persistent record = %q; want it kept", got)
 	}
 
-	// A record naming another account: refused before answering.
+	// A record naming another account: refused before ordering.
 	other := "pebble.letsencrypt.org; accounturi=https://example.test/acct/999"
 	if err := admin.SetTXT(ctx, "_validation-persist.bad.acme.test.", other); err != nil {
 		t.Fatal(err)
 	}
 	chal := l.p.Count("POST /chalZ")
+	orders := l.p.Count("POST /order-plz")
 	r = run(t, nil, l.args("obtain", "-d", "bad.acme.test", "--solver", "default=dns-persist-01", "--dns-resolvers", b.Addr)...)
 	wantCode(t, r, 1)
 	if !strings.Contains(r.stderr, "accounturi is not this account") {
@@ -560,5 +561,8 @@ func TestDNSPersist01(t *testing.T) {
 	}
 	if got := l.p.Count("POST /chalZ"); got != chal {
 		t.Errorf("a challenge was answered with a bad record (%d → %d)", chal, got)
+	}
+	if got := l.p.Count("POST /order-plz"); got != orders {
+		t.Errorf("an order was created for a bad record (%d → %d); the check runs before ordering", orders, got)
 	}
 }
