@@ -10,7 +10,7 @@ VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || ech
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 export ACMECTL_TOOLS := $(TOOLS)
 
-.PHONY: all build demo test test-short test-long fuzz tools packages bench clean man docs release-check
+.PHONY: cross-check all build demo test test-short test-long fuzz tools packages bench clean man docs release-check
 
 all: build
 
@@ -34,6 +34,12 @@ test: tools packages
 	ACMECTL_REQUIRE_SERVERS=1 $(GO) test -count=1 -timeout 20m ./...
 	$(GO) -C test/v1compat test -count=1 ./...
 	$(MAKE) fuzz FUZZTIME=2s
+	$(MAKE) cross-check
+
+# The release targets other than Linux must at least type-check
+# (.goreleaser.yaml builds windows, darwin and freebsd too).
+cross-check:
+	for os in windows darwin freebsd; do GOOS=$$os $(GO) vet ./cmd/acmectl || exit 1; done
 
 # Every Go fuzz target (*_fuzz_test.go) for FUZZTIME each; `go test` alone
 # replays their committed corpora (testdata/fuzz).

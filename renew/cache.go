@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 
 	"github.com/acmectl/acmectl/internal/store"
 )
@@ -55,10 +54,7 @@ func (c *StateCache) load() {
 }
 
 func fileKey(fi fs.FileInfo) (ino uint64, size, mtime int64) {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		ino = st.Ino
-	}
-	return ino, fi.Size(), fi.ModTime().UnixNano()
+	return inode(fi), fi.Size(), fi.ModTime().UnixNano()
 }
 
 // LoadState returns name's state from the cache when state.json is
