@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suites run against when missing:
-# BIND9 (named, tsig-keygen), nginx, etcd, openssl. Uses apt-get as root (or
-# via sudo); does nothing when everything is present.
+# BIND9 (named, tsig-keygen, nsupdate, dig), nginx, etcd, certbot and lego
+# (import tests and the comparison benchmark), systemd (systemd-analyze for
+# the unit files), bsdutils (script(1) for terminal tests), openssl. Uses
+# apt-get as root (or via sudo); does nothing when everything is present.
 set -euo pipefail
 need=()
 command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ] || need+=(bind9 bind9-utils)
@@ -10,6 +12,10 @@ command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v certbot >/dev/null 2>&1 || need+=(certbot)
+command -v lego >/dev/null 2>&1 || need+=(lego)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v script >/dev/null 2>&1 || need+=(bsdutils)
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
