@@ -1,8 +1,9 @@
 // Command demo obtains a real certificate from a local Pebble with the
 // built acmectl binary: `make demo`. It generates Pebble's HTTPS
 // certificate, serves DNS for the test name on 127.0.0.1, starts Pebble,
-// runs `acmectl obtain` and `acmectl show`, prints where the certificate is
-// and when it expires, and stops Pebble. Everything stays on 127.0.0.1.
+// runs `acmectl obtain`, then `acmectl show` (where the certificate is, when
+// it expires and when it will be renewed) and `acmectl renew` (silent: not
+// due), and stops Pebble. Everything stays on 127.0.0.1.
 package main
 
 import (
@@ -15,7 +16,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
 	"math/big"
@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -101,7 +102,7 @@ func run(bin, pebbleBin, name, dir string) error {
 	args := append([]string{"obtain"}, common...)
 	args = append(args, "--accept-tos", "--email", "demo@example.test", "-d", name,
 		"--http-01", "--http-01-addr", "127.0.0.1:"+strconv.Itoa(httpPort))
-	fmt.Printf("$ acmectl %v\n", args)
+	fmt.Printf("$ acmectl %s\n", strings.Join(args, " "))
 	ob := exec.Command(bin, args...)
 	ob.Stdout, ob.Stderr = os.Stdout, os.Stderr
 	start := time.Now()
@@ -110,20 +111,20 @@ func run(bin, pebbleBin, name, dir string) error {
 	}
 	fmt.Printf("(took %v)\n\n", time.Since(start).Round(time.Millisecond))
 
-	certFile := filepath.Join(state, "certificates", name, "fullchain.pem")
-	pemData, err := os.ReadFile(certFile)
-	if err != nil {
-		return err
+	// Where it is and when it expires, as a user would ask.
+	for _, a := range [][]string{{"show", name}, {"renew", "--no-random-sleep"}} {
+		args := append(append([]string{}, a...), "--state-dir", state)
+		fmt.Printf("$ acmectl %s\n", strings.Join(args, " "))
+		c := exec.Command(bin, args...)
+		c.Stdout, c.Stderr = os.Stdout, os.Stderr
+		if err := c.Run(); err != nil {
+			return fmt.Errorf("acmectl %s: %w", a[0], err)
+		}
+		if a[0] == "renew" {
+			fmt.Println("(renew printed nothing: the certificate is not due, as cron should see it)")
+		}
+		fmt.Println()
 	}
-	b, _ := pem.Decode(pemData)
-	if b == nil {
-		return errors.New("no certificate in " + certFile)
-	}
-	leaf, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("Certificate for %v\n  file:    %s\n  issuer:  %s\n  expires: %s\n", leaf.DNSNames, certFile, leaf.Issuer.CommonName, leaf.NotAfter.UTC().Format(time.RFC3339))
 	fmt.Printf("\nWork directory (kept): %s\nPebble stopped.\n", dir)
 	return nil
 }
