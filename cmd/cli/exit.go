@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/fleet"
 	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/store"
 )
@@ -55,6 +56,8 @@ func errorClass(err error) string {
 		return client.ClassUsage
 	case errors.As(err, &le):
 		return "locked"
+	case fleet.IsUnavailable(err):
+		return "storage_unavailable"
 	}
 	return client.Classify(err)
 }
@@ -71,7 +74,7 @@ func exitCode(err error) int {
 	switch errorClass(err) {
 	case client.ClassUsage, client.ClassUnsupported: // unsupported: found before any request
 		return ExitUsage
-	case client.ClassRateLimited, client.ClassUnavailable, "locked":
+	case client.ClassRateLimited, client.ClassUnavailable, "locked", "storage_unavailable":
 		return ExitDeferred
 	}
 	return ExitFailed

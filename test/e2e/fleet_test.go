@@ -191,8 +191,10 @@ func TestFleetObtainAnsweredByAnotherHost(t *testing.T) {
 	}
 	// etcd down: nothing is done and the run is deferred (exit 75).
 	e.Stop()
-	if r, _ := renewB(); r.code != 75 {
+	if r, doc := renewB(); r.code != 75 {
 		t.Errorf("renew with etcd down: exit %d; want 75", r.code)
+	} else if e, _ := doc["error"].(map[string]any); e == nil || e["class"] != "storage_unavailable" {
+		t.Errorf("renew with etcd down: error %v; want class storage_unavailable", doc["error"])
 	}
 	if r, doc := renewB("--cert-name", name); r.code != 75 || outcome(doc) != "deferred" {
 		t.Errorf("renew --cert-name with etcd down: exit %d, outcome %s; want 75, deferred", r.code, outcome(doc))
