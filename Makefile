@@ -59,9 +59,10 @@ test-long: tools packages
 	$(GO) test -count=3 -timeout 30m ./test/hostile
 	$(MAKE) fuzz FUZZTIME=60s
 
-# Unit tests only (no servers).
+# Fast tests without the end-to-end suites (test/e2e, test/hostile); -short
+# also skips the Pebble, etcd and BIND tests inside packages that have them.
 test-short:
-	$(GO) test -short ./...
+	$(GO) test -short $$($(GO) list ./... | grep -v -e /test/e2e -e /test/hostile)
 
 # One issuance with an existing account against Pebble: wall time,
 # requests, peak memory.
