@@ -23,9 +23,7 @@ import (
 // without CAA up to the TLD).
 func caaStub(t *testing.T, caa map[string][]string) string {
 	t.Helper()
-	port := testenv.FreeUDPTCPPort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+	return testenv.ServeDNS(t, dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(r)
 		m.RecursionAvailable = true
@@ -47,20 +45,7 @@ func caaStub(t *testing.T, caa map[string][]string) string {
 			}
 		}
 		_ = w.WriteMsg(m)
-	})
-	for _, netw := range []string{"udp", "tcp"} {
-		srv := &dns.Server{Addr: addr, Net: netw, Handler: h}
-		ready := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(ready) }
-		go func() { _ = srv.ListenAndServe() }()
-		select {
-		case <-ready:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("stub DNS %s did not start", netw)
-		}
-		t.Cleanup(func() { _ = srv.Shutdown() })
-	}
-	return addr
+	}))
 }
 
 type cliResult struct {

@@ -311,9 +311,7 @@ func LocalhostTLS(t testing.TB) (caPEM, certPEM, keyPEM []byte) {
 // UDP on 127.0.0.1, for Pebble's VA in http-01 and tls-alpn-01 tests.
 func StartStubDNS(t testing.TB) string {
 	t.Helper()
-	port := FreeUDPTCPPort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+	return ServeDNS(t, dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(r)
 		m.Authoritative = true
@@ -323,7 +321,14 @@ func StartStubDNS(t testing.TB) string {
 			}
 		}
 		_ = w.WriteMsg(m)
-	})
+	}))
+}
+
+// ServeDNS serves h over TCP and UDP on one free port of 127.0.0.1 until
+// the test ends, and returns host:port once both listeners are up.
+func ServeDNS(t testing.TB, h dns.Handler) string {
+	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(FreeUDPTCPPort(t))
 	for _, netw := range []string{"tcp", "udp"} {
 		srv := &dns.Server{Addr: addr, Net: netw, Handler: h}
 		ready := make(chan struct{})
@@ -332,7 +337,7 @@ func StartStubDNS(t testing.TB) string {
 		select {
 		case <-ready:
 		case <-time.After(5 * time.Second):
-			t.Fatalf("stub DNS %s did not start", netw)
+			t.Fatalf("DNS server %s on %s did not start", netw, addr)
 		}
 		t.Cleanup(func() { _ = srv.Shutdown() })
 	}
