@@ -23,20 +23,14 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "acmectl-e2e-bin")
+	bin, err := testenv.BuildAcmectl("acmectl-e2e-bin", "acmectl_failpoints")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binDir = dir
-	build := exec.Command("go", "build", "-tags", "acmectl_failpoints", "-o", filepath.Join(dir, "acmectl"), "../../cmd/acmectl")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build acmectl:", err)
-		os.Exit(1)
-	}
+	binDir = filepath.Dir(bin)
 	code := m.Run()
-	os.RemoveAll(dir)
+	os.RemoveAll(binDir)
 	os.Exit(code)
 }
 

@@ -14,26 +14,22 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/acmectl/acmectl/internal/testenv"
 )
 
 var binDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "acmectl-hostile-bin")
+	// The release build (no failpoints): what ships is what is attacked.
+	bin, err := testenv.BuildAcmectl("acmectl-hostile-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binDir = dir
-	// The release build: what ships is what is attacked.
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "acmectl"), "../../cmd/acmectl")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build acmectl:", err)
-		os.Exit(1)
-	}
+	binDir = filepath.Dir(bin)
 	code := m.Run()
-	os.RemoveAll(dir)
+	os.RemoveAll(binDir)
 	os.Exit(code)
 }
 
