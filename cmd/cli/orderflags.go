@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/net/idna"
 
 	"github.com/acmectl/acmectl/internal/hook"
@@ -27,21 +28,10 @@ func addOrderFlags(cmd *cobra.Command) {
 	f.Bool("reuse-key", false, "keep the previous key on renewal")
 	f.String("key-group", "", "make privkey.pem 0640 for this group (dirs 0750)")
 	f.String("csr", "", "order for this CSR (PEM or DER) made elsewhere; names come from it")
-	f.Bool("http-01", false, "answer http-01 with the built-in responder")
-	f.StringSlice("http-01-addr", nil, "address for the http-01 responder (repeatable; default :80)")
-	f.String("webroot", "", "answer http-01 by writing DIR/.well-known/acme-challenge/<token>")
-	f.Bool("tls-alpn-01", false, "answer tls-alpn-01 with the built-in responder (RFC 8737)")
-	f.StringSlice("tls-alpn-01-addr", nil, "address for the tls-alpn-01 responder (repeatable; default :443)")
-	f.String("dns-01", "", "answer dns-01 with a provider: rfc2136, exec or manual")
-	f.String("rfc2136-server", "", "DNS server for RFC 2136 updates (host:port)")
-	f.String("rfc2136-tsig-file", "", "TSIG key file (output of tsig-keygen); or env ACMECTL_RFC2136_TSIG_SECRET")
-	f.String("dns-exec", "", "program for --dns-01 exec (called: present|cleanup FQDN VALUE)")
+	addSolverFlags(f)
 	f.StringSlice("dns-resolvers", nil, "nameservers to check propagation against (host:port,...), instead of the zone's authorities")
 	f.String("dns-propagation-wait", "", "wait this long instead of checking propagation")
 	f.String("dns-propagation-timeout", "", "give up the propagation check after this long (default 2m)")
-	f.String("rfc2136-zone", "", "zone to update (default: found by SOA queries to --rfc2136-server)")
-	f.String("rfc2136-tsig-key", "", "TSIG key name for a bare secret in ACMECTL_RFC2136_TSIG_SECRET")
-	f.String("rfc2136-tsig-algorithm", "", "TSIG algorithm for a bare secret (default hmac-sha256)")
 	f.String("manual-continue-after", "", "manual DNS: continue this long after printing the records instead of waiting for Enter")
 	f.StringArray("solver", nil, "per-name solvers: IDENT=NAME[,NAME...] (IDENT a -d name or default)")
 	f.String("profile", "", "ACME profile to request (see acmectl directory)")
@@ -52,6 +42,23 @@ func addOrderFlags(cmd *cobra.Command) {
 	f.StringArray("deploy-hook", nil, "program to run for each certificate obtained or renewed (no shell)")
 	f.StringArray("failure-hook", nil, "program to run for each certificate that failed (no shell)")
 	f.String("hook-timeout", "5m", "kill a hook after this long")
+}
+
+// addSolverFlags registers the challenge solver flags (obtain, reconfigure,
+// import and doctor share them).
+func addSolverFlags(f *pflag.FlagSet) {
+	f.Bool("http-01", false, "answer http-01 with the built-in responder")
+	f.StringSlice("http-01-addr", nil, "address for the http-01 responder (repeatable; default :80)")
+	f.String("webroot", "", "answer http-01 by writing DIR/.well-known/acme-challenge/<token>")
+	f.Bool("tls-alpn-01", false, "answer tls-alpn-01 with the built-in responder (RFC 8737)")
+	f.StringSlice("tls-alpn-01-addr", nil, "address for the tls-alpn-01 responder (repeatable; default :443)")
+	f.String("dns-01", "", "answer dns-01 with a provider: rfc2136, exec or manual")
+	f.String("rfc2136-server", "", "DNS server for RFC 2136 updates (host:port)")
+	f.String("rfc2136-tsig-file", "", "TSIG key file (output of tsig-keygen); or env ACMECTL_RFC2136_TSIG_SECRET")
+	f.String("dns-exec", "", "program for --dns-01 exec (called: present|cleanup FQDN VALUE)")
+	f.String("rfc2136-zone", "", "zone to update (default: found by SOA queries to --rfc2136-server)")
+	f.String("rfc2136-tsig-key", "", "TSIG key name for a bare secret in ACMECTL_RFC2136_TSIG_SECRET")
+	f.String("rfc2136-tsig-algorithm", "", "TSIG algorithm for a bare secret (default hmac-sha256)")
 }
 
 // normalizeName lowercases, converts to an IDNA A-label and checks a name;
