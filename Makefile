@@ -44,11 +44,18 @@ cross-check:
 # Every Go fuzz target (*_fuzz_test.go) for FUZZTIME each; `go test` alone
 # replays their committed corpora (testdata/fuzz).
 FUZZTIME ?= 2s
+# Go's fuzzer sometimes ends a -fuzztime run with "context deadline
+# exceeded" and no failing input (a toolchain flake, seen here about 1 run
+# in 8 for fast targets, also with -fuzzminimizetime=0). Such a run counts
+# as passed; any run that writes a failing input, or fails otherwise, fails.
 fuzz:
 	@for f in $$(grep -rl --include='*_fuzz_test.go' '^func Fuzz' .); do \
 	  for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/p' $$f); do \
 	    echo "fuzz $$fn ($$(dirname $$f), $(FUZZTIME))"; \
-	    out=$$($(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$(dirname $$f) 2>&1) || { echo "$$out"; exit 1; }; \
+	    out=$$($(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$(dirname $$f) 2>&1) || \
+	      if echo "$$out" | grep -q 'context deadline exceeded' && ! echo "$$out" | grep -q 'Failing input'; then \
+	        echo "  (ended by Go's fuzz deadline flake, no failing input: counted as passed)"; \
+	      else echo "$$out"; exit 1; fi; \
 	  done; done
 
 # The long variant (docs/reliability.md): the full 200-issuance nonce

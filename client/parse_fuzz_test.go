@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,6 +26,13 @@ func fuzzClient(t *testing.T) *Client {
 	return c
 }
 
+// isHTTPS: the URL's scheme is https (schemes are case-insensitive, RFC
+// 3986 §3.1: "HTTPS://" is https, and Go's requests treat it so).
+func isHTTPS(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == "https"
+}
+
 func noControl(t *testing.T, what, s string) {
 	if i := strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
 		t.Fatalf("%s has control character %q at %d: %q", what, s[i], i, s)
@@ -43,7 +51,7 @@ func FuzzDirectory(f *testing.F) {
 			return
 		}
 		for _, u := range []string{dir.NewNonce, dir.NewAccount, dir.NewOrder, dir.NewAuthz, dir.RevokeCert, dir.KeyChange, dir.RenewalInfo, dir.NewReg, dir.NewCert} {
-			if u != "" && !strings.HasPrefix(u, "https://") {
+			if u != "" && !isHTTPS(u) {
 				t.Fatalf("accepted non-https URL %q", u)
 			}
 		}
@@ -73,7 +81,7 @@ func FuzzOrder(f *testing.F) {
 		default:
 			t.Fatalf("accepted status %q", o.Status)
 		}
-		if o.Status == StatusValid && !strings.HasPrefix(o.Certificate, "https://") {
+		if o.Status == StatusValid && !isHTTPS(o.Certificate) {
 			t.Fatalf("valid order with certificate URL %q", o.Certificate)
 		}
 		for _, id := range o.Identifiers {
