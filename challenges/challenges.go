@@ -113,3 +113,13 @@ type Solver interface {
 type Waiter interface {
 	Wait(ctx context.Context, ch Challenge) error
 }
+
+// Serializer is implemented by solvers that cannot answer some challenges
+// at the same time, such as a DNS provider holding one TXT value per name
+// (a wildcard and its apex both need a value at _acme-challenge.NAME).
+// Challenges whose non-empty SerialKey is equal are solved one after
+// another: present, wait, validate, clean up, then the next. SerialKey
+// MUST NOT do I/O.
+type Serializer interface {
+	SerialKey(ch Challenge) string
+}

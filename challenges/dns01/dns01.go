@@ -48,6 +48,23 @@ type RecordWaiter interface {
 	WaitRecords(ctx context.Context) error
 }
 
+// ZoneKnower is implemented by providers that know the zones they manage
+// (an API listing the account's zones). The Solver's propagation check
+// asks KnownZone before discovering a name's zone with SOA queries; ok
+// false (a name outside the provider's zones) falls back to SOA queries.
+type ZoneKnower interface {
+	KnownZone(ctx context.Context, fqdn string) (zone string, ok bool, err error)
+}
+
+// SingleValuer is implemented by providers that hold only one TXT value
+// per name (DuckDNS-style). When SingleTXTValue returns true the Solver
+// asks the client to solve challenges with the same record name one at a
+// time (it implements challenges.Serializer), instead of placing a
+// wildcard's and its apex's values at once.
+type SingleValuer interface {
+	SingleTXTValue() bool
+}
+
 // ErrUnsupportedChallenge is returned for a challenge type other than
 // dns-01 and dns-account-01.
 var ErrUnsupportedChallenge = errors.New("dns01: unsupported challenge type")

@@ -85,9 +85,25 @@ type Solver struct {
 type placedKey struct{ name, value string }
 
 var (
-	_ challenges.Solver = (*Solver)(nil)
-	_ challenges.Waiter = (*Solver)(nil)
+	_ challenges.Solver     = (*Solver)(nil)
+	_ challenges.Waiter     = (*Solver)(nil)
+	_ challenges.Serializer = (*Solver)(nil)
 )
+
+// SerialKey is the challenge's record name when the provider holds one TXT
+// value per name (SingleValuer), else "": such challenges are solved one
+// at a time.
+func (s *Solver) SerialKey(ch challenges.Challenge) string {
+	sv, ok := s.p.(SingleValuer)
+	if !ok || !sv.SingleTXTValue() {
+		return ""
+	}
+	name, _, err := record(ch)
+	if err != nil {
+		return ""
+	}
+	return name
+}
 
 // NewSolver returns a Solver placing records with p. It does no I/O.
 func NewSolver(p Provider, opts Options) *Solver {
@@ -372,6 +388,22 @@ func (s *Solver) FindZone(ctx context.Context, name string) (string, error) {
 	}
 }
 
+// zoneOf returns the zone holding name: the provider's answer when it is
+// a ZoneKnower that manages name, else FindZone's.
+func (s *Solver) zoneOf(ctx context.Context, name string) (string, error) {
+	if zk, ok := s.p.(ZoneKnower); ok {
+		zone, ok, err := zk.KnownZone(ctx, name)
+		if err != nil {
+			return "", fmt.Errorf("zone of %s: %w", name, err)
+		}
+		if ok && dns.IsSubDomain(fqdn(zone), name) {
+			s.log.Debug("zone known to the provider", "name", name, "zone", fqdn(zone))
+			return fqdn(zone), nil
+		}
+	}
+	return s.FindZone(ctx, name)
+}
+
 // nameserver is one server asked in the propagation check.
 type nameserver struct {
 	host  string   // NS host name; "" for a configured resolver
@@ -477,7 +509,7 @@ func (c *checker) servers(ctx context.Context, name string) ([]nameserver, bool,
 		}
 		return out, true, nil
 	}
-	zone, err := c.s.FindZone(ctx, name)
+	zone, err := c.s.zoneOf(ctx, name)
 	if err != nil {
 		return nil, false, err
 	}

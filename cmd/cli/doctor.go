@@ -27,6 +27,7 @@ import (
 
 	"github.com/acmectl/acmectl/challenges"
 	"github.com/acmectl/acmectl/challenges/dns01"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 	"github.com/acmectl/acmectl/challenges/http01"
 	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/issue"
@@ -212,10 +213,8 @@ func (a *app) doctorSettings(opts *doctorOptions) (*store.Settings, error) {
 			*dst = c.String(key)
 		}
 	}
-	switch s.DNS.Provider {
-	case "", "rfc2136", "exec", "manual":
-	default:
-		return nil, usagef("--dns-01 %q: want rfc2136, exec or manual", s.DNS.Provider)
+	if s.DNS.Provider != "" && !registry.ValidName(s.DNS.Provider) {
+		return nil, usagef("--dns-01 %q: want one of %s, or a plugin name", s.DNS.Provider, strings.Join(registry.Names(), ", "))
 	}
 	if len(s.Names) == 0 {
 		return nil, usagef("doctor: give the names to check (-d NAME ...) or --cert-name N")
@@ -662,7 +661,7 @@ func (d *doctorRun) checkDNSProvider(ctx context.Context) {
 		}
 		d.add("dns-01", "manual", verdict, "%s", detail)
 		return
-	case "rfc2136", "exec":
+	default:
 		if s.DNS.Provider == "rfc2136" && s.DNS.RFC2136TSIGFile == "" && d.a.env.Getenv(issue.TSIGSecretEnv) == "" {
 			d.add("dns-01", what, verdictWarn, "updates are not signed: no --rfc2136-tsig-file or %s", issue.TSIGSecretEnv)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/net/idna"
 
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/keys"
@@ -52,7 +53,7 @@ func addSolverFlags(f *pflag.FlagSet) {
 	f.String("webroot", "", "answer http-01 by writing DIR/.well-known/acme-challenge/<token>")
 	f.Bool("tls-alpn-01", false, "answer tls-alpn-01 with the built-in responder (RFC 8737)")
 	f.StringSlice("tls-alpn-01-addr", nil, "address for the tls-alpn-01 responder (repeatable; default :443)")
-	f.String("dns-01", "", "answer dns-01 with a provider: rfc2136, exec or manual")
+	f.String("dns-01", "", "answer dns-01 with a provider: rfc2136, exec, manual, an API provider (see docs/solvers.md) or a plugin acmectl-dns-NAME")
 	f.String("rfc2136-server", "", "DNS server for RFC 2136 updates (host:port)")
 	f.String("rfc2136-tsig-file", "", "TSIG key file (output of tsig-keygen); or env ACMECTL_RFC2136_TSIG_SECRET")
 	f.String("dns-exec", "", "program for --dns-01 exec (called: present|cleanup FQDN VALUE)")
@@ -179,10 +180,8 @@ func (a *app) applyOrderFlags(s *store.Settings, fresh bool) error {
 	}
 	if set("dns-01") {
 		p := c.String("dns-01")
-		switch p {
-		case "", "rfc2136", "exec", "manual":
-		default:
-			return usagef("--dns-01 %q: want rfc2136, exec or manual", p)
+		if p != "" && !registry.ValidName(p) {
+			return usagef("--dns-01 %q: want one of %s, or a plugin name", p, strings.Join(registry.Names(), ", "))
 		}
 		s.DNS.Provider = p
 	}

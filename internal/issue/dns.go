@@ -15,8 +15,11 @@ import (
 
 	"github.com/acmectl/acmectl/challenges"
 	"github.com/acmectl/acmectl/challenges/dns01"
+	"github.com/acmectl/acmectl/challenges/dns01/creds"
 	"github.com/acmectl/acmectl/challenges/dns01/exec"
 	"github.com/acmectl/acmectl/challenges/dns01/manual"
+	"github.com/acmectl/acmectl/challenges/dns01/providers"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 	"github.com/acmectl/acmectl/challenges/dns01/rfc2136"
 	"github.com/acmectl/acmectl/challenges/http01"
 	"github.com/acmectl/acmectl/challenges/tlsalpn01"
@@ -64,9 +67,9 @@ func (b *setBuilder) dnsSolver(what string, d store.DNSSettings) (*dns01.Solver,
 	case "manual":
 		p, err = e.manualProvider(what, d)
 	case "":
-		return nil, fmt.Errorf("%s: no DNS provider: use --dns-01 rfc2136|exec|manual", what)
+		return nil, fmt.Errorf("%s: no DNS provider: use --dns-01 %s", what, strings.Join(registry.Names(), "|"))
 	default:
-		return nil, fmt.Errorf("%s: DNS provider %q is unknown: use rfc2136, exec or manual", what, d.Provider)
+		p, err = e.apiProvider(what, d)
 	}
 	if err != nil {
 		return nil, err
@@ -102,8 +105,28 @@ func (e *Engine) DNSProvider(what string, d store.DNSSettings) (dns01.Provider, 
 		return e.rfc2136Provider(what, d)
 	case "exec":
 		return e.execProvider(what, d)
+	case "manual", "":
+		return nil, fmt.Errorf("%s: provider %q has no credentials to build", what, d.Provider)
 	}
-	return nil, fmt.Errorf("%s: provider %q has no credentials to build", what, d.Provider)
+	return e.apiProvider(what, d)
+}
+
+// apiProvider builds a provider of the registry's table from d.Options
+// and the credentials in the environment and files (package creds).
+func (e *Engine) apiProvider(what string, d store.DNSSettings) (dns01.Provider, error) {
+	var environ []string
+	if e.Environ != nil {
+		environ = e.Environ()
+	}
+	cfg := providers.Config{
+		Options: d.Options, Logger: e.log(), Environ: environ, UserAgent: e.UserAgent,
+		Creds: &creds.Source{Getenv: e.getenv, INIFile: d.Options["credentials"], Logger: e.log()},
+	}
+	p, err := registry.New(d.Provider, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return p, nil
 }
 
 func (e *Engine) rfc2136Provider(what string, d store.DNSSettings) (dns01.Provider, error) {
@@ -200,9 +223,12 @@ func NamedSolverKeys() []string { return slices.Clone(namedSolverKeys) }
 // webroot, tls-alpn-01, dns-01, dns-account-01 or dns-persist-01.
 func (b *setBuilder) namedSolver(name string, cfg map[string]string) ([]client.SolverChoice, error) {
 	what := fmt.Sprintf("solver %q", name)
+	// A provider of the registry's table also takes its own options.
+	popts := registry.Options(cfg["provider"])
+	known := append(slices.Clone(namedSolverKeys), popts...)
 	for k := range cfg {
-		if !slices.Contains(namedSolverKeys, k) {
-			return nil, fmt.Errorf("%s: unknown key %q (known: %s)", what, k, strings.Join(namedSolverKeys, ", "))
+		if !slices.Contains(known, k) {
+			return nil, fmt.Errorf("%s: unknown key %q (known: %s)", what, k, strings.Join(known, ", "))
 		}
 	}
 	list := func(k string) []string {
@@ -235,6 +261,17 @@ func (b *setBuilder) namedSolver(name string, cfg map[string]string) ([]client.S
 			RFC2136TSIGKey: cfg["tsig-key"], RFC2136TSIGAlgorithm: cfg["tsig-algorithm"], RFC2136Zone: cfg["zone"],
 			Exec: cfg["exec"], Resolvers: list("resolvers"), PropagationWait: cfg["propagation-wait"],
 			PropagationTimeout: cfg["propagation-timeout"], ManualContinueAfter: cfg["manual-continue-after"],
+		}
+		for _, k := range popts {
+			if v := cfg[k]; v != "" {
+				if d.Options == nil {
+					d.Options = map[string]string{}
+				}
+				d.Options[k] = v
+			}
+		}
+		if popts != nil {
+			d.RFC2136Zone = "" // "zone" went to the provider's options
 		}
 		sol, err := b.dnsSolver(what, d)
 		if err != nil {

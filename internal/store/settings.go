@@ -64,6 +64,10 @@ type DNSSettings struct {
 	// ManualContinueAfter: the manual provider waits this long instead of
 	// for Enter (--manual-continue-after).
 	ManualContinueAfter string `yaml:"manual-continue-after,omitempty"`
+	// Options are the non-secret settings of a provider from
+	// challenges/dns01/providers/registry (credentials file path,
+	// endpoint, zone); secrets stay in the environment and files.
+	Options map[string]string `yaml:"options,omitempty"`
 }
 
 // Hooks are argv lists, run without a shell.

@@ -1,0 +1,124 @@
+// Package registry is the one table of DNS providers behind --dns-01 NAME
+// and `provider: NAME` in a named solver. Adding a provider is one line in
+// specs; there is no init() registration. A name not in the table is
+// looked for as a co-process plugin, acmectl-dns-NAME (package plugin).
+package registry
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/acmectl/acmectl/challenges/dns01"
+	"github.com/acmectl/acmectl/challenges/dns01/providers"
+)
+
+// Spec describes one provider.
+type Spec struct {
+	// Name is what --dns-01 and `provider:` take.
+	Name string
+	// Summary is one line for help and docs.
+	Summary string
+	// Options are the provider's own non-secret settings, accepted as
+	// keys of a named solver besides CommonOptions.
+	Options []string
+	// New builds the provider; it does no network I/O.
+	New func(providers.Config) (dns01.Provider, error)
+}
+
+// CommonOptions are accepted by every provider of the table: a certbot
+// credentials file, the API's base URL (tests, API-compatible services)
+// and the zone, when known (skips zone discovery).
+func CommonOptions() []string { return []string{"credentials", "endpoint", "zone"} }
+
+// specs is the table. Keep it sorted by name.
+func specs() []Spec {
+	return []Spec{
+		// One line per provider:
+		// {Name: "cloudflare", Summary: "Cloudflare DNS API (API token)", New: cloudflare.New},
+	}
+}
+
+// Builtin lists the providers implemented in internal/issue with their own
+// flags rather than in this table.
+func Builtin() []string { return []string{"rfc2136", "exec", "manual"} }
+
+// All returns the table, sorted by name.
+func All() []Spec {
+	s := specs()
+	slices.SortFunc(s, func(a, b Spec) int { return strings.Compare(a.Name, b.Name) })
+	return s
+}
+
+// Lookup returns the Spec of name.
+func Lookup(name string) (Spec, bool) {
+	for _, s := range specs() {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Spec{}, false
+}
+
+// Names lists the built-in providers and the table's, for messages.
+func Names() []string {
+	out := Builtin()
+	for _, s := range All() {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// pluginName is the grammar of a plugin's NAME (acmectl-dns-NAME).
+var pluginName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ValidName reports whether name can be a provider: built in, in the
+// table, or a well-formed plugin name. It does no I/O.
+func ValidName(name string) bool {
+	if slices.Contains(Builtin(), name) {
+		return true
+	}
+	if _, ok := Lookup(name); ok {
+		return true
+	}
+	return pluginName.MatchString(name)
+}
+
+// Options returns the option keys name accepts (nil for a plugin, which
+// takes its settings from its own environment and files).
+func Options(name string) []string {
+	s, ok := Lookup(name)
+	if !ok {
+		return nil
+	}
+	return append(CommonOptions(), s.Options...)
+}
+
+// UnknownError is a provider name that is neither in the table nor a
+// plugin found on disk.
+type UnknownError struct{ Name string }
+
+func (e *UnknownError) Error() string {
+	return fmt.Sprintf("DNS provider %q is unknown: use one of %s, or install a plugin acmectl-dns-%s", e.Name, strings.Join(Names(), ", "), e.Name)
+}
+
+// New builds provider name of the table with cfg. Options not accepted
+// by the provider are refused, so a typo is not silently ignored.
+func New(name string, cfg providers.Config) (dns01.Provider, error) {
+	s, ok := Lookup(name)
+	if !ok {
+		return nil, &UnknownError{Name: name}
+	}
+	known := Options(name)
+	for _, k := range providers.Names(cfg.Options) {
+		if !slices.Contains(known, k) {
+			return nil, fmt.Errorf("%s: unknown option %q (known: %s)", name, k, strings.Join(known, ", "))
+		}
+	}
+	cfg.Name = name
+	if cfg.Creds != nil {
+		cfg.Creds.Provider = name
+	}
+	return s.New(cfg)
+}

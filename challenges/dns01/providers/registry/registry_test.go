@@ -1,0 +1,44 @@
+package registry
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/acmectl/acmectl/challenges/dns01/providers"
+)
+
+func TestTableIsSortedAndUnique(t *testing.T) {
+	var names []string
+	for _, s := range specs() {
+		if s.New == nil || s.Summary == "" {
+			t.Errorf("%s: New and Summary are required", s.Name)
+		}
+		if !pluginName.MatchString(s.Name) || slices.Contains(Builtin(), s.Name) {
+			t.Errorf("%q: not a valid provider name", s.Name)
+		}
+		names = append(names, s.Name)
+	}
+	if !slices.IsSorted(names) || len(slices.Compact(slices.Clone(names))) != len(names) {
+		t.Errorf("table names not sorted and unique: %v", names)
+	}
+}
+
+func TestUnknownAndValidNames(t *testing.T) {
+	for _, n := range []string{"rfc2136", "manual", "my-plugin"} {
+		if !ValidName(n) {
+			t.Errorf("ValidName(%q) = false", n)
+		}
+	}
+	for _, n := range []string{"", "../x", "a b", "UPPER", strings.Repeat("a", 70)} {
+		if ValidName(n) {
+			t.Errorf("ValidName(%q) = true", n)
+		}
+	}
+	_, err := New("no-such-provider", providers.Config{})
+	var ue *UnknownError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "acmectl-dns-no-such-provider") {
+		t.Fatalf("err = %v; want an UnknownError naming the plugin looked for", err)
+	}
+}
