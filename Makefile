@@ -14,8 +14,10 @@ export ACMECTL_TOOLS := $(TOOLS)
 
 all: build
 
+# acmectl and its etcd helper, which must stay beside it (acmectl starts
+# bin/acmectl-etcd only for --storage etcd://).
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/acmectl ./cmd/acmectl
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/acmectl ./cmd/acmectl-etcd
 
 $(TOOLS)/pebble $(TOOLS)/pebble-challtestsrv:
 	GOBIN=$(TOOLS) $(GO) install github.com/letsencrypt/pebble/v2/cmd/pebble@$(PEBBLE_VERSION) github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$(PEBBLE_VERSION)
@@ -39,7 +41,7 @@ test: tools packages
 # The release targets other than Linux must at least type-check
 # (.goreleaser.yaml builds windows, darwin and freebsd too).
 cross-check:
-	for os in windows darwin freebsd; do GOOS=$$os $(GO) vet ./cmd/acmectl || exit 1; done
+	for os in windows darwin freebsd; do GOOS=$$os $(GO) vet ./cmd/acmectl ./cmd/acmectl-etcd || exit 1; done
 
 # Every Go fuzz target (*_fuzz_test.go) for FUZZTIME each; `go test` alone
 # replays their committed corpora (testdata/fuzz).

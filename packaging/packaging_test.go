@@ -262,7 +262,8 @@ func TestGuideCronLine(t *testing.T) {
 }
 
 // TestGoreleaserConfig checks the release configuration: only cmd/acmectl
-// is built, statically, for the promised platforms, every file the
+// and its etcd helper cmd/acmectl-etcd are built, statically, for the
+// promised platforms, both go into every archive and package, every file the
 // archives and packages name exists, and `goreleaser check` passes when
 // .tools/goreleaser is installed (`make release-check` installs it).
 func TestGoreleaserConfig(t *testing.T) {
@@ -273,15 +274,17 @@ func TestGoreleaserConfig(t *testing.T) {
 	var cfg struct {
 		Before struct{ Hooks []string }
 		Builds []struct {
-			Main, Binary string
-			Env, Flags   []string
-			Ldflags      []string
-			Goos, Goarch []string
+			ID, Main, Binary string
+			Env, Flags       []string
+			Ldflags          []string
+			Goos, Goarch     []string
 		}
 		Archives []struct {
+			IDs   []string `yaml:"ids"`
 			Files []any
 		}
 		Nfpms []struct {
+			IDs      []string `yaml:"ids"`
 			Formats  []string
 			Contents []struct {
 				Src, Dst, Type string
@@ -293,24 +296,41 @@ func TestGoreleaserConfig(t *testing.T) {
 	if err := yaml.Unmarshal(data, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Builds) != 1 {
-		t.Fatalf("%d builds; want exactly one (acmectl)", len(cfg.Builds))
+	if len(cfg.Builds) != 2 {
+		t.Fatalf("%d builds; want exactly two (acmectl and acmectl-etcd)", len(cfg.Builds))
 	}
-	b := cfg.Builds[0]
-	if b.Main != "./cmd/acmectl" || regexp.MustCompile(`(?m)^[^#\n]*testca`).Match(data) {
-		t.Errorf("build main %q; want ./cmd/acmectl and never the test CA", b.Main)
+	if regexp.MustCompile(`(?m)^[^#\n]*testca`).Match(data) {
+		t.Errorf("the release names the test CA")
 	}
-	if !slices.Contains(b.Env, "CGO_ENABLED=0") || !slices.Contains(b.Flags, "-trimpath") ||
-		len(b.Ldflags) != 1 || !strings.Contains(b.Ldflags[0], "-s -w -X main.version={{ .Version }}") {
-		t.Errorf("build is not static/trimmed/stamped: env %v flags %v ldflags %v", b.Env, b.Flags, b.Ldflags)
-	}
-	for _, os := range []string{"linux", "darwin", "windows", "freebsd"} {
-		if !slices.Contains(b.Goos, os) {
-			t.Errorf("goos lacks %s", os)
+	want := map[string]string{"acmectl": "./cmd/acmectl", "acmectl-etcd": "./cmd/acmectl-etcd"}
+	for _, b := range cfg.Builds {
+		if want[b.ID] != b.Main || b.Binary != b.ID {
+			t.Errorf("build %q: main %q binary %q; want %v", b.ID, b.Main, b.Binary, want)
+		}
+		if !slices.Contains(b.Env, "CGO_ENABLED=0") || !slices.Contains(b.Flags, "-trimpath") ||
+			len(b.Ldflags) != 1 || !strings.Contains(b.Ldflags[0], "-s -w -X main.version={{ .Version }}") {
+			t.Errorf("build %s is not static/trimmed/stamped: env %v flags %v ldflags %v", b.ID, b.Env, b.Flags, b.Ldflags)
+		}
+		for _, os := range []string{"linux", "darwin", "windows", "freebsd"} {
+			if !slices.Contains(b.Goos, os) {
+				t.Errorf("build %s: goos lacks %s", b.ID, os)
+			}
+		}
+		if !slices.Equal(b.Goarch, []string{"amd64", "arm64"}) {
+			t.Errorf("build %s: goarch %v; want amd64, arm64", b.ID, b.Goarch)
 		}
 	}
-	if !slices.Equal(b.Goarch, []string{"amd64", "arm64"}) {
-		t.Errorf("goarch %v; want amd64, arm64", b.Goarch)
+	// acmectl finds its helper beside itself: every archive and package
+	// carries both.
+	for _, a := range cfg.Archives {
+		if !slices.Equal(a.IDs, []string{"acmectl", "acmectl-etcd"}) {
+			t.Errorf("archive ids %v; want acmectl and acmectl-etcd", a.IDs)
+		}
+	}
+	for _, n := range cfg.Nfpms {
+		if !slices.Equal(n.IDs, []string{"acmectl", "acmectl-etcd"}) {
+			t.Errorf("package ids %v; want acmectl and acmectl-etcd", n.IDs)
+		}
 	}
 	if len(cfg.Nfpms) != 1 || !slices.Equal(cfg.Nfpms[0].Formats, []string{"deb", "rpm"}) {
 		t.Fatalf("nfpms: want one with deb and rpm")

@@ -15,11 +15,10 @@ import (
 	"syscall"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/acmectl/acmectl/challenges"
 	"github.com/acmectl/acmectl/challenges/http01"
 	"github.com/acmectl/acmectl/challenges/tlsalpn01"
+	"github.com/acmectl/acmectl/internal/fleet/kv"
 )
 
 // Publisher is a challenges.Solver for http-01 or tls-alpn-01 that
@@ -80,7 +79,7 @@ func (p *Publisher) Present(ctx context.Context, ch challenges.Challenge) error 
 	if err != nil {
 		return err
 	}
-	if err := p.Lock.Txn(ctx, clientv3.OpPut(k, v, clientv3.WithLease(p.Lock.Lease()))); err != nil {
+	if err := p.Lock.Txn(ctx, kv.PutWithLockLease(k, []byte(v))); err != nil {
 		return fmt.Errorf("%s: publish answer: %w", p.Type, err)
 	}
 	p.log().Debug("challenge published in etcd", "challenge_type", p.Type, "domain", ch.Identifier.Value)
@@ -127,7 +126,7 @@ func (p *Publisher) CleanUp(ctx context.Context, ch challenges.Challenge) error 
 	// Not conditioned on the lock: removing our own answer is always fine.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if _, err := p.Lock.f.cli.Delete(cctx, k); err != nil {
+	if err := p.Lock.f.kv.Delete(cctx, k); err != nil {
 		return fmt.Errorf("%s: withdraw answer: %w", p.Type, err)
 	}
 	return nil

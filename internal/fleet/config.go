@@ -39,10 +39,7 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
+	"github.com/acmectl/acmectl/internal/fleet/kv"
 )
 
 // DefaultLeaseTTL is the lease of a host's etcd session: a host that dies
@@ -113,6 +110,9 @@ type Config struct {
 	// HostID names this host in logs and records (default: hostname).
 	HostID string
 	Logger *slog.Logger
+	// Helper is the acmectl-etcd executable that holds the etcd client
+	// (default: kv.HelperPath, beside the running executable).
+	Helper string
 }
 
 // ConfigError is a fleet configuration that cannot work (exit 2 in the CLI).
@@ -135,64 +135,57 @@ func (c *Config) leaseSeconds() int {
 	return max(2, int((ttl+time.Second-1)/time.Second))
 }
 
-// clientConfig turns the config into an etcd client config. It reads the
-// TLS files and the password file; a secret file readable by group or
-// others gets a warning (DESIGN.md).
-func (c *Config) clientConfig(loc *Location) (clientv3.Config, error) {
-	cc := clientv3.Config{
-		Endpoints:            loc.Endpoints,
-		DialTimeout:          5 * time.Second,
-		DialKeepAliveTime:    5 * time.Second,
-		DialKeepAliveTimeout: 5 * time.Second,
-		Logger:               zap.NewNop(),
-		// Reconnect quickly after an etcd outage: the responder must
-		// answer the CA as soon as the host that orders is back.
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
-			MinConnectTimeout: 2 * time.Second,
-		})},
-	}
+// dialConfig is what the etcd helper needs to reach etcd. It reads the
+// TLS files and the password file here, so that their errors are the
+// CLI's; a secret file readable by group or others gets a warning
+// (DESIGN.md).
+func (c *Config) dialConfig(loc *Location) (kv.DialConfig, error) {
+	dc := kv.DialConfig{Endpoints: loc.Endpoints, TLS: loc.TLS}
 	if !loc.TLS && (c.CAFile != "" || c.CertFile != "" || c.KeyFile != "") {
-		return cc, &ConfigError{Msg: "--etcd-ca/--etcd-cert/--etcd-key need an etcds:// --storage URL"}
+		return dc, &ConfigError{Msg: "--etcd-ca/--etcd-cert/--etcd-key need an etcds:// --storage URL"}
 	}
 	if loc.TLS {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if c.CAFile != "" {
 			pem, err := os.ReadFile(c.CAFile)
 			if err != nil {
-				return cc, fmt.Errorf("--etcd-ca: %w", err)
+				return dc, fmt.Errorf("--etcd-ca: %w", err)
 			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return cc, &ConfigError{Msg: fmt.Sprintf("--etcd-ca %s: no PEM certificate in it", c.CAFile)}
+			if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+				return dc, &ConfigError{Msg: fmt.Sprintf("--etcd-ca %s: no PEM certificate in it", c.CAFile)}
 			}
-			tc.RootCAs = pool
+			dc.CAPEM = pem
 		}
 		if (c.CertFile == "") != (c.KeyFile == "") {
-			return cc, &ConfigError{Msg: "--etcd-cert and --etcd-key go together"}
+			return dc, &ConfigError{Msg: "--etcd-cert and --etcd-key go together"}
 		}
 		if c.CertFile != "" {
 			warnReadable(c.log(), "--etcd-key", c.KeyFile)
-			pair, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+			certPEM, err := os.ReadFile(c.CertFile)
 			if err != nil {
-				return cc, fmt.Errorf("--etcd-cert/--etcd-key: %w", err)
+				return dc, fmt.Errorf("--etcd-cert/--etcd-key: %w", err)
 			}
-			tc.Certificates = []tls.Certificate{pair}
+			keyPEM, err := os.ReadFile(c.KeyFile)
+			if err != nil {
+				return dc, fmt.Errorf("--etcd-cert/--etcd-key: %w", err)
+			}
+			if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+				return dc, fmt.Errorf("--etcd-cert/--etcd-key: %w", err)
+			}
+			dc.CertPEM, dc.KeyPEM = certPEM, keyPEM
 		}
-		cc.TLS = tc
 	}
 	if (c.User == "") != (c.PasswordFile == "") {
-		return cc, &ConfigError{Msg: "--etcd-user and --etcd-password-file go together"}
+		return dc, &ConfigError{Msg: "--etcd-user and --etcd-password-file go together"}
 	}
 	if c.User != "" {
 		warnReadable(c.log(), "--etcd-password-file", c.PasswordFile)
 		pw, err := readSecret(c.PasswordFile, 4096)
 		if err != nil {
-			return cc, fmt.Errorf("--etcd-password-file: %w", err)
+			return dc, fmt.Errorf("--etcd-password-file: %w", err)
 		}
-		cc.Username, cc.Password = c.User, strings.TrimRight(string(pw), "\r\n")
+		dc.Username, dc.Password = c.User, strings.TrimRight(string(pw), "\r\n")
 	}
-	return cc, nil
+	return dc, nil
 }
 
 func readSecret(path string, limit int64) ([]byte, error) {

@@ -7,10 +7,7 @@ import (
 	"sync"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
+	"github.com/acmectl/acmectl/internal/fleet/kv"
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/renew"
 )
@@ -319,21 +316,21 @@ func (d *Daemon) watch(ctx context.Context, wake chan<- string) {
 	locks := f.key("locks", "certs") + "/"
 	backoff := retryMin
 	for ctx.Err() == nil {
-		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		ch := f.cli.Watch(wctx, f.loc.Prefix+"/", clientv3.WithPrefix())
+		wctx, cancel := context.WithCancel(ctx)
+		ch := f.kv.Watch(wctx, f.loc.Prefix+"/")
 		for resp := range ch {
-			if err := resp.Err(); err != nil {
+			if err := resp.Err; err != nil {
 				d.Host.log().Debug("etcd watch interrupted", "err", err)
 				break
 			}
 			backoff = retryMin
 			for _, ev := range resp.Events {
-				k := string(ev.Kv.Key)
+				k := ev.Key
 				var rest string
 				switch {
 				case strings.HasPrefix(k, certs):
 					rest = strings.TrimPrefix(k, certs)
-				case strings.HasPrefix(k, locks) && ev.Type == clientv3.EventTypeDelete:
+				case strings.HasPrefix(k, locks) && ev.Deleted:
 					rest = strings.TrimPrefix(k, locks)
 				default:
 					continue
@@ -412,18 +409,6 @@ func (d *Daemon) Pass(ctx context.Context) ([]Report, error) {
 }
 
 // IsUnavailable reports whether err means etcd could not be reached (a
-// timeout or an unavailable endpoint), as opposed to a refusal or a local
-// failure.
-func IsUnavailable(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var se interface{ GRPCStatus() *status.Status }
-	if errors.As(err, &se) {
-		switch se.GRPCStatus().Code() {
-		case codes.Unavailable, codes.DeadlineExceeded:
-			return true
-		}
-	}
-	return false
-}
+// timeout, an unavailable endpoint, or the etcd helper gone), as opposed
+// to a refusal or a local failure.
+func IsUnavailable(err error) bool { return kv.IsUnavailable(err) }

@@ -13,10 +13,9 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/acmectl/acmectl/internal/fleet/kv"
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/store"
 )
@@ -33,7 +32,7 @@ const (
 // Fleet is a connection to the fleet's etcd. Create it with Open; it is safe
 // for concurrent use.
 type Fleet struct {
-	cli    *clientv3.Client
+	kv     kv.Backend
 	loc    *Location
 	sealer *Sealer
 	log    *slog.Logger
@@ -41,10 +40,11 @@ type Fleet struct {
 	host   string
 }
 
-// Open parses cfg.URL, reads the secret files and creates the etcd client.
-// The client connects lazily: Open does no network round trip, so a fleet
-// whose etcd is down can still start (and wait). A *ConfigError is a
-// configuration that can never work.
+// Open parses cfg.URL, reads the secret files and starts the etcd helper
+// (internal/fleet/kv), which creates the etcd client. The client connects
+// lazily: Open does no round trip to etcd, so a fleet whose etcd is down
+// can still start (and wait). A *ConfigError is a configuration that can
+// never work.
 func Open(cfg Config) (*Fleet, error) {
 	loc, err := ParseURL(cfg.URL)
 	if err != nil {
@@ -66,24 +66,32 @@ func Open(cfg Config) (*Fleet, error) {
 	case !cfg.PlaintextKeys:
 		return nil, &ConfigError{Msg: "etcd storage needs --storage-key-file (32 random bytes that encrypt private keys in etcd) or, knowingly, --storage-plaintext-keys"}
 	}
-	cc, err := cfg.clientConfig(loc)
+	dc, err := cfg.dialConfig(loc)
 	if err != nil {
 		return nil, err
 	}
-	cli, err := clientv3.New(cc)
+	helper := cfg.Helper
+	if helper == "" {
+		if helper, err = kv.HelperPath(); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	b, err := kv.Start(ctx, helper, dc, os.Stderr)
 	if err != nil {
-		return nil, fmt.Errorf("etcd client: %w", err)
+		return nil, err
 	}
 	host := cfg.HostID
 	if host == "" {
 		host, _ = os.Hostname()
 	}
-	return &Fleet{cli: cli, loc: loc, sealer: sealer, log: cfg.log(), ttl: cfg.leaseSeconds(), host: host}, nil
+	return &Fleet{kv: b, loc: loc, sealer: sealer, log: cfg.log(), ttl: cfg.leaseSeconds(), host: host}, nil
 }
 
-// Close closes the etcd client. Locks still held are released by their
+// Close stops the etcd helper. Locks still held are released by their
 // leases' expiry.
-func (f *Fleet) Close() error { return f.cli.Close() }
+func (f *Fleet) Close() error { return f.kv.Close() }
 
 // Prefix is the key prefix, e.g. "/acmectl".
 func (f *Fleet) Prefix() string { return f.loc.Prefix }
@@ -100,18 +108,17 @@ func (f *Fleet) certKey(name, what string) string { return f.key("certs", name, 
 func (f *Fleet) get(ctx context.Context, k string) ([]byte, int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	resp, err := f.cli.Get(ctx, k)
+	v, found, err := f.kv.Get(ctx, k)
 	if err != nil {
-		return nil, 0, fmt.Errorf("etcd get %s: %w", k, err)
+		return nil, 0, err
 	}
-	if len(resp.Kvs) == 0 {
-		return nil, resp.Header.Revision, fmt.Errorf("%s: %w", k, store.ErrNotFound)
+	if !found {
+		return nil, 0, fmt.Errorf("%s: %w", k, store.ErrNotFound)
 	}
-	v := resp.Kvs[0].Value
 	if len(v) > maxValue {
 		return nil, 0, fmt.Errorf("%s: value larger than %d bytes", k, maxValue)
 	}
-	return v, resp.Header.Revision, nil
+	return v, 0, nil
 }
 
 // ---- settings ----
@@ -330,14 +337,14 @@ func (f *Fleet) List(ctx context.Context) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	pfx := f.key("certs") + "/"
-	resp, err := f.cli.Get(ctx, pfx, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	keys, err := f.kv.Keys(ctx, pfx)
 	if err != nil {
 		return nil, fmt.Errorf("etcd list certificates: %w", err)
 	}
 	var names []string
 	seen := map[string]bool{}
-	for _, kv := range resp.Kvs {
-		rest := strings.TrimPrefix(string(kv.Key), pfx)
+	for _, k := range keys {
+		rest := strings.TrimPrefix(k, pfx)
 		name, what, ok := strings.Cut(rest, "/")
 		if !ok || what != "settings" || seen[name] || store.ValidCertName(name) != nil {
 			continue
@@ -403,11 +410,11 @@ func (f *Fleet) SaveAccount(ctx context.Context, directoryURL, label string, rec
 	rk, _ := f.accountKey(directoryURL, label, "record")
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	resp, err := f.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(rk), "=", 0)).Then(ops...).Commit()
+	ok, err := f.kv.CreateIfAbsent(ctx, rk, ops...)
 	if err != nil {
 		return false, fmt.Errorf("etcd save account %s: %w", label, err)
 	}
-	return resp.Succeeded, nil
+	return ok, nil
 }
 
 // ---- settings writes ----
@@ -422,7 +429,7 @@ func (f *Fleet) SaveSettings(ctx context.Context, lk *Lock, s *store.Settings) e
 	if _, _, err := decodeSettings(f.certKey(lk.name, "settings"), data); err != nil {
 		return fmt.Errorf("save settings of %s: %w", lk.name, err)
 	}
-	return lk.Txn(ctx, clientv3.OpPut(f.certKey(lk.name, "settings"), string(data)))
+	return lk.Txn(ctx, kv.Put(f.certKey(lk.name, "settings"), data))
 }
 
 // SaveState stores name's shared state, conditioned on holding lk.
@@ -431,25 +438,25 @@ func (f *Fleet) SaveState(ctx context.Context, lk *Lock, st *store.State) error 
 	if err != nil {
 		return err
 	}
-	return lk.Txn(ctx, clientv3.OpPut(f.certKey(lk.name, "state"), string(js)))
+	return lk.Txn(ctx, kv.Put(f.certKey(lk.name, "state"), js))
 }
 
 // Delete removes everything etcd holds for name, conditioned on lk. Hosts
 // keep their local files.
 func (f *Fleet) Delete(ctx context.Context, lk *Lock) error {
-	return lk.Txn(ctx, clientv3.OpDelete(f.key("certs", lk.name)+"/", clientv3.WithPrefix()))
+	return lk.Txn(ctx, kv.DeletePrefix(f.key("certs", lk.name)+"/"))
 }
 
 // ---- locks ----
 
 // Lock is a certificate's fleet-wide lock: a concurrency.Mutex on its own
-// session (lease). Ctx is cancelled when the lease is lost or the lock
-// released; every write through Txn is conditioned on still owning it.
+// session (lease), held by the etcd helper. Ctx is cancelled when the
+// lease is lost or the lock released; every write through Txn is
+// conditioned on still owning it.
 type Lock struct {
 	f      *Fleet
 	name   string
-	sess   *concurrency.Session
-	mu     *concurrency.Mutex
+	mu     kv.Mutex
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 }
@@ -467,30 +474,9 @@ func (f *Fleet) LockCert(ctx context.Context, name string, wait time.Duration) (
 }
 
 func (f *Fleet) lock(ctx context.Context, pfx, name string, wait time.Duration) (*Lock, error) {
-	sctx, scancel := context.WithTimeout(ctx, opTimeout)
-	defer scancel()
-	// The session's keep-alive outlives this call: not derived from ctx.
-	sess, err := concurrency.NewSession(f.cli, concurrency.WithTTL(f.ttl), concurrency.WithContext(context.WithoutCancel(ctx)))
+	mu, err := f.kv.Lock(ctx, pfx, f.ttl, wait)
 	if err != nil {
-		return nil, fmt.Errorf("etcd session: %w", err)
-	}
-	_ = sctx
-	mu := concurrency.NewMutex(sess, pfx)
-	if wait <= 0 {
-		tctx, cancel := context.WithTimeout(ctx, opTimeout)
-		err = mu.TryLock(tctx)
-		cancel()
-	} else {
-		tctx, cancel := context.WithTimeout(ctx, wait)
-		err = mu.Lock(tctx)
-		cancel()
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			err = concurrency.ErrLocked
-		}
-	}
-	if err != nil {
-		closeSession(sess)
-		if errors.Is(err, concurrency.ErrLocked) {
+		if errors.Is(err, kv.ErrLocked) {
 			return nil, &store.LockedError{Name: name}
 		}
 		return nil, fmt.Errorf("etcd lock %s: %w", name, err)
@@ -498,23 +484,13 @@ func (f *Fleet) lock(ctx context.Context, pfx, name string, wait time.Duration) 
 	lctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	go func() {
 		select {
-		case <-sess.Done():
+		case <-mu.Done():
 			cancel(ErrLockLost)
 		case <-lctx.Done():
 		}
 	}()
-	f.log.Debug("fleet lock taken", "cert_name", name, "lease", fmt.Sprintf("%x", sess.Lease()))
-	return &Lock{f: f, name: name, sess: sess, mu: mu, ctx: lctx, cancel: cancel}, nil
-}
-
-func closeSession(s *concurrency.Session) {
-	done := make(chan struct{})
-	go func() { _ = s.Close(); close(done) }() // revokes the lease (bounded by the TTL)
-	select {
-	case <-done:
-	case <-time.After(3 * time.Second):
-		s.Orphan()
-	}
+	f.log.Debug("fleet lock taken", "cert_name", name, "lease", fmt.Sprintf("%x", mu.Lease()))
+	return &Lock{f: f, name: name, mu: mu, ctx: lctx, cancel: cancel}, nil
 }
 
 // Ctx is cancelled (with cause ErrLockLost) when the lease is lost.
@@ -523,22 +499,19 @@ func (l *Lock) Ctx() context.Context { return l.ctx }
 // Name is the certificate the lock is for.
 func (l *Lock) Name() string { return l.name }
 
-// Lease is the session lease (for values that must vanish with the lock).
-func (l *Lock) Lease() clientv3.LeaseID { return l.sess.Lease() }
-
 // Txn runs ops in one transaction conditioned on still owning the lock.
 // ErrLockLost (wrapped) when the condition fails.
-func (l *Lock) Txn(ctx context.Context, ops ...clientv3.Op) error {
+func (l *Lock) Txn(ctx context.Context, ops ...kv.Op) error {
 	if err := context.Cause(l.ctx); err != nil {
 		return fmt.Errorf("%s: %w", l.name, ErrLockLost)
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	resp, err := l.f.cli.Txn(ctx).If(l.mu.IsOwner()).Then(ops...).Commit()
+	ok, err := l.mu.Txn(ctx, ops...)
 	if err != nil {
 		return fmt.Errorf("etcd write %s: %w", l.name, err)
 	}
-	if !resp.Succeeded {
+	if !ok {
 		l.cancel(ErrLockLost)
 		return fmt.Errorf("%s: %w", l.name, ErrLockLost)
 	}
@@ -551,34 +524,33 @@ func (l *Lock) Check(ctx context.Context) error { return l.Txn(ctx) }
 // Unlock releases the lock and revokes its lease. Safe to call twice.
 func (l *Lock) Unlock() {
 	if l.ctx.Err() == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = l.mu.Unlock(ctx)
 		cancel()
 	}
 	l.cancel(context.Canceled)
-	closeSession(l.sess)
 }
 
 // abandon drops the lock without releasing it, as a killed process would
 // (tests).
 func (l *Lock) abandon() {
-	l.sess.Orphan()
+	l.mu.Orphan()
 	l.cancel(context.Canceled)
 }
 
 // ---- pending key ----
 
-func (f *Fleet) pendingKeyOp(name string, key crypto.Signer) (clientv3.Op, error) {
+func (f *Fleet) pendingKeyOp(name string, key crypto.Signer) (kv.Op, error) {
 	k := f.certKey(name, "pending-key")
 	pemKey, err := keys.MarshalPrivateKeyPEM(key)
 	if err != nil {
-		return clientv3.Op{}, err
+		return kv.Op{}, err
 	}
 	sealed, err := f.sealer.Seal(k, pemKey)
 	if err != nil {
-		return clientv3.Op{}, err
+		return kv.Op{}, err
 	}
-	return clientv3.OpPut(k, string(sealed)), nil
+	return kv.Put(k, sealed), nil
 }
 
 // PendingKey returns the key of name's order in flight; ErrNotFound

@@ -32,7 +32,7 @@ type testHost struct {
 func newTestHost(t *testing.T, e *testenv.Etcd, name, httpAddr string, keyFile string, fp func(ctx context.Context, name string)) *testHost {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})).With("host", name)
-	f, err := Open(Config{URL: "etcd://" + e.Endpoint + "/fleet-test", StorageKeyFile: keyFile, LeaseTTL: 2 * time.Second, HostID: name, Logger: log})
+	f, err := Open(Config{URL: "etcd://" + e.Endpoint + "/fleet-test", StorageKeyFile: keyFile, LeaseTTL: 2 * time.Second, HostID: name, Logger: log, Helper: helperBin})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

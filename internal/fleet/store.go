@@ -8,8 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
+	"github.com/acmectl/acmectl/internal/fleet/kv"
 	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/store"
@@ -95,14 +94,14 @@ func (s *certStore) SaveState(name string, st *store.State) error {
 	if err != nil {
 		return err
 	}
-	ops := []clientv3.Op{clientv3.OpPut(s.f.certKey(name, "state"), string(js))}
+	ops := []kv.Op{kv.Put(s.f.certKey(name, "state"), js)}
 	ctx := s.ctx
 	if v := s.staged; v != nil {
 		vjs, err := json.Marshal(v)
 		if err != nil {
 			return err
 		}
-		ops = append(ops, clientv3.OpPut(s.f.certKey(name, "latest"), string(vjs)), clientv3.OpDelete(s.f.certKey(name, "pending-key")))
+		ops = append(ops, kv.Put(s.f.certKey(name, "latest"), vjs), kv.Delete(s.f.certKey(name, "pending-key")))
 		// The order is complete: publish even if the issuance is being
 		// cancelled (the lock condition still holds).
 		ctx = context.WithoutCancel(ctx)
@@ -142,7 +141,7 @@ func (s *certStore) ClearPendingKey(name string) error {
 	if err := s.check(name); err != nil {
 		return err
 	}
-	return s.lk.Txn(context.WithoutCancel(s.ctx), clientv3.OpDelete(s.f.certKey(name, "pending-key")))
+	return s.lk.Txn(context.WithoutCancel(s.ctx), kv.Delete(s.f.certKey(name, "pending-key")))
 }
 
 // Current is the newest published version (--reuse-key takes its key).
@@ -189,7 +188,7 @@ func (s *certStore) Install(name string, files store.Files, _ ...store.InstallOp
 }
 
 // accountOps are the writes of an account record and its (sealed) key.
-func (f *Fleet) accountOps(directoryURL, label string, rec *store.AccountRecord, key crypto.Signer) ([]clientv3.Op, error) {
+func (f *Fleet) accountOps(directoryURL, label string, rec *store.AccountRecord, key crypto.Signer) ([]kv.Op, error) {
 	rk, err := f.accountKey(directoryURL, label, "record")
 	if err != nil {
 		return nil, err
@@ -207,5 +206,5 @@ func (f *Fleet) accountOps(directoryURL, label string, rec *store.AccountRecord,
 	if err != nil {
 		return nil, err
 	}
-	return []clientv3.Op{clientv3.OpPut(kk, string(sealed)), clientv3.OpPut(rk, string(js))}, nil
+	return []kv.Op{kv.Put(kk, sealed), kv.Put(rk, js)}, nil
 }

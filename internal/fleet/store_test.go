@@ -26,7 +26,7 @@ func TestCertStorePublishesWithState(t *testing.T) {
 		t.Skip("needs etcd")
 	}
 	e := testenv.StartEtcd(t)
-	f, err := Open(Config{URL: "etcd://" + e.Endpoint + "/store-test", StorageKeyFile: writeKeyFile(t), HostID: "h1"})
+	f, err := Open(Config{URL: "etcd://" + e.Endpoint + "/store-test", StorageKeyFile: writeKeyFile(t), HostID: "h1", Helper: helperBin})
 	if err != nil {
 		t.Fatal(err)
 	}

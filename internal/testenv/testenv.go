@@ -168,9 +168,11 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// BuildAcmectl builds cmd/acmectl (with the given build tags) into a new
-// temporary directory and returns the binary's path; for TestMain, which
-// has no testing.TB. The caller removes filepath.Dir(path).
+// BuildAcmectl builds cmd/acmectl and its etcd helper cmd/acmectl-etcd
+// (with the given build tags) into a new temporary directory and returns
+// acmectl's path (the helper is beside it, where acmectl looks for it);
+// for TestMain, which has no testing.TB. The caller removes
+// filepath.Dir(path).
 func BuildAcmectl(prefix string, tags ...string) (string, error) {
 	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
@@ -179,11 +181,11 @@ func BuildAcmectl(prefix string, tags ...string) (string, error) {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
 	bin := filepath.Join(dir, "acmectl")
-	args := []string{"build", "-o", bin}
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
 	if len(tags) > 0 {
 		args = append(args, "-tags", strings.Join(tags, ","))
 	}
-	build := exec.Command("go", append(args, "./cmd/acmectl")...)
+	build := exec.Command("go", append(args, "./cmd/acmectl", "./cmd/acmectl-etcd")...)
 	build.Dir = root
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
