@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"syscall"
 )
 
@@ -40,6 +41,11 @@ func (e *Error) Unwrap() error { return e.Err }
 // All opens a TCP listener on every address, or none: on the first failure
 // the ones already opened are closed and an *Error naming the address is
 // returned. kind and hint go into that error.
+//
+// Closing a returned listener more than once is not an error: a responder
+// closes its listeners itself (so the ports are free at once) and then lets
+// http.Server.Shutdown close them again, and that second Close must not
+// report "use of closed network connection".
 func All(ctx context.Context, addrs []string, kind, hint string) ([]net.Listener, error) {
 	var lc net.ListenConfig
 	var lns []net.Listener
@@ -51,7 +57,23 @@ func All(ctx context.Context, addrs []string, kind, hint string) ([]net.Listener
 			}
 			return nil, &Error{Kind: kind, Addr: addr, Hint: hint, Err: err}
 		}
-		lns = append(lns, ln)
+		lns = append(lns, &onceListener{Listener: ln})
 	}
 	return lns, nil
+}
+
+// onceListener closes its listener on the first Close only; that Close
+// returns the error, later ones nil.
+type onceListener struct {
+	net.Listener
+	once sync.Once
+}
+
+func (l *onceListener) Close() error {
+	err := net.ErrClosed
+	l.once.Do(func() { err = l.Listener.Close() })
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
 }
