@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/idna"
 
 	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/keys"
@@ -74,12 +75,15 @@ func normalizeName(n string) (string, error) {
 	}
 	wild := strings.HasPrefix(n, "*.")
 	base := strings.TrimSuffix(strings.TrimPrefix(n, "*."), ".")
+	if why := domainNameProblem(base); why != "" {
+		return "", usagef("-d %q: %s", n, why)
+	}
 	a, err := idna.Lookup.ToASCII(strings.ToLower(base))
 	if err != nil || a == "" || strings.Contains(a, "*") {
-		return "", usagef("-d %q is not a valid DNS name", n)
+		return "", usagef("-d %q is not a valid domain name", n)
 	}
-	if !strings.Contains(a, ".") {
-		return "", usagef("-d %q: a certificate name needs at least two labels", n)
+	if err := client.ValidateDNSName(a); err != nil {
+		return "", usagef("-d %q is not a valid domain name", n)
 	}
 	if wild {
 		a = "*." + a
@@ -378,4 +382,35 @@ func namedSolverDef(name string, raw any) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// domainNameProblem says in a user's words what is wrong with a domain
+// name given to -d (without its "*." prefix), or "" when nothing obvious
+// is; the IDNA and grammar checks follow.
+func domainNameProblem(name string) string {
+	switch {
+	case name == "":
+		return "empty domain name"
+	case strings.Contains(name, ".."):
+		return "empty label (two dots in a row)"
+	case strings.HasPrefix(name, "."):
+		return "a domain name cannot start with a dot"
+	case strings.Contains(name, "*"):
+		return "a wildcard is allowed only as the whole first label (*.example.com)"
+	case strings.ContainsAny(name, " \t/:@_"):
+		return "a domain name has only letters, digits, '-' and '.' (no spaces, '/', ':', '@' or '_')"
+	case !strings.Contains(name, "."):
+		return "a domain name needs at least two labels, like example.com (names are separated by commas: -d a.example,b.example)"
+	case len(name) > 253:
+		return "longer than 253 characters"
+	}
+	for _, l := range strings.Split(name, ".") {
+		if len(l) > 63 {
+			return fmt.Sprintf("label %q is longer than 63 characters", l[:20]+"...")
+		}
+		if strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
+			return fmt.Sprintf("label %q starts or ends with '-'", l)
+		}
+	}
+	return ""
 }

@@ -72,7 +72,12 @@ func Run(ctx context.Context, env *Env) int {
 	// usage errors too.
 	var ue *usageError
 	if !errors.As(err, &ue) && isCobraUsage(err) {
-		err = &usageError{msg: err.Error()}
+		err = &usageError{msg: usageHint(nil, err.Error())}
+	}
+	if !a.g.json && a.cfg == nil {
+		// The flags were not parsed (a flag or command error): --json
+		// still gets its one error document.
+		a.g.json = jsonRequested(env.Args)
 	}
 	return a.fail(err)
 }
@@ -87,9 +92,7 @@ func (a *app) fail(err error) int {
 	}
 	msg := oneLine(err.Error()) + retryHint(err)
 	if a.g.json && !a.jsonDone {
-		doc := map[string]any{"schema": 1, "error": errorJSON(err)}
-		enc := json.NewEncoder(a.env.Stdout)
-		_ = enc.Encode(doc)
+		_ = a.writeJSON(map[string]any{"error": errorJSON(err)})
 	}
 	fmt.Fprintf(a.env.Stderr, "acmectl: %s\n", msg)
 	return code
@@ -134,7 +137,10 @@ to reload the servers that use them. It speaks RFC 8555 and the legacy pre-IETF 
 			return a.setup(cmd)
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{msg: usageHint(c, err.Error())} })
+	root.SetHelpCommand(newHelpCmd(root))
+	root.Version = a.env.Version
+	root.SetVersionTemplate("acmectl {{.Version}}\n")
 	f := root.PersistentFlags()
 	f.String("config", "", "config file (default /etc/acmectl/config.yaml as root, else $XDG_CONFIG_HOME/acmectl/config.yaml; env ACMECTL_CONFIG)")
 	f.String("server", "letsencrypt", "ACME directory URL or alias (letsencrypt, letsencrypt-staging, letsencrypt-v1, zerossl, google, google-staging, buypass, buypass-staging)")
@@ -147,7 +153,8 @@ to reload the servers that use them. It speaks RFC 8555 and the legacy pre-IETF 
 	f.String("eab-kid", "", "external account binding key ID")
 	f.String("eab-hmac-key-file", "", "file holding the EAB HMAC key (base64url); or env ACMECTL_EAB_HMAC_KEY")
 	f.Bool("json", false, "print results as one JSON document on stdout")
-	f.String("log-level", "info", "log level: debug, info, warn, error")
+	f.String("log-level", "warn", "log level: debug, info, warn, error")
+	f.BoolP("verbose", "v", false, "log progress at info level (same as --log-level info)")
 	f.String("log-format", "text", "log format: text or json (logs go to stderr)")
 	f.BoolP("quiet", "q", false, "print errors only")
 	f.Int("keep-versions", 10, "certificate versions to keep under versions/ (the current one is never removed)")
@@ -188,6 +195,9 @@ func (a *app) setup(cmd *cobra.Command) error {
 	g.json, _ = cfg.Bool("json")
 	g.quiet, _ = cfg.Bool("quiet")
 	g.logLevel = cfg.String("log-level")
+	if v, _ := cfg.Bool("verbose"); v && cfg.source("log-level") == sourceDefault {
+		g.logLevel = "info"
+	}
 	g.logFormat = cfg.String("log-format")
 	if err := a.setupLogger(); err != nil {
 		return err
@@ -211,11 +221,12 @@ func (a *app) setup(cmd *cobra.Command) error {
 	default:
 		return usagef("--acme-version %q: want auto, 1 or 2", g.acmeVersion)
 	}
-	g.email = cfg.Strings("email")
-	for _, e := range g.email {
-		if !strings.Contains(e, "@") || strings.ContainsAny(e, " ,<>\"") {
-			return usagef("--email %q is not an email address", e)
+	for _, e := range cfg.Strings("email") {
+		addr, err := checkEmail(e)
+		if err != nil {
+			return err
 		}
+		g.email = append(g.email, addr)
 	}
 	if g.acceptTOS, err = cfg.Bool("accept-tos"); err != nil {
 		return err
@@ -307,4 +318,24 @@ func (a *app) writeJSON(doc map[string]any) error {
 	enc := json.NewEncoder(a.env.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
+}
+
+// checkEmail accepts an address as a CA would, with a "mailto:" prefix
+// removed (acmectl adds it), and refuses what Let's Encrypt refuses before
+// any request: no domain with a dot, "localhost", spaces and the like.
+func checkEmail(e string) (string, error) {
+	addr := strings.TrimSpace(e)
+	if len(addr) >= 7 && strings.EqualFold(addr[:7], "mailto:") {
+		addr = addr[7:]
+	}
+	local, domain, ok := strings.Cut(addr, "@")
+	switch {
+	case !ok || local == "" || domain == "" || strings.Contains(domain, "@"):
+		return "", usagef("--email %q is not an email address (want user@example.com)", e)
+	case strings.ContainsAny(addr, " \t,;<>\"()[]\\") || strings.ContainsFunc(addr, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return "", usagef("--email %q: an address has no spaces, commas, quotes or brackets", e)
+	case !strings.Contains(strings.Trim(domain, "."), ".") || strings.EqualFold(strings.TrimSuffix(domain, "."), "localhost") || strings.HasSuffix(strings.ToLower(domain), ".localhost"):
+		return "", usagef("--email %q: the domain %q is not a public domain name; CAs refuse such contacts", e, domain)
+	}
+	return addr, nil
 }
