@@ -98,6 +98,22 @@ func TestSystemdUnits(t *testing.T) {
 			}
 		}
 	}
+	// The documented setups must work under the units: every --webroot
+	// the README and docs show is writable (ProtectSystem=strict makes the
+	// rest read-only, and the first timer renewal failed with
+	// "read-only file system").
+	webroots := documentedWebroots(t)
+	if len(webroots) == 0 {
+		t.Fatal("no --webroot example found in README.md or docs/: the check is blind")
+	}
+	for _, u := range []string{"acmectl-renew.service", "acmectl.service"} {
+		rw := readWritePaths(files[u])
+		for _, dir := range webroots {
+			if !underAny(dir, rw) {
+				t.Errorf("%s: documented --webroot %s is read-only under ProtectSystem=strict (ReadWritePaths: %v)", u, dir, rw)
+			}
+		}
+	}
 	if !strings.Contains(files["acmectl.service"], "renew --daemon") {
 		t.Error("acmectl.service does not run renew --daemon")
 	}
@@ -375,4 +391,51 @@ func TestGoreleaserConfig(t *testing.T) {
 	if err != nil || strings.Contains(strings.ToLower(string(out)), "deprecat") {
 		t.Errorf("goreleaser check: %v\n%s", err, out)
 	}
+}
+
+// documentedWebroots returns the absolute --webroot directories shown in
+// README.md and docs/*.md.
+func documentedWebroots(t *testing.T) []string {
+	t.Helper()
+	files, _ := filepath.Glob("../docs/*.md")
+	files = append(files, "../README.md")
+	re := regexp.MustCompile("--webroot (/[^\\s`\"']+)")
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(data), -1) {
+			if !seen[m[1]] {
+				seen[m[1]] = true
+				out = append(out, m[1])
+			}
+		}
+	}
+	return out
+}
+
+// readWritePaths lists a unit's ReadWritePaths= entries ("-" prefix
+// dropped).
+func readWritePaths(unit string) []string {
+	var out []string
+	for _, line := range strings.Split(unit, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "ReadWritePaths="); ok {
+			for _, p := range strings.Fields(v) {
+				out = append(out, strings.TrimPrefix(p, "-"))
+			}
+		}
+	}
+	return out
+}
+
+func underAny(dir string, roots []string) bool {
+	for _, r := range roots {
+		if dir == r || strings.HasPrefix(dir, strings.TrimSuffix(r, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }

@@ -567,7 +567,7 @@ func (d *doctorRun) checkWebroot(ctx context.Context, dir string) {
 	ch := challenges.Challenge{Type: challenges.HTTP01, Token: token, KeyAuthorization: token + ".acmectl-doctor"}
 	wr := http01.NewWebroot(dir, d.a.log)
 	if err := wr.Present(ctx, ch); err != nil {
-		d.add("webroot", dir, verdictFail, "cannot write a challenge file: %s", oneLine(err.Error()))
+		d.add("webroot", dir, verdictFail, "cannot write a challenge file: %s%s", oneLine(err.Error()), readOnlyHint(err, dir))
 		return
 	}
 	defer func() {
@@ -758,4 +758,13 @@ func (h *minLevelHandler) WithAttrs(as []slog.Attr) slog.Handler {
 }
 func (h *minLevelHandler) WithGroup(n string) slog.Handler {
 	return &minLevelHandler{h: h.h.WithGroup(n), min: h.min}
+}
+
+// readOnlyHint explains a read-only file system: under the shipped systemd
+// units (ProtectSystem=strict) only the listed ReadWritePaths are writable.
+func readOnlyHint(err error, dir string) string {
+	if !errors.Is(err, syscall.EROFS) {
+		return ""
+	}
+	return fmt.Sprintf(" (read-only file system: under the systemd unit's ProtectSystem=strict, add ReadWritePaths=%s with systemctl edit acmectl-renew.service)", dir)
 }

@@ -3,12 +3,14 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -344,5 +346,18 @@ func TestEvalCAA(t *testing.T) {
 	}
 	if got := evalCAA("example.com", mk(`0 issue "letsencrypt.org"`), false, nil, nil, ""); got.verdict != verdictWarn {
 		t.Errorf("no caaIdentities: %s; want WARN", got.verdict)
+	}
+}
+
+// TestReadOnlyHint: a webroot on a read-only file system (the shipped
+// units' ProtectSystem=strict) names the ReadWritePaths= fix; other errors
+// get no such hint.
+func TestReadOnlyHint(t *testing.T) {
+	err := fmt.Errorf("write token: %w", &os.PathError{Op: "open", Path: "/srv/site/.well-known", Err: syscall.EROFS})
+	if h := readOnlyHint(err, "/srv/site"); !strings.Contains(h, "ReadWritePaths=/srv/site") {
+		t.Errorf("hint for EROFS = %q", h)
+	}
+	if h := readOnlyHint(fmt.Errorf("write: %w", syscall.EACCES), "/srv/site"); h != "" {
+		t.Errorf("hint for EACCES = %q, want none", h)
 	}
 }
