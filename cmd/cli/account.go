@@ -26,7 +26,10 @@ const (
 
 func newAccountCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "account",
+		Use: "account",
+		Example: `  acmectl account list
+  acmectl account register --accept-tos --email ops@example.com
+  acmectl account show --server letsencrypt-staging`,
 		Short: "Manage ACME accounts",
 		Long: `Manage the ACME accounts kept under <state-dir>/accounts/<server-id>/<label>/.
 
@@ -268,7 +271,9 @@ ACMECTL_EAB_HMAC_KEY (never a flag value).`,
 
 func newAccountListCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "list",
+		Use: "list",
+		Example: `  acmectl account list
+  acmectl account list --json`,
 		Short: "List the stored accounts",
 		Long: `List the accounts in the state directory (no network). With --server given
 explicitly (flag or ACMECTL_SERVER), only that server's accounts.`,
@@ -316,7 +321,9 @@ explicitly (flag or ACMECTL_SERVER), only that server's accounts.`,
 
 func newAccountShowCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "show",
+		Use: "show",
+		Example: `  acmectl account show
+  acmectl account show --account team-b --server letsencrypt-staging --json`,
 		Short: "Show an account: URL, status, contacts, key thumbprint",
 		Long: `Show the account --account LABEL at --server as the CA sees it (one request),
 with its key type and JWK thumbprint (RFC 7638). --offline shows the stored record only.`,
@@ -407,7 +414,9 @@ func newAccountUpdateCmd(a *app) *cobra.Command {
 
 func newAccountRolloverCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "rollover",
+		Use: "rollover",
+		Example: `  acmectl account rollover                  # new key for the default account
+  acmectl account rollover --account team-b`,
 		Short: "Replace the account key (RFC 8555 keyChange)",
 		Long: `Generate a new account key and roll the account over to it through the CA's keyChange
 endpoint. The new key is written next to the old one (key.pem.next) before the request and
@@ -488,7 +497,9 @@ func (a *app) confirmIrreversible(yes bool, what, question string) error {
 
 func newAccountDeactivateCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "deactivate [--yes]",
+		Use: "deactivate [--yes]",
+		Example: `  acmectl account deactivate --account old --server letsencrypt-staging
+  acmectl account deactivate --account old --yes    # off a terminal`,
 		Short: "Deactivate the account at the CA for good and remove it locally",
 		Long: `Deactivate --account LABEL at --server (RFC 8555 §7.3.6). The CA refuses every later
 request signed by it, so its key and record are removed from the state directory. Asks for

@@ -8,7 +8,10 @@ import (
 
 func newCompletionCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "completion bash|zsh|fish",
+		Use: "completion bash|zsh|fish",
+		Example: `  acmectl completion bash | sudo tee /etc/bash_completion.d/acmectl
+  acmectl completion zsh > "${fpath[1]}/_acmectl"
+  acmectl completion fish > ~/.config/fish/completions/acmectl.fish`,
 		Short: "Print a shell completion script",
 		Long: `Print the completion script for a shell on stdout.
 

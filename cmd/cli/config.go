@@ -91,7 +91,7 @@ func defaultConfigPath(env *Env) string {
 
 func defaultStateDir(env *Env) string {
 	if env.Euid == 0 {
-		return "/var/lib/acmectl"
+		return env.rootStateDir()
 	}
 	if x := env.Getenv("XDG_DATA_HOME"); x != "" {
 		return filepath.Join(x, "acmectl")

@@ -13,7 +13,9 @@ import (
 
 func newConfigCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "config",
+		Use: "config",
+		Example: `  acmectl config show
+  acmectl config show --json --server letsencrypt-staging`,
 		Short: "Inspect acmectl's configuration",
 		Long: `Inspect acmectl's configuration. Every global flag, and every order flag used as a
 default for new certificates, is also a key of the config file (same kebab-case

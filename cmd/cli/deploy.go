@@ -13,7 +13,9 @@ import (
 func newDeployCmd(a *app) *cobra.Command {
 	var certName string
 	cmd := &cobra.Command{
-		Use:   "deploy --cert-name N",
+		Use: "deploy --cert-name N",
+		Example: `  acmectl deploy --cert-name example.com
+  acmectl deploy --cert-name example.com --json`,
 		Short: "Run the deploy hooks again for the current version",
 		Long: `Run a certificate's stored deploy hooks for its live version, as renew does after
 issuing it. On success deploy_pending is cleared; on failure it stays set (exit 1)

@@ -27,6 +27,8 @@ type Env struct {
 	StderrTerminal bool
 	Euid           int
 	Version        string
+	// RootStateDir is root's default state dir ("" = /var/lib/acmectl).
+	RootStateDir string
 	// Failpoint is nil in release builds (see failpoint_*.go).
 	Failpoint func(ctx context.Context, name string)
 
@@ -67,4 +69,12 @@ func buildVersion() string {
 
 func (e *Env) userAgent() string {
 	return "acmectl/" + e.Version + " (+https://github.com/acmectl/acmectl)"
+}
+
+// rootStateDir is the default state dir of root.
+func (e *Env) rootStateDir() string {
+	if e.RootStateDir != "" {
+		return e.RootStateDir
+	}
+	return "/var/lib/acmectl"
 }

@@ -139,6 +139,7 @@ to reload the servers that use them. It speaks RFC 8555 and the legacy pre-IETF 
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{msg: usageHint(c, err.Error())} })
 	root.SetHelpCommand(newHelpCmd(root))
+	root.SetUsageFunc(usage)
 	root.Version = a.env.Version
 	root.SetVersionTemplate("acmectl {{.Version}}\n")
 	f := root.PersistentFlags()

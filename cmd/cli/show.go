@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,7 +15,10 @@ import (
 func newShowCmd(a *app) *cobra.Command {
 	var certName string
 	cmd := &cobra.Command{
-		Use:   "show NAME",
+		Use: "show NAME",
+		Example: `  acmectl show example.com
+  acmectl show www.example.com      # found by any of its domain names
+  acmectl show example.com --json`,
 		Short: "Show one stored certificate: expiry, next renewal and why, last error",
 		Long: `Show one certificate (also --cert-name NAME): names, key type, issuer, serial,
 validity, the next renewal time and why (ARI window or lifetime rule), server,
@@ -48,9 +52,20 @@ func (a *app) runShow(_ context.Context, name string) error {
 		return err
 	}
 	if !st.Exists(name) {
-		return usagef("no certificate %s in %s (see acmectl list)", name, st.Root())
+		found, err := certsForDomain(st, name)
+		switch {
+		case err != nil:
+			return err
+		case len(found) == 1:
+			name = found[0]
+		case len(found) > 1:
+			return usagef("%s is a name of several certificates: %s (acmectl show NAME)", name, strings.Join(found, ", "))
+		default:
+			return usagef("no certificate %s in %s (see acmectl list)%s", name, st.Root(), a.rootStateHint())
+		}
 	}
 	ci := loadCertInfo(st, name, a.env.Now())
+	settings, _ := st.LoadSettings(name)
 	if p, err := st.CurrentPaths(name); err == nil {
 		ci.Paths = map[string]string{"cert": p.Cert, "chain": p.Chain, "fullchain": p.Fullchain}
 		if p.PrivKey != "" {
@@ -110,10 +125,100 @@ func (a *app) runShow(_ context.Context, name string) error {
 	if ci.Problem != "" {
 		line("Problem", ci.Problem)
 	}
+	if settings != nil {
+		line("Renews with", dash(strings.Join(solverSummary(settings), "; ")))
+		for _, h := range []struct {
+			event string
+			argvs [][]string
+		}{{"Pre hook", settings.Hooks.Pre}, {"Deploy hook", settings.Hooks.Deploy}, {"Post hook", settings.Hooks.Post}, {"Failure hook", settings.Hooks.Failure}} {
+			for _, argv := range h.argvs {
+				line(h.event, argvString(argv))
+			}
+		}
+	}
 	for _, k := range []string{"fullchain", "privkey", "cert", "chain"} {
 		if p, ok := ci.Paths[k]; ok {
 			line(strings.ToUpper(k[:1])+k[1:], p)
 		}
 	}
 	return nil
+}
+
+// certsForDomain returns the certificates whose names include domain (as
+// given to -d: lowercase, IDNA), so that "show www.example.com" finds the
+// certificate example.com that carries it.
+func certsForDomain(st *store.Dir, domain string) ([]string, error) {
+	want, err := normalizeName(domain)
+	if err != nil {
+		return nil, nil
+	}
+	names, err := st.List()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		s, err := st.LoadSettings(n)
+		if err != nil {
+			continue
+		}
+		for _, d := range s.Names {
+			if d == want {
+				out = append(out, n)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// solverSummary says in words how a certificate's challenges will be
+// answered at its next renewal.
+func solverSummary(s *store.Settings) []string {
+	var out []string
+	if len(s.HTTP01Addrs) > 0 {
+		out = append(out, "http-01 responder on "+strings.Join(s.HTTP01Addrs, ", "))
+	}
+	if s.Webroot != "" {
+		out = append(out, "webroot "+s.Webroot)
+	}
+	if len(s.TLSALPN01Addrs) > 0 {
+		out = append(out, "tls-alpn-01 responder on "+strings.Join(s.TLSALPN01Addrs, ", "))
+	}
+	if s.DNS.Provider != "" {
+		out = append(out, "dns-01 "+s.DNS.Provider)
+	}
+	for ident, solvers := range sortedSolvers(s.Solvers) {
+		out = append(out, ident+" → "+strings.Join(solvers, ", "))
+	}
+	return out
+}
+
+// sortedSolvers iterates a per-identifier solver map in name order.
+func sortedSolvers(m map[string][]string) func(func(string, []string) bool) {
+	return func(yield func(string, []string) bool) {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if !yield(k, m[k]) {
+				return
+			}
+		}
+	}
+}
+
+// argvString shows a hook's argv as it could be typed again: arguments
+// with spaces or quotes single-quoted.
+func argvString(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsAny(a, " \t'\"\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
 }

@@ -9,7 +9,10 @@ import (
 
 func newVersionCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
+		Use: "version",
+		Example: `  acmectl version
+  acmectl --version
+  acmectl version --json`,
 		Short: "Print acmectl's version",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {

@@ -632,7 +632,7 @@ func TestRenewDaemon(t *testing.T) {
 	}
 	first := leafAt(t, filepath.Join(l.certDir(name), "cert.pem"))
 	l.p.ResetCounts()
-	cmd, _, stderr, wait := renewStart(t, nil, "renew", "--daemon", "--state-dir", l.state)
+	cmd, _, stderr, wait := renewStart(t, nil, "renew", "--daemon", "-v", "--state-dir", l.state)
 	testenv.WaitFor(t, "a renewal by the daemon", 90*time.Second, func() error {
 		if !strings.Contains(stderr.String(), "certificate renewed") {
 			return fmt.Errorf("not yet")
