@@ -65,6 +65,14 @@ type SingleValuer interface {
 	SingleTXTValue() bool
 }
 
+// AccessChecker is implemented by providers that can check, without
+// changing any record, that their credentials work and give access to the
+// zone holding fqdn (`acmectl doctor` uses it). The error says what is
+// wrong in one line.
+type AccessChecker interface {
+	CheckAccess(ctx context.Context, fqdn string) error
+}
+
 // ErrUnsupportedChallenge is returned for a challenge type other than
 // dns-01 and dns-account-01.
 var ErrUnsupportedChallenge = errors.New("dns01: unsupported challenge type")

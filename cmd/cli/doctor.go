@@ -73,7 +73,8 @@ func newDoctorCmd(a *app) *cobra.Command {
   http-01, tls-alpn-01   the built-in responder's address can be bound (or what holds it)
   webroot   the directory is writable and the web server serves it for every name
             (a probe file is written, fetched over HTTP and removed)
-  dns-01    the DNS provider's credentials work (a test TXT record is set and removed)
+  dns-01    the DNS provider's credentials work: API providers read the zone without
+            changing it; rfc2136 and exec set and remove a test TXT record
 
 Give the names and solver flags you would give "obtain", or --cert-name to check a
 stored certificate's settings. Nothing is ordered and no account is created.
@@ -684,9 +685,18 @@ func (d *doctorRun) checkDNSProvider(ctx context.Context) {
 		return
 	}
 	fqdn := "_acme-challenge." + base + "."
-	value := "acmectl-doctor-" + randomToken()
 	cctx, cancel := context.WithTimeout(ctx, 2*d.opts.timeout)
 	defer cancel()
+	if ac, ok := p.(dns01.AccessChecker); ok {
+		// API providers check credentials and zone access read-only.
+		if err := ac.CheckAccess(cctx, fqdn); err != nil {
+			d.add("dns-01", what, verdictFail, "%s", oneLine(err.Error()))
+			return
+		}
+		d.add("dns-01", what, verdictOK, "credentials work and the zone holding %s is accessible (no record changed)", fqdn)
+		return
+	}
+	value := "acmectl-doctor-" + randomToken()
 	if err := p.SetTXT(cctx, fqdn, value); err != nil {
 		d.add("dns-01", what, verdictFail, "setting a test TXT record at %s: %s", fqdn, oneLine(err.Error()))
 		return

@@ -258,3 +258,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // PathEscape escapes one path segment.
 func PathEscape(s string) string { return url.PathEscape(s) }
+
+// DecodeJSON decodes a provider's JSON answer.
+func DecodeJSON(body []byte, v any) error { return json.Unmarshal(body, v) }

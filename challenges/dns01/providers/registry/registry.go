@@ -12,6 +12,7 @@ import (
 
 	"github.com/acmectl/acmectl/challenges/dns01"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/digitalocean"
 )
 
 // Spec describes one provider.
@@ -35,8 +36,7 @@ func CommonOptions() []string { return []string{"credentials", "endpoint", "zone
 // specs is the table. Keep it sorted by name.
 func specs() []Spec {
 	return []Spec{
-		// One line per provider:
-		// {Name: "cloudflare", Summary: "Cloudflare DNS API (API token)", New: cloudflare.New},
+		{Name: "digitalocean", Summary: "DigitalOcean DNS (API token, scopes domain:read/create/delete)", New: digitalocean.New},
 	}
 }
 
