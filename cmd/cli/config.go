@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/acmectl/acmectl/internal/pathtrust"
 )
 
 // Sources of a setting, for `config show`.
@@ -66,6 +68,13 @@ func loadConfig(cmd *cobra.Command, env *Env) (*config, error) {
 	}
 	if st.Mode().Perm()&0o022 != 0 {
 		return nil, usagef("config file %s is writable by group or others (chmod go-w it)", path)
+	}
+	// It names hooks run as root: nobody but root and this user may be
+	// able to change it or a directory above it.
+	if abs, err := filepath.Abs(path); err != nil {
+		return nil, usagef("config file: %v", err)
+	} else if _, err := pathtrust.Check(abs, os.Getuid(), pathtrust.Regular); err != nil {
+		return nil, usagef("config file: %v", err)
 	}
 	c.v.SetConfigFile(path)
 	c.v.SetConfigType("yaml")

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/acmectl/acmectl/internal/pathtrust"
 )
 
 // DefaultPath is searched for bare program names when the environment has no
@@ -39,33 +41,9 @@ var ErrUnsafeProgram = errors.New("unsafe hook program")
 // the result is the file that CheckProgram inspects and Run executes.
 // Errors are *ProgramError.
 func Resolve(name, pathList string) (string, error) {
-	if name == "" {
-		return "", &ProgramError{Path: name, Reason: "empty program name"}
-	}
-	var p string
-	switch {
-	case strings.Contains(name, "/"):
-		if !filepath.IsAbs(name) {
-			return "", &ProgramError{Path: name, Reason: "relative path: give an absolute path, or a bare name found in PATH"}
-		}
-		p = name
-	default:
-		if pathList == "" {
-			pathList = DefaultPath
-		}
-		for _, dir := range filepath.SplitList(pathList) {
-			if !filepath.IsAbs(dir) {
-				continue
-			}
-			cand := filepath.Join(dir, name)
-			if st, err := os.Stat(cand); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
-				p = cand
-				break
-			}
-		}
-		if p == "" {
-			return "", &ProgramError{Path: name, Reason: "not found in PATH " + pathList}
-		}
+	p, err := lookup(name, pathList)
+	if err != nil {
+		return "", err
 	}
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil {
@@ -74,44 +52,71 @@ func Resolve(name, pathList string) (string, error) {
 	return real, nil
 }
 
-// CheckProgram refuses a hook program file that others could change: after
-// Resolve (bare names searched in this process's PATH), the file must be a
-// regular executable file owned by root or by the running user, and not
-// writable by group or others (DESIGN.md "Hooks"). The error, a
-// *ProgramError matching ErrUnsafeProgram for owner and mode problems, names
-// the resolved file and the reason.
+// lookup is Resolve without resolving symlinks: openProgram checks each
+// link on the way (who owns it) instead of jumping to its target.
+func lookup(name, pathList string) (string, error) {
+	if name == "" {
+		return "", &ProgramError{Path: name, Reason: "empty program name"}
+	}
+	if strings.Contains(name, "/") {
+		if !filepath.IsAbs(name) {
+			return "", &ProgramError{Path: name, Reason: "relative path: give an absolute path, or a bare name found in PATH"}
+		}
+		return name, nil
+	}
+	if pathList == "" {
+		pathList = DefaultPath
+	}
+	for _, dir := range filepath.SplitList(pathList) {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		cand := filepath.Join(dir, name)
+		if st, err := os.Stat(cand); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
+			return cand, nil
+		}
+	}
+	return "", &ProgramError{Path: name, Reason: "not found in PATH " + pathList}
+}
+
+// CheckProgram refuses a hook program that others could change: after
+// Resolve (bare names searched in this process's PATH), every directory
+// from "/" to the file must be owned by root or the running user and not
+// writable by group or others unless root-owned and sticky, and the file
+// must be a regular executable file owned by root or the running user and
+// not writable by group or others (package pathtrust; DESIGN.md "Hooks").
+// The error, a *ProgramError matching ErrUnsafeProgram for owner and mode
+// problems, names the file and the reason.
 func CheckProgram(path string) error {
-	real, err := Resolve(path, os.Getenv("PATH"))
+	prog, err := openProgram(path, os.Getenv("PATH"))
 	if err != nil {
 		return err
 	}
-	return checkFile(real, os.Getuid())
+	return prog.Close()
 }
 
-// checkFile checks a resolved (symlink-free) program path for user uid.
-func checkFile(real string, uid int) error {
-	st, err := os.Stat(real)
+// openProgram resolves name and opens the checked file for execution.
+func openProgram(name, pathList string) (*pathtrust.Program, error) {
+	p, err := lookup(name, pathList)
 	if err != nil {
-		return &ProgramError{Path: real, Reason: "stat", Err: err}
+		return nil, err
 	}
-	if !st.Mode().IsRegular() {
-		return &ProgramError{Path: real, Reason: "not a regular file"}
+	prog, err := pathtrust.OpenProgram(p, os.Getuid())
+	if err != nil {
+		pe := &ProgramError{Path: p, Reason: err.Error(), Err: err}
+		var te *pathtrust.Error
+		if errors.As(err, &te) {
+			pe.Reason = te.Reason
+			if te.Component != "" && !strings.Contains(te.Reason, te.Component) {
+				pe.Path = te.Component // the file itself, symlinks resolved
+			}
+			if errors.Is(err, pathtrust.ErrUntrusted) {
+				pe.Err = ErrUnsafeProgram
+			} else {
+				pe.Err = te.Err
+			}
+		}
+		return nil, pe
 	}
-	if owner, ok := fileOwner(st); !ok {
-		return &ProgramError{Path: real, Reason: "cannot tell the file's owner on this system", Err: ErrUnsafeProgram}
-	} else if owner != 0 && owner != uid {
-		return &ProgramError{Path: real, Err: ErrUnsafeProgram,
-			Reason: fmt.Sprintf("owned by uid %d, not by root or the running user (uid %d)", owner, uid)}
-	}
-	switch perm := st.Mode().Perm(); {
-	case perm&0o022 == 0o022:
-		return &ProgramError{Path: real, Reason: fmt.Sprintf("writable by group and others (mode %04o)", perm), Err: ErrUnsafeProgram}
-	case perm&0o020 != 0:
-		return &ProgramError{Path: real, Reason: fmt.Sprintf("writable by group (mode %04o)", perm), Err: ErrUnsafeProgram}
-	case perm&0o002 != 0:
-		return &ProgramError{Path: real, Reason: fmt.Sprintf("writable by others (mode %04o)", perm), Err: ErrUnsafeProgram}
-	case perm&0o111 == 0:
-		return &ProgramError{Path: real, Reason: fmt.Sprintf("not executable (mode %04o)", perm)}
-	}
-	return nil
+	return prog, nil
 }

@@ -118,15 +118,15 @@ func (r *Runner) Run(ctx context.Context, spec Spec) Result {
 		res.Err = fmt.Errorf("run hook %s: unknown event %q", res.Name, spec.Event.Kind)
 		return res
 	}
-	prog, err := Resolve(spec.Argv[0], lookupEnv(r.Env, "PATH"))
-	if err == nil {
-		err = checkFile(prog, os.Getuid())
-	}
+	// The file checked is the file run: it stays open (O_PATH) and the
+	// child executes its own copy of that descriptor.
+	prog, err := openProgram(spec.Argv[0], lookupEnv(r.Env, "PATH"))
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	res.Program = prog
+	defer prog.Close()
+	res.Program = prog.Path
 
 	timeout, grace, limit := r.Timeout, r.KillGrace, r.MaxOutput
 	if timeout <= 0 {
@@ -148,8 +148,11 @@ func (r *Runner) Run(ctx context.Context, spec Spec) Result {
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	cmd := exec.CommandContext(runCtx, prog, spec.Argv[1:]...)
+	cmd := exec.CommandContext(runCtx, prog.ExecPath(), spec.Argv[1:]...)
 	cmd.Args[0] = spec.Argv[0]
+	if f := prog.ExtraFile(); f != nil {
+		cmd.ExtraFiles = []*os.File{f}
+	}
 	cmd.Env = Environ(r.Env, spec.Event)
 	cmd.Dir = r.Dir
 	if cmd.Dir == "" {

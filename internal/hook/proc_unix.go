@@ -3,17 +3,8 @@
 package hook
 
 import (
-	"io/fs"
 	"syscall"
 )
-
-func fileOwner(st fs.FileInfo) (int, bool) {
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return int(sys.Uid), true
-}
 
 // groupAttr puts the hook in a new process group whose id is its pid, so
 // killGroup reaches everything it started (unless something left the group

@@ -103,7 +103,7 @@ func (d *Dir) LoadState(name string) (*State, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, stateFile)
-	data, err := readFileLimit(path, maxJSONSize)
+	data, err := readTrusted(path, maxJSONSize)
 	if errors.Is(err, ErrNotFound) {
 		return &State{}, nil
 	}

@@ -103,7 +103,7 @@ func (d *Dir) LoadSettings(name string) (*Settings, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, settingsFile)
-	data, err := readFileLimit(path, maxSettingsSize)
+	data, err := readTrusted(path, maxSettingsSize)
 	if err != nil {
 		return nil, fmt.Errorf("load settings of %s: %w", name, err)
 	}

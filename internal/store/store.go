@@ -41,6 +41,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"github.com/acmectl/acmectl/internal/pathtrust"
 )
 
 // ErrNotFound is returned (wrapped) when an account, certificate, pending key
@@ -107,7 +109,10 @@ func WithFailpoint(f func(step string) error) Option {
 
 // Open opens the state directory root, creating it (mode 0700, parents
 // included) if it is missing. It refuses a root that is not a directory or
-// that is writable by group or others. Open does no network I/O.
+// that is writable by group or others, or that (or a directory above it) is
+// owned by someone other than root and the running user, or writable by
+// others unless root-owned and sticky (package pathtrust). Open does no
+// network I/O.
 func Open(root string, opts ...Option) (*Dir, error) {
 	if root == "" {
 		return nil, errors.New("open state dir: empty path")
@@ -129,6 +134,9 @@ func Open(root string, opts ...Option) (*Dir, error) {
 	if st.Mode().Perm()&0o022 != 0 {
 		return nil, fmt.Errorf("open state dir: %s is writable by group or others (mode %04o); run: chmod go-w %s",
 			abs, st.Mode().Perm(), abs)
+	}
+	if err := checkTrusted(abs, pathtrust.Dir); err != nil {
+		return nil, fmt.Errorf("open state dir: %w", err)
 	}
 	d := &Dir{root: abs, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {

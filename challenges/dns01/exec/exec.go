@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/acmectl/acmectl/challenges/dns01"
+	"github.com/acmectl/acmectl/internal/pathtrust"
 )
 
 // DefaultTimeout bounds one run of the program.
@@ -99,38 +100,41 @@ func New(cfg Config) (*Provider, error) {
 }
 
 // Check resolves the program and refuses it (wrapping ErrUnsafeProgram)
-// when its file is not a regular executable owned by root or the running
-// user, or is writable by group or others. It returns the resolved path.
+// unless it is a regular executable owned by root or the running user, not
+// writable by group or others, in directories that only root or the running
+// user can change (package pathtrust). A relative path is refused; a bare
+// name is looked up in PATH. It returns the resolved path.
 func (p *Provider) Check() (string, error) {
+	prog, err := p.open()
+	if err != nil {
+		return "", err
+	}
+	defer prog.Close()
+	return prog.Path, nil
+}
+
+// open checks the program and holds the checked file open, so that run
+// executes that file and not whatever the path names a moment later.
+func (p *Provider) open() (*pathtrust.Program, error) {
 	path := p.cfg.Program
 	if !strings.ContainsRune(path, filepath.Separator) {
 		lp, err := osexec.LookPath(path)
 		if err != nil {
-			return "", fmt.Errorf("exec: %w", err)
+			return nil, fmt.Errorf("exec: %w", err)
 		}
 		path = lp
 	}
-	path, err := filepath.Abs(path)
+	if !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("%w: %s is a relative path: give an absolute path, or a bare name found in PATH", ErrUnsafeProgram, path)
+	}
+	prog, err := pathtrust.OpenProgram(path, os.Getuid())
+	if errors.Is(err, pathtrust.ErrUntrusted) {
+		return nil, fmt.Errorf("%w: %w", ErrUnsafeProgram, err)
+	}
 	if err != nil {
-		return "", fmt.Errorf("exec: %w", err)
+		return nil, fmt.Errorf("exec: %w", err)
 	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return "", fmt.Errorf("exec: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("%w: %s is not a regular file", ErrUnsafeProgram, path)
-	}
-	if st.Mode().Perm()&0o022 != 0 {
-		return "", fmt.Errorf("%w: %s is writable by group or others (mode %v; chmod go-w it)", ErrUnsafeProgram, path, st.Mode().Perm())
-	}
-	if err := checkOwner(path, st); err != nil {
-		return "", err
-	}
-	if st.Mode().Perm()&0o111 == 0 {
-		return "", fmt.Errorf("exec: %s is not executable", path)
-	}
-	return path, nil
+	return prog, nil
 }
 
 // SetTXT runs `PROGRAM present FQDN VALUE`.
@@ -144,13 +148,19 @@ func (p *Provider) DeleteTXT(ctx context.Context, fqdn, value string) error {
 }
 
 func (p *Provider) run(ctx context.Context, action, fqdn, value string) error {
-	path, err := p.Check()
+	prog, err := p.open()
 	if err != nil {
 		return err
 	}
+	defer prog.Close()
+	path := prog.Path
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
-	cmd := osexec.CommandContext(ctx, path, action, fqdn, value)
+	cmd := osexec.CommandContext(ctx, prog.ExecPath(), action, fqdn, value)
+	cmd.Args[0] = path
+	if f := prog.ExtraFile(); f != nil {
+		cmd.ExtraFiles = []*os.File{f}
+	}
 	cmd.Env = append(filterEnv(p.cfg.Environ),
 		"ACMECTL_DNS_ACTION="+action, "ACMECTL_DNS_FQDN="+fqdn, "ACMECTL_DNS_VALUE="+value)
 	cmd.Stdin = nil
