@@ -5,16 +5,17 @@ import (
 	"crypto"
 )
 
-// dialect is one wire protocol: RFC 8555 (rfc8555.go) or legacy ACME v1
-// (v1.go). The order workflow (order.go) and the account operations
-// (account.go) talk only to this interface. Every method makes the network
-// round trips it names and returns *Problem (possibly wrapped in
-// *TemporaryError) for the server's refusals.
+// dialect is one wire protocol: RFC 8555 (rfc8555.go), or legacy ACME v1
+// (client/v1*.go, deletable with the one line in chooseDialect that
+// builds it). The order workflow (order.go) and the account operations
+// (account.go) talk only to this interface and never ask which dialect
+// they have: a dialect without orders emulates one (Order.ext holds its
+// state), and what a dialect cannot do is in Directory.Supports, set when
+// it is chosen. Every method makes the network round trips it names and
+// returns *Problem (possibly wrapped in *TemporaryError) for the server's
+// refusals.
 type dialect interface {
 	name() string
-	// hasOrders is false for the legacy dialect, whose "order" is a set of
-	// authorizations polled one by one.
-	hasOrders() bool
 
 	// register creates the account, or finds the existing one for the key
 	// (opts.OnlyReturnExisting: never creates; ErrAccountNotFound if none).
@@ -28,8 +29,9 @@ type dialect interface {
 
 	// newOrder starts an order (v1: one new-authz per identifier).
 	newOrder(ctx context.Context, a *Account, req *OrderRequest) (*Order, error)
-	// fetchOrder reads an order by URL (v1: ErrOrderNotResumable).
-	fetchOrder(ctx context.Context, a *Account, url string) (*Order, error)
+	// fetchOrder reads o afresh (o may be just a stored URL); an order
+	// that cannot be read again is ErrOrderNotResumable.
+	fetchOrder(ctx context.Context, a *Account, o *Order) (*Order, error)
 	fetchAuthorization(ctx context.Context, a *Account, url string) (*Authorization, error)
 	// acceptChallenge tells the CA to validate ch.
 	acceptChallenge(ctx context.Context, a *Account, ch *Challenge, keyAuth string) error

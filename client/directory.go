@@ -8,18 +8,27 @@ import (
 	"strings"
 )
 
-// Dialect names.
-const (
-	DialectRFC8555 = "RFC 8555"
-	DialectV1      = "ACME v1 (legacy)"
-)
+// DialectRFC8555 is Directory.Dialect for an RFC 8555 server.
+const DialectRFC8555 = "RFC 8555"
 
 // Directory is the server's directory (RFC 8555 §7.1.1, or the legacy v1
 // one), normalised. URLs the dialect does not have are empty. Unknown keys
 // are ignored (Keys lists every top-level key seen).
 type Directory struct {
-	URL     string
-	Dialect string
+	URL string
+
+	// Set by the dialect chosen for the directory; callers decide by
+	// these, never by the dialect's name.
+	Dialect   string // display name, e.g. "RFC 8555"
+	DialectID string // stable machine name: "rfc8555" (or "v1")
+	Version   string // the Config.Version that selects this dialect: "2" (or "1")
+	// Retired: CAs have turned this protocol off; users should move to
+	// an RFC 8555 server.
+	Retired  bool
+	Supports Capabilities
+	// Endpoints are the dialect's endpoints under the directory's own
+	// key names, in a fixed order (the empty ones left out).
+	Endpoints [][2]string
 
 	NewNonce    string
 	NewAccount  string
@@ -35,6 +44,14 @@ type Directory struct {
 
 	Meta DirectoryMeta
 	Keys []string
+}
+
+// Capabilities are the optional order and account features of a dialect.
+type Capabilities struct {
+	Wildcards              bool // "*." names
+	IPIdentifiers          bool // RFC 8738
+	ValidityDates          bool // notBefore/notAfter in orders
+	ExternalAccountBinding bool
 }
 
 // DirectoryMeta is the directory's "meta" object.
@@ -64,8 +81,11 @@ func (d *Directory) Features() []string {
 	if d.Meta.ExternalAccountRequired {
 		f = append(f, "eab-required")
 	}
-	if d.Dialect == DialectRFC8555 {
-		f = append(f, "wildcard", "ip-identifiers")
+	if d.Supports.Wildcards {
+		f = append(f, "wildcard")
+	}
+	if d.Supports.IPIdentifiers {
+		f = append(f, "ip-identifiers")
 	}
 	return f
 }
@@ -202,16 +222,37 @@ func (c *Client) chooseDialect(dir *Directory) (dialect, error) {
 		if !is8555 {
 			return nil, fmt.Errorf("%w: --acme-version 2 needs newNonce, newAccount and newOrder; found %s", ErrUnknownDirectory, strings.Join(dir.Keys, ", "))
 		}
-		dir.Dialect = DialectRFC8555
-		return &rfc8555{c: c, dir: dir}, nil
+		return c.newRFC8555(dir), nil
 	case want == "1" || isV1:
 		if !isV1 {
 			return nil, fmt.Errorf("%w: --acme-version 1 needs new-reg, new-authz and new-cert; found %s", ErrUnknownDirectory, strings.Join(dir.Keys, ", "))
 		}
-		dir.Dialect = DialectV1
 		return c.newV1(dir)
 	}
 	return nil, fmt.Errorf("%w: found keys %s", ErrUnknownDirectory, strings.Join(dir.Keys, ", "))
+}
+
+// newRFC8555 builds the RFC 8555 dialect and describes it in dir.
+func (c *Client) newRFC8555(dir *Directory) *rfc8555 {
+	dir.Dialect, dir.DialectID, dir.Version = DialectRFC8555, "rfc8555", "2"
+	dir.Supports = Capabilities{Wildcards: true, IPIdentifiers: true, ValidityDates: true, ExternalAccountBinding: true}
+	dir.Endpoints = endpoints([][2]string{
+		{"newNonce", dir.NewNonce}, {"newAccount", dir.NewAccount}, {"newOrder", dir.NewOrder},
+		{"newAuthz", dir.NewAuthz}, {"revokeCert", dir.RevokeCert}, {"keyChange", dir.KeyChange},
+		{"renewalInfo", dir.RenewalInfo},
+	})
+	return &rfc8555{c: c, dir: dir}
+}
+
+// endpoints drops the empty ones.
+func endpoints(all [][2]string) [][2]string {
+	var eps [][2]string
+	for _, e := range all {
+		if e[1] != "" {
+			eps = append(eps, e)
+		}
+	}
+	return eps
 }
 
 func (c *Client) newNonceURL() string {

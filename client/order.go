@@ -38,9 +38,9 @@ const (
 )
 
 // CheckOrder validates an order request against the server's dialect and
-// directory before any state-changing request: features only one dialect
-// has (profiles, ARI replaces, wildcards and IP identifiers on v1),
-// profiles the server does not offer, and identifiers' grammar.
+// directory before any state-changing request: features the dialect lacks
+// (Directory.Supports), profiles the server does not offer, and
+// identifiers' grammar.
 func (c *Client) CheckOrder(ctx context.Context, req *OrderRequest) error {
 	dir, err := c.Directory(ctx)
 	if err != nil {
@@ -53,13 +53,11 @@ func (c *Client) CheckOrder(ctx context.Context, req *OrderRequest) error {
 		if err := validateIdentifier(id); err != nil {
 			return err
 		}
-		if dir.Dialect == DialectV1 {
-			if id.Type == challenges.IdentifierIP {
-				return &UnsupportedError{Feature: "IP identifiers", Dialect: dir.Dialect}
-			}
-			if strings.HasPrefix(id.Value, "*.") {
-				return &UnsupportedError{Feature: "wildcard names", Dialect: dir.Dialect}
-			}
+		if id.Type == challenges.IdentifierIP && !dir.Supports.IPIdentifiers {
+			return &UnsupportedError{Feature: "IP identifiers", Dialect: dir.Dialect}
+		}
+		if strings.HasPrefix(id.Value, "*.") && !dir.Supports.Wildcards {
+			return &UnsupportedError{Feature: "wildcard names", Dialect: dir.Dialect}
 		}
 	}
 	if req.Profile != "" {
@@ -72,7 +70,7 @@ func (c *Client) CheckOrder(ctx context.Context, req *OrderRequest) error {
 				Detail: "the server offers: " + offered}
 		}
 	}
-	if dir.Dialect == DialectV1 && (!req.NotBefore.IsZero() || !req.NotAfter.IsZero()) {
+	if !dir.Supports.ValidityDates && (!req.NotBefore.IsZero() || !req.NotAfter.IsZero()) {
 		return &UnsupportedError{Feature: "notBefore/notAfter", Dialect: dir.Dialect}
 	}
 	if len(req.CSR) == 0 {
@@ -110,7 +108,7 @@ func (c *Client) Obtain(ctx context.Context, a *Account, req OrderRequest) (*Cer
 	}
 
 	var o *Order
-	if req.ResumeURL != "" && d.hasOrders() {
+	if req.ResumeURL != "" {
 		o = c.resumable(ctx, d, a, req)
 	}
 	if o == nil {
@@ -140,17 +138,15 @@ func (c *Client) Obtain(ctx context.Context, a *Account, req OrderRequest) (*Cer
 		c.failpoint(ctx, FailpointAfterNewOrder)
 	}
 
-	if o.Status == StatusPending || !d.hasOrders() {
+	if o.Status == StatusPending {
 		if err := c.solveAll(ctx, d, a, o, &req, progress); err != nil {
 			return nil, err
 		}
 	}
-	if d.hasOrders() {
-		if err := c.waitOrder(ctx, d, a, o, StatusPending); err != nil {
-			return nil, err
-		}
+	if err := c.waitOrder(ctx, d, a, o, StatusPending); err != nil {
+		return nil, err
 	}
-	if o.Status == StatusReady || !d.hasOrders() {
+	if o.Status == StatusReady {
 		progress("finalize", "", "finalizing")
 		c.failpoint(ctx, FailpointBeforeFinalize)
 		if err := c.finalize(ctx, d, a, o, req.CSR); err != nil {
@@ -158,13 +154,11 @@ func (c *Client) Obtain(ctx context.Context, a *Account, req OrderRequest) (*Cer
 		}
 		c.failpoint(ctx, FailpointAfterFinalize)
 	}
-	if d.hasOrders() {
-		if err := c.waitOrder(ctx, d, a, o, StatusProcessing); err != nil {
-			return nil, err
-		}
-		if o.Status != StatusValid {
-			return nil, &ProtocolError{URL: o.URL, What: fmt.Sprintf("order status %q after finalize", o.Status)}
-		}
+	if err := c.waitOrder(ctx, d, a, o, StatusProcessing); err != nil {
+		return nil, err
+	}
+	if o.Status != StatusValid {
+		return nil, &ProtocolError{URL: o.URL, What: fmt.Sprintf("order status %q after finalize", o.Status)}
 	}
 	progress("download", "", "downloading certificate")
 	chain, alts, err := d.fetchCertificate(ctx, a, o, req.AlternateChains)
@@ -191,7 +185,7 @@ func (c *Client) Obtain(ctx context.Context, a *Account, req OrderRequest) (*Cer
 // resumable fetches the stored order and returns it when it can still
 // lead to a certificate for the same identifiers, else nil.
 func (c *Client) resumable(ctx context.Context, d dialect, a *Account, req OrderRequest) *Order {
-	o, err := d.fetchOrder(ctx, a, req.ResumeURL)
+	o, err := d.fetchOrder(ctx, a, &Order{URL: req.ResumeURL})
 	if err != nil {
 		c.log.Info("stored order not resumable", "order_url", req.ResumeURL, "err", err)
 		return nil
@@ -206,7 +200,7 @@ func (c *Client) resumable(ctx context.Context, d dialect, a *Account, req Order
 }
 
 func checkOrderIdentifiers(o *Order, want []Identifier) error {
-	if o.Identifiers == nil { // legacy dialect: emulated order
+	if o.Identifiers == nil { // the server listed none: nothing to compare
 		return nil
 	}
 	norm := func(ids []Identifier) []string {
@@ -329,18 +323,13 @@ func (c *Client) solveAll(ctx context.Context, d dialect, a *Account, o *Order, 
 		}
 		c.failpoint(ctx, FailpointAfterChallenge)
 	}
-	if d.hasOrders() {
-		if err := c.waitOrder(ctx, d, a, o, StatusPending); err != nil {
-			return err
-		}
-		if o.Status == StatusInvalid {
-			return c.authzFailure(ctx, d, a, todo, o)
-		}
-		return nil
+	if err := c.waitOrder(ctx, d, a, o, StatusPending); err != nil {
+		return err
 	}
-	return parallel(ctx, len(todo), func(ctx context.Context, i int) error {
-		return c.waitAuthorization(ctx, d, a, todo[i])
-	})
+	if o.Status == StatusInvalid {
+		return c.authzFailure(ctx, d, a, todo, o)
+	}
+	return nil
 }
 
 func orderHasIdentifier(o *Order, want []Identifier, az *Authorization) bool {
@@ -451,35 +440,6 @@ func authzError(az *Authorization, typ string) error {
 	return e
 }
 
-// waitAuthorization polls one authorization until it leaves pending.
-func (c *Client) waitAuthorization(ctx context.Context, d dialect, a *Account, p *presented) error {
-	delay := pollStart
-	var retry time.Time
-	for {
-		if err := c.pollWait(ctx, &delay, retry); err != nil {
-			return err
-		}
-		az, err := d.fetchAuthorization(ctx, a, p.authz.URL)
-		if err != nil {
-			return err
-		}
-		switch az.Status {
-		case StatusValid:
-			return nil
-		case StatusPending:
-			retry = az.RetryAfter
-			for _, ch := range az.Challenges {
-				if ch.URL == p.acme.URL && ch.Status == StatusInvalid {
-					return authzError(az, p.ch.Type)
-				}
-			}
-			continue
-		default:
-			return authzError(az, p.ch.Type)
-		}
-	}
-}
-
 // waitOrder polls o while its status is from.
 func (c *Client) waitOrder(ctx context.Context, d dialect, a *Account, o *Order, from string) error {
 	delay := pollStart
@@ -487,7 +447,7 @@ func (c *Client) waitOrder(ctx context.Context, d dialect, a *Account, o *Order,
 		if err := c.pollWait(ctx, &delay, o.RetryAfter); err != nil {
 			return err
 		}
-		fresh, err := d.fetchOrder(ctx, a, o.URL)
+		fresh, err := d.fetchOrder(ctx, a, o)
 		if err != nil {
 			return err
 		}
@@ -530,10 +490,10 @@ func (c *Client) pollDelay(delay *time.Duration, retryAfter time.Time) time.Dura
 func (c *Client) finalize(ctx context.Context, d dialect, a *Account, o *Order, csr []byte) error {
 	err := d.finalize(ctx, a, o, csr)
 	var te *TemporaryError
-	if err == nil || !d.hasOrders() || !errors.As(err, &te) {
+	if err == nil || !errors.As(err, &te) {
 		return err
 	}
-	fresh, ferr := d.fetchOrder(ctx, a, o.URL)
+	fresh, ferr := d.fetchOrder(ctx, a, o)
 	if ferr != nil {
 		return err
 	}

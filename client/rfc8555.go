@@ -17,8 +17,7 @@ type rfc8555 struct {
 	dir *Directory
 }
 
-func (r *rfc8555) name() string    { return DialectRFC8555 }
-func (r *rfc8555) hasOrders() bool { return true }
+func (r *rfc8555) name() string { return DialectRFC8555 }
 
 // Wire types. Unknown fields are ignored; known ones are type-checked by
 // encoding/json and then by validate* functions.
@@ -52,7 +51,7 @@ type wireAuthz struct {
 type wireChallenge struct {
 	Type              string   `json:"type"`
 	URL               string   `json:"url"`
-	URI               string   `json:"uri,omitempty"` // legacy v1
+	URI               string   `json:"uri,omitempty"` // the pre-RFC name of url, still read
 	Status            string   `json:"status"`
 	Token             string   `json:"token,omitempty"`
 	Error             *Problem `json:"error,omitempty"`
@@ -260,7 +259,8 @@ func (r *rfc8555) decodeOrder(resp *response, url string) (*Order, error) {
 	return o, nil
 }
 
-func (r *rfc8555) fetchOrder(ctx context.Context, a *Account, url string) (*Order, error) {
+func (r *rfc8555) fetchOrder(ctx context.Context, a *Account, o *Order) (*Order, error) {
+	url := o.URL
 	if _, err := r.c.checkURL(url, "order"); err != nil {
 		return nil, err
 	}
@@ -333,7 +333,7 @@ func (r *rfc8555) finalize(ctx context.Context, a *Account, o *Order, csr []byte
 		// A lost response to an earlier finalize: the order moved on.
 		// Read it instead of finalizing twice.
 		if errors.As(err, &p) && p.Has(ProblemOrderNotReady) {
-			fresh, ferr := r.fetchOrder(ctx, a, o.URL)
+			fresh, ferr := r.fetchOrder(ctx, a, o)
 			if ferr == nil && (fresh.Status == StatusProcessing || fresh.Status == StatusValid) {
 				*o = *fresh
 				return nil

@@ -72,7 +72,8 @@ type Event struct {
 	Detail     string
 }
 
-// Order is an order (RFC 8555 §7.1.3). The legacy dialect emulates one.
+// Order is an order (RFC 8555 §7.1.3), or one a dialect without orders
+// emulates.
 type Order struct {
 	URL            string
 	Status         string
@@ -86,9 +87,8 @@ type Order struct {
 	Error          *Problem
 	RetryAfter     time.Time
 
-	// v1: the DER leaf returned by new-cert and its "up" link.
-	v1Leaf []byte
-	v1Up   string
+	// ext is the dialect's private state of an order it emulates.
+	ext any
 }
 
 // Authorization is an authorization (RFC 8555 §7.1.4).

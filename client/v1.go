@@ -5,9 +5,10 @@ package client
 // shared/reference/acme-v1-legacy.md. It lives entirely in the client/v1*.go
 // files. To remove legacy v1 support, delete client/v1*.go and change the one
 // line `return c.newV1(dir)` in chooseDialect (directory.go) into
-// `return nil, &UnsupportedError{Feature: "legacy ACME v1", Dialect: DialectV1}`;
-// nothing else refers to this file (the Order fields v1Leaf/v1Up and the
-// wire "uri" member then simply stay unused).
+// `return nil, &UnsupportedError{Feature: "legacy ACME v1", Dialect: "ACME v1"}`;
+// nothing else refers to these files (TestV1Deletable proves it). The rest
+// of the module asks Directory (DialectID, Version, Retired, Supports,
+// Endpoints) what the dialect can do, never which one it is.
 //
 // How v1 maps onto the dialect interface:
 //   - every POST is a flattened JWS with the jwk (never kid) and a nonce,
@@ -16,6 +17,8 @@ package client
 //     directory, then HEAD the URL about to be POSTed (reference §5, §15.1);
 //   - an "order" is one new-authz per identifier, with no URL; Boulder may
 //     answer with an authorization that is already valid, which is reused;
+//     its status is derived from its authorizations (pending until all are
+//     valid, then ready; valid after new-cert), and fetchOrder polls them;
 //   - resources are read with unauthenticated GETs;
 //   - new-cert answers with the DER leaf; the chain is built by following
 //     Link rel="up" (bounded, loop-checked) and returned leaf first, like an
@@ -35,10 +38,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 )
+
+// DialectV1 is Directory.Dialect for a legacy ACME v1 server.
+const DialectV1 = "ACME v1 (legacy)"
 
 // v1 is the legacy ACME v1 dialect. Safe for concurrent use.
 type v1 struct {
@@ -51,13 +58,26 @@ type v1 struct {
 	authzCache map[string]*Authorization
 }
 
-// newV1 builds the legacy dialect for a v1 directory.
+// newV1 builds the legacy dialect for a v1 directory and describes it in
+// dir: no wildcards, IP identifiers, validity dates or EAB; retired.
 func (c *Client) newV1(dir *Directory) (dialect, error) {
+	dir.Dialect, dir.DialectID, dir.Version, dir.Retired = DialectV1, "v1", "1", true
+	dir.Supports = Capabilities{}
+	dir.Endpoints = endpoints([][2]string{
+		{"new-reg", dir.NewReg}, {"new-authz", dir.NewAuthz}, {"new-cert", dir.NewCert},
+		{"revoke-cert", dir.RevokeCert}, {"key-change", dir.KeyChange},
+	})
 	return &v1{c: c, dir: dir, authzCache: map[string]*Authorization{}}, nil
 }
 
-func (v *v1) name() string    { return DialectV1 }
-func (v *v1) hasOrders() bool { return false }
+func (v *v1) name() string { return DialectV1 }
+
+// v1Order is the state of an emulated order (Order.ext).
+type v1Order struct {
+	valid map[string]bool // authorizations known to be valid
+	leaf  []byte          // the DER leaf returned by new-cert
+	up    string          // its "up" link
+}
 
 // v1LookupAgreement is sent as "agreement" when only looking an account
 // up: Boulder answers 409 for a known key before it reads the payload, and
@@ -403,7 +423,8 @@ func (v *v1) changeKey(ctx context.Context, a *Account, newKey crypto.Signer) er
 
 // newOrder emulates an order: one new-authz per identifier, in turn.
 func (v *v1) newOrder(ctx context.Context, a *Account, req *OrderRequest) (*Order, error) {
-	o := &Order{Status: StatusReady}
+	st := &v1Order{valid: map[string]bool{}}
+	o := &Order{Status: StatusReady, Identifiers: slices.Clone(req.Identifiers), ext: st}
 	for _, id := range req.Identifiers {
 		if id.Type != "dns" || strings.HasPrefix(id.Value, "*.") {
 			return nil, &UnsupportedError{Feature: "identifier " + Sanitize(id.Value, 64), Dialect: v.name(), Detail: "only DNS names without wildcards"}
@@ -423,7 +444,9 @@ func (v *v1) newOrder(ctx context.Context, a *Account, req *OrderRequest) (*Orde
 		if az.Identifier.Type != "dns" || !strings.EqualFold(az.Identifier.Value, id.Value) {
 			return nil, &ProtocolError{URL: loc, What: fmt.Sprintf("new-authz for %s returned an authorization for %q", id.Value, Sanitize(az.Identifier.Value, 64))}
 		}
-		if az.Status != StatusValid {
+		if az.Status == StatusValid {
+			st.valid[loc] = true
+		} else {
 			o.Status = StatusPending
 		}
 		v.mu.Lock()
@@ -436,8 +459,55 @@ func (v *v1) newOrder(ctx context.Context, a *Account, req *OrderRequest) (*Orde
 	return o, nil
 }
 
-func (v *v1) fetchOrder(context.Context, *Account, string) (*Order, error) {
-	return nil, ErrOrderNotResumable
+// fetchOrder reads the emulated order's authorizations that are not yet
+// known to be valid: all valid makes it ready; a failed one (or a failed
+// challenge in a pending one) is the *AuthorizationError. Only a pending
+// order of this process can be read: a stored one, or one whose new-cert
+// was sent, is ErrOrderNotResumable (never a second new-cert).
+func (v *v1) fetchOrder(ctx context.Context, a *Account, o *Order) (*Order, error) {
+	st, ok := o.ext.(*v1Order)
+	if !ok || o.Status != StatusPending {
+		return nil, ErrOrderNotResumable
+	}
+	fresh := *o
+	fresh.Status, fresh.RetryAfter = StatusReady, time.Time{}
+	for _, url := range o.Authorizations {
+		if st.valid[url] {
+			continue
+		}
+		az, err := v.fetchAuthorization(ctx, a, url)
+		if err != nil {
+			return nil, err
+		}
+		switch az.Status {
+		case StatusValid:
+			st.valid[url] = true
+		case StatusPending:
+			for _, ch := range az.Challenges {
+				if ch.Status == StatusInvalid {
+					return nil, authzError(az, ch.Type)
+				}
+			}
+			fresh.Status = StatusPending
+			if az.RetryAfter.After(fresh.RetryAfter) {
+				fresh.RetryAfter = az.RetryAfter
+			}
+		default:
+			return nil, authzError(az, v.answered(az))
+		}
+	}
+	return &fresh, nil
+}
+
+// answered is the type of the challenge of az that was answered (whose
+// status moved on from pending), or "".
+func (v *v1) answered(az *Authorization) string {
+	for _, ch := range az.Challenges {
+		if ch.Status != StatusPending {
+			return ch.Type
+		}
+	}
+	return ""
 }
 
 func (v *v1) fetchAuthorization(ctx context.Context, _ *Account, url string) (*Authorization, error) {
@@ -563,8 +633,9 @@ func (v *v1) finalize(ctx context.Context, a *Account, o *Order, csr []byte) err
 	if _, err := x509.ParseCertificate(resp.body); err != nil {
 		return &ProtocolError{URL: resp.url, What: "new-cert body is not a DER certificate: " + Sanitize(err.Error(), 200)}
 	}
-	o.v1Leaf = resp.body
-	o.v1Up = v.upLink(resp)
+	if st, ok := o.ext.(*v1Order); ok {
+		st.leaf, st.up = resp.body, v.upLink(resp)
+	}
 	return nil
 }
 
@@ -572,7 +643,11 @@ func (v *v1) finalize(ctx context.Context, a *Account, o *Order, csr []byte) err
 // CA issues asynchronously) and the chain built by following the "up"
 // links, leaf first, without the root. v1 has no alternate chains.
 func (v *v1) fetchCertificate(ctx context.Context, _ *Account, o *Order, _ bool) ([][]byte, [][][]byte, error) {
-	leaf, up := o.v1Leaf, o.v1Up
+	var leaf []byte
+	var up string
+	if st, ok := o.ext.(*v1Order); ok {
+		leaf, up = st.leaf, st.up
+	}
 	if leaf == nil {
 		var err error
 		if leaf, up, err = v.pollCertificate(ctx, o.Certificate); err != nil {

@@ -150,10 +150,7 @@ func (r *acctRun) save(ctx context.Context, a *app, acct *client.Account, prev *
 		rec.Created = prev.Created
 	}
 	if dir, err := r.c.Directory(ctx); err == nil {
-		rec.Dialect = "rfc8555"
-		if dir.Dialect == client.DialectV1 {
-			rec.Dialect = "v1"
-		}
+		rec.Dialect = dir.DialectID
 	}
 	if err := r.st.SaveAccount(r.s.Server, r.label, rec, acct.Key); err != nil {
 		return nil, err

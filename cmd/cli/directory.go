@@ -47,53 +47,18 @@ func (a *app) newServerClient(server string) (*client.Client, error) {
 	return c, nil
 }
 
-// dialectID is the stable machine name of a dialect.
-func dialectID(d string) string {
-	if d == client.DialectV1 {
-		return "v1"
-	}
-	return "rfc8555"
-}
-
-// directoryEndpoints lists the endpoints under the dialect's own key names.
-func directoryEndpoints(d *client.Directory) [][2]string {
-	var eps [][2]string
-	add := func(k, v string) {
-		if v != "" {
-			eps = append(eps, [2]string{k, v})
-		}
-	}
-	if d.Dialect == client.DialectV1 {
-		add("new-reg", d.NewReg)
-		add("new-authz", d.NewAuthz)
-		add("new-cert", d.NewCert)
-		add("revoke-cert", d.RevokeCert)
-		add("key-change", d.KeyChange)
-		return eps
-	}
-	add("newNonce", d.NewNonce)
-	add("newAccount", d.NewAccount)
-	add("newOrder", d.NewOrder)
-	add("newAuthz", d.NewAuthz)
-	add("revokeCert", d.RevokeCert)
-	add("keyChange", d.KeyChange)
-	add("renewalInfo", d.RenewalInfo)
-	return eps
-}
-
 // directoryFeatures says which optional features the server offers.
 func directoryFeatures(d *client.Directory) [][2]any {
-	rfc := d.Dialect == client.DialectRFC8555
 	return [][2]any{
 		{"ari", d.RenewalInfo != ""},
 		{"profiles", len(d.Meta.Profiles) > 0},
 		{"key_change", d.KeyChange != ""},
 		{"revocation", d.RevokeCert != ""},
 		{"pre_authorization", d.NewAuthz != ""},
-		{"external_account_binding", rfc},
-		{"wildcard", rfc},
-		{"ip_identifiers", rfc},
-		{"validity_dates", rfc}, // notBefore/notAfter in orders
+		{"external_account_binding", d.Supports.ExternalAccountBinding},
+		{"wildcard", d.Supports.Wildcards},
+		{"ip_identifiers", d.Supports.IPIdentifiers},
+		{"validity_dates", d.Supports.ValidityDates}, // notBefore/notAfter in orders
 	}
 }
 
@@ -108,7 +73,7 @@ func (a *app) runDirectory(ctx context.Context) error {
 	}
 	if a.g.json {
 		eps := map[string]string{}
-		for _, e := range directoryEndpoints(d) {
+		for _, e := range d.Endpoints {
 			eps[e[0]] = e[1]
 		}
 		feats := map[string]bool{}
@@ -124,7 +89,7 @@ func (a *app) runDirectory(ctx context.Context) error {
 			caa = append(caa, client.Sanitize(id, 255))
 		}
 		return a.writeJSON(map[string]any{
-			"url": d.URL, "dialect": dialectID(d.Dialect), "dialect_name": d.Dialect,
+			"url": d.URL, "dialect": d.DialectID, "dialect_name": d.Dialect,
 			"endpoints":                 eps,
 			"terms_of_service":          client.Sanitize(d.Meta.TermsOfService, 2048),
 			"website":                   client.Sanitize(d.Meta.Website, 2048),
@@ -155,7 +120,7 @@ func writeDirectoryText(w io.Writer, d *client.Directory) {
 	fmt.Fprintf(w, "Directory:        %s\n", d.URL)
 	fmt.Fprintf(w, "Dialect:          %s\n", d.Dialect)
 	fmt.Fprintln(w, "Endpoints:")
-	for _, e := range directoryEndpoints(d) {
+	for _, e := range d.Endpoints {
 		fmt.Fprintf(w, "  %-13s %s\n", e[0], e[1])
 	}
 	fmt.Fprintf(w, "Terms of service: %s\n", orNone(d.Meta.TermsOfService))
@@ -168,7 +133,7 @@ func writeDirectoryText(w io.Writer, d *client.Directory) {
 	eab := "not required"
 	if d.Meta.ExternalAccountRequired {
 		eab = "required (--eab-kid and --eab-hmac-key-file)"
-	} else if d.Dialect == client.DialectV1 {
+	} else if !d.Supports.ExternalAccountBinding {
 		eab = "not supported (legacy v1)"
 	}
 	fmt.Fprintf(w, "External account: %s\n", eab)
@@ -189,7 +154,7 @@ func writeDirectoryText(w io.Writer, d *client.Directory) {
 	for _, f := range directoryFeatures(d) {
 		fmt.Fprintf(w, "  %-25s %s\n", labels[f[0].(string)], yesNo(f[1].(bool)))
 	}
-	if d.Dialect == client.DialectV1 {
+	if d.Retired {
 		fmt.Fprintln(w, "Note: legacy ACME v1 is retired; move to an RFC 8555 endpoint with \"acmectl account migrate\".")
 	}
 }

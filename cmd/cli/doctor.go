@@ -263,7 +263,7 @@ func (d *doctorRun) checkServer(ctx context.Context) {
 		detail += " (" + strings.Join(feats, ", ") + ")"
 	}
 	verdict := verdictOK
-	if dir.Dialect == client.DialectV1 {
+	if dir.Retired {
 		verdict = verdictWarn
 		detail += "; legacy v1: move to an RFC 8555 server (see acmectl account migrate)"
 	}

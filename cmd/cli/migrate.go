@@ -245,7 +245,7 @@ func (a *app) planMigration(ctx context.Context, st *store.Dir, c *client.Client
 	}
 	plan.dir = dir
 	for _, mc := range plan.certs {
-		mc.changes = settingsChanges(mc.settings, to, bundle, dir.Dialect)
+		mc.changes = settingsChanges(mc.settings, to, bundle, dir.Version)
 	}
 	needRegister := false
 	for _, m := range plan.accounts {
@@ -278,7 +278,7 @@ func (a *app) planMigration(ctx context.Context, st *store.Dir, c *client.Client
 	}
 	if needRegister {
 		// What registering needs, checked before anything is written.
-		if a.g.eabKID != "" && dir.Dialect == client.DialectV1 {
+		if a.g.eabKID != "" && !dir.Supports.ExternalAccountBinding {
 			return nil, &client.UnsupportedError{Feature: "external account binding (EAB)", Dialect: dir.Dialect}
 		}
 		if dir.Meta.ExternalAccountRequired && a.g.eabKID == "" {
@@ -303,12 +303,11 @@ func sameKey(a, b crypto.Signer) bool {
 // settingsChanges lists what migration changes in a certificate's
 // settings: the server, the CA bundle (it belongs to the server) and a
 // forced protocol version that the new server does not speak.
-func settingsChanges(s *store.Settings, to, bundle, dialect string) [][3]string {
+func settingsChanges(s *store.Settings, to, bundle, want string) [][3]string {
 	ch := [][3]string{{"server", s.Server, to}}
 	if s.CABundle != bundle {
 		ch = append(ch, [3]string{"ca-bundle", s.CABundle, bundle})
 	}
-	want := map[string]string{client.DialectV1: "1", client.DialectRFC8555: "2"}[dialect]
 	if (s.ACMEVersion == "1" || s.ACMEVersion == "2") && want != "" && s.ACMEVersion != want {
 		ch = append(ch, [3]string{"acme-version", s.ACMEVersion, "auto"})
 	}
@@ -338,7 +337,7 @@ func (a *app) applyMigration(ctx context.Context, st *store.Dir, c *client.Clien
 	if err != nil {
 		return err
 	}
-	dialect := dialectID(plan.dir.Dialect)
+	dialect := plan.dir.DialectID
 	if err := func() error {
 		unlock, err := st.LockState(ctx, lockWait)
 		if err != nil {
@@ -467,7 +466,7 @@ func migrationJSON(plan *migratePlan, applied bool) map[string]any {
 		skipped = append(skipped, map[string]string{"cert_name": s[0], "reason": s[1]})
 	}
 	return map[string]any{
-		"from": plan.from, "to": plan.to, "dialect": dialectID(plan.dir.Dialect), "applied": applied,
+		"from": plan.from, "to": plan.to, "dialect": plan.dir.DialectID, "applied": applied,
 		"terms_of_service": plan.dir.Meta.TermsOfService,
 		"accounts":         accts, "certificates": certs, "skipped": skipped,
 	}

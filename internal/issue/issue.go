@@ -230,7 +230,7 @@ func (e *Engine) Account(ctx context.Context, c *client.Client, s *store.Setting
 	}
 	// What the dialect or directory cannot do fails before anything is
 	// written or sent.
-	if opts.EABKeyID != "" && dir.Dialect == client.DialectV1 {
+	if opts.EABKeyID != "" && !dir.Supports.ExternalAccountBinding {
 		return nil, &client.UnsupportedError{Feature: "external account binding", Dialect: dir.Dialect}
 	}
 	if opts.EABKeyID == "" && dir.Meta.ExternalAccountRequired {
@@ -262,18 +262,11 @@ func (e *Engine) Account(ctx context.Context, c *client.Client, s *store.Setting
 }
 
 func (e *Engine) saveAccount(s *store.Settings, label string, a *client.Account, dir *client.Directory) (*client.Account, error) {
-	rec := &store.AccountRecord{URL: a.URL, Contacts: a.Contact, DirectoryURL: s.Server, Created: e.now(), Status: a.Status, Dialect: dialectID(dir.Dialect)}
+	rec := &store.AccountRecord{URL: a.URL, Contacts: a.Contact, DirectoryURL: s.Server, Created: e.now(), Status: a.Status, Dialect: dir.DialectID}
 	if err := e.Store.SaveAccount(s.Server, label, rec, a.Key); err != nil {
 		return nil, err
 	}
 	return a, nil
-}
-
-func dialectID(d string) string {
-	if d == client.DialectV1 {
-		return "v1"
-	}
-	return "rfc8555"
 }
 
 // Identifiers turns names into ACME identifiers.
