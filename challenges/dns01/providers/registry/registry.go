@@ -12,6 +12,7 @@ import (
 
 	"github.com/acmectl/acmectl/challenges/dns01"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/azure"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/digitalocean"
 )
 
@@ -36,6 +37,8 @@ func CommonOptions() []string { return []string{"credentials", "endpoint", "zone
 // specs is the table. Keep it sorted by name.
 func specs() []Spec {
 	return []Spec{
+		{Name: "azure", Summary: "Azure DNS, public and private zones (service principal, workload or managed identity, Azure CLI)",
+			Options: []string{"subscription-id", "resource-group", "private-zone", "environment", "auth-method", "client-id", "tenant-id", "ttl"}, New: azure.New},
 		{Name: "digitalocean", Summary: "DigitalOcean DNS (API token, scopes domain:read/create/delete)", New: digitalocean.New},
 	}
 }

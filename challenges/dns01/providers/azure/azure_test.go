@@ -1,0 +1,440 @@
+package azure_test
+
+// The fake follows the Azure DNS management API, version 2018-05-01, as
+// published in Azure/azure-rest-api-specs
+// (specification/dns/resource-manager/Microsoft.Network/stable/2018-05-01/dns.json,
+// commit 289b7e8f): testdata/dns-2018-05-01.json holds the operations used,
+// converted to OpenAPI 3 at test time (kin-openapi openapi2conv), and every
+// request and answer is validated against it. The token endpoint follows
+// the Microsoft identity platform's client credentials grant (v2.0).
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi2"
+	"github.com/getkin/kin-openapi/openapi2conv"
+
+	"github.com/acmectl/acmectl/challenges/dns01"
+	"github.com/acmectl/acmectl/challenges/dns01/creds"
+	"github.com/acmectl/acmectl/challenges/dns01/dnstest"
+	"github.com/acmectl/acmectl/challenges/dns01/providers"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/azure"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
+)
+
+const (
+	sub    = "00000000-1111-2222-3333-444444444444"
+	tenant = "tenant-0001"
+	client = "client-0001"
+	secret = "s3cret-value"
+)
+
+// fakeARM is a stateful Azure DNS: record sets live in Zones (served by
+// the loopback DNS server); the ETag of a record set is a hash of its
+// values, so any writer's change invalidates it.
+type fakeARM struct {
+	zones  *providertest.Zones
+	groups map[string]string // zone → resource group
+	token  *atomic.Value     // the valid bearer token
+	base   string            // set after start: http://127.0.0.1:P (for nextLink)
+
+	mu         sync.Mutex
+	beforePut  func() // run once before the next PUT (a concurrent writer)
+	preconFail int
+}
+
+var rsPath = regexp.MustCompile(`^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Network/dnsZones/([^/]+)/TXT/([^/]+)$`)
+
+func cloudError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func etag(values []string) string {
+	h := sha256.Sum256([]byte(strings.Join(values, "\x00")))
+	return hex.EncodeToString(h[:8])
+}
+
+func (f *fakeARM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "Bearer "+f.token.Load().(string) {
+		cloudError(w, http.StatusUnauthorized, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing or invalid.")
+		return
+	}
+	if m := rsPath.FindStringSubmatch(r.URL.Path); m != nil {
+		f.recordSet(w, r, m[2], m[3], m[4])
+		return
+	}
+	if strings.HasSuffix(r.URL.Path, "/dnsZones") || strings.HasSuffix(r.URL.Path, "/dnszones") {
+		f.listZones(w, r)
+		return
+	}
+	cloudError(w, http.StatusNotFound, "NotFound", "no such path")
+}
+
+// listZones pages one zone at a time ($skiptoken), like a large account.
+func (f *fakeARM) listZones(w http.ResponseWriter, r *http.Request) {
+	group := ""
+	if parts := strings.Split(r.URL.Path, "/"); len(parts) > 4 && parts[3] == "resourceGroups" {
+		group = parts[4]
+	}
+	var names []string
+	for _, z := range f.zones.ZoneNames() {
+		if group == "" || f.groups[z] == group {
+			names = append(names, z)
+		}
+	}
+	skip, _ := strconv.Atoi(r.URL.Query().Get("$skiptoken"))
+	out := map[string]any{"value": []any{}}
+	if skip < len(names) {
+		z := names[skip]
+		out["value"] = []any{map[string]any{
+			"id":   "/subscriptions/" + sub + "/resourceGroups/" + f.groups[z] + "/providers/Microsoft.Network/dnszones/" + z,
+			"name": z, "type": "Microsoft.Network/dnszones", "location": "global", "etag": "00000002-0000-0000-76c2-f7ad90b5d101",
+			"properties": map[string]any{"maxNumberOfRecordSets": 10000, "numberOfRecordSets": 2, "nameServers": []string{"ns1-01.azure-dns.com."}, "zoneType": "Public"},
+		}}
+		if skip+1 < len(names) {
+			q := r.URL.Query()
+			q.Set("$skiptoken", strconv.Itoa(skip+1))
+			out["nextLink"] = f.base + r.URL.Path + "?" + q.Encode()
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (f *fakeARM) recordSet(w http.ResponseWriter, r *http.Request, group, zone, rel string) {
+	if !f.zones.HasZone(zone) || f.groups[zone] != group {
+		cloudError(w, http.StatusNotFound, "ParentResourceNotFound", "Can not perform requested operation on nested resource. Parent resource '"+zone+"' not found.")
+		return
+	}
+	name := zone
+	if rel != "@" {
+		name = rel + "." + zone
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	values := f.zones.TXT(name)
+	exists := len(values) > 0
+	tag := etag(values)
+	body := func(status int, values []string, ttl int) {
+		recs := []any{}
+		for _, v := range values {
+			recs = append(recs, map[string]any{"value": []string{v}})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"id":   "/subscriptions/" + sub + "/resourceGroups/" + group + "/providers/Microsoft.Network/dnszones/" + zone + "/TXT/" + rel,
+			"name": rel, "type": "Microsoft.Network/dnszones/TXT", "etag": etag(values),
+			"properties": map[string]any{"TTL": ttl, "fqdn": name + ".", "provisioningState": "Succeeded", "TXTRecords": recs},
+		})
+	}
+	switch r.Method {
+	case http.MethodGet:
+		if !exists {
+			cloudError(w, http.StatusNotFound, "NotFound", "The resource record '"+rel+"' does not exist in resource group '"+group+"' of subscription '"+sub+"'.")
+			return
+		}
+		body(http.StatusOK, values, 60)
+	case http.MethodPut:
+		if f.beforePut != nil {
+			run := f.beforePut
+			f.beforePut = nil
+			run()
+			values = f.zones.TXT(name)
+			exists, tag = len(values) > 0, etag(values)
+		}
+		if m := r.Header.Get("If-Match"); m != "" && (!exists || m != tag) {
+			f.preconFail++
+			cloudError(w, http.StatusPreconditionFailed, "PreconditionFailed", "The condition '"+m+"' in the If-Match header was not satisfied. The current was '"+tag+"'.")
+			return
+		}
+		if r.Header.Get("If-None-Match") == "*" && exists {
+			f.preconFail++
+			cloudError(w, http.StatusPreconditionFailed, "PreconditionFailed", "The condition '*' in the If-None-Match header was not satisfied.")
+			return
+		}
+		var in struct {
+			Properties struct {
+				TTL        int `json:"TTL"`
+				TXTRecords []struct {
+					Value []string `json:"value"`
+				} `json:"TXTRecords"`
+			} `json:"properties"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			cloudError(w, http.StatusBadRequest, "BadRequest", "malformed body")
+			return
+		}
+		var vals []string
+		for _, t := range in.Properties.TXTRecords {
+			vals = append(vals, strings.Join(t.Value, ""))
+		}
+		f.zones.SetRRSet(zone, name, "TXT", in.Properties.TTL, vals)
+		status := http.StatusOK
+		if !exists {
+			status = http.StatusCreated
+		}
+		body(status, vals, in.Properties.TTL)
+	case http.MethodDelete:
+		if m := r.Header.Get("If-Match"); m != "" && exists && m != tag {
+			f.preconFail++
+			cloudError(w, http.StatusPreconditionFailed, "PreconditionFailed", "The condition '"+m+"' in the If-Match header was not satisfied.")
+			return
+		}
+		if !exists {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		f.zones.SetRRSet(zone, name, "TXT", 0, nil)
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// tokenServer is Microsoft Entra ID's token endpoint for one tenant and
+// one application with one secret.
+func tokenServer(t *testing.T, tok *atomic.Value, issued *atomic.Int32) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method != http.MethodPost || r.URL.Path != "/"+tenant+"/oauth2/v2.0/token" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		_ = r.ParseForm()
+		if r.PostForm.Get("grant_type") != "client_credentials" || r.PostForm.Get("scope") != "https://management.azure.com/.default" {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"AADSTS900144: bad grant or scope"}`))
+			return
+		}
+		if r.PostForm.Get("client_id") != client || r.PostForm.Get("client_secret") != secret {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.\r\nTrace ID: 1"}`))
+			return
+		}
+		issued.Add(1)
+		_ = json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": 3599, "access_token": tok.Load().(string)})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// openAPI3 converts the committed Swagger 2.0 excerpt to an OpenAPI 3
+// file the harness loads.
+func openAPI3(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/dns-2018-05-01.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc2 openapi2.T
+	if err := json.Unmarshal(b, &doc2); err != nil {
+		t.Fatal(err)
+	}
+	doc3, err := openapi2conv.ToV3(&doc2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(doc3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "dns-2018-05-01.openapi3.json")
+	if err := os.WriteFile(p, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func getenvMap(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestAzure(t *testing.T) {
+	env := providertest.NewEnv(t, "example.test", "another.test", "zzz.test")
+	var tok atomic.Value
+	tok.Store("token-1")
+	var issued atomic.Int32
+	ts := tokenServer(t, &tok, &issued)
+	var want atomic.Value
+	want.Store("token-1")
+	arm := &fakeARM{zones: env.Zones, token: &want, groups: map[string]string{"example.test": "rg-dns", "another.test": "rg-other", "zzz.test": "rg-dns"}}
+	fake := providertest.StartFake(t, providertest.FakeOptions{Spec: openAPI3(t), Handler: arm, UndocumentedStatus: true})
+	arm.base = fake.URL
+
+	vars := map[string]string{
+		"AZURE_CLIENT_ID": client, "AZURE_TENANT_ID": tenant, "AZURE_CLIENT_SECRET": secret,
+		"AZURE_SUBSCRIPTION_ID": sub, "AZURE_AUTHORITY_HOST": ts.URL,
+	}
+	newProvider := func(t *testing.T, vars map[string]string, opts map[string]string) (dns01.Provider, error) {
+		o := map[string]string{"endpoint": fake.URL}
+		for k, v := range opts {
+			o[k] = v
+		}
+		return azure.New(providers.Config{Name: "azure", Options: o, Creds: &creds.Source{Provider: "azure", Getenv: getenvMap(vars)}})
+	}
+	mustProvider := func(t *testing.T) dns01.Provider {
+		t.Helper()
+		p, err := newProvider(t, vars, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := mustProvider(t)
+
+	t.Run("conformance", func(t *testing.T) { dnstest.Run(t, p, "example.test", env.Check) })
+	t.Run("issue", func(t *testing.T) { env.Issue(t, p, "example.test") })
+	t.Run("crash cleanup", func(t *testing.T) {
+		env.CrashCleanup(t, func() dns01.Provider { return mustProvider(t) }, "_acme-challenge.crash.example.test.")
+	})
+	t.Run("zones listed once, across pages, the longest match", func(t *testing.T) {
+		before := fake.Count("GET /subscriptions/{subscriptionId}/providers/Microsoft.Network/dnszones")
+		p := mustProvider(t)
+		zk := p.(dns01.ZoneKnower)
+		for _, name := range []string{"_acme-challenge.a.zzz.test.", "_acme-challenge.b.zzz.test."} {
+			zone, ok, err := zk.KnownZone(t.Context(), name)
+			if err != nil || !ok || zone != "zzz.test." {
+				t.Fatalf("KnownZone(%s) = %q, %v, %v", name, zone, ok, err)
+			}
+		}
+		// Three zones, one per page: three listing requests, once.
+		if got := fake.Count("GET /subscriptions/{subscriptionId}/providers/Microsoft.Network/dnszones") - before; got != 3 {
+			t.Fatalf("zone listing requests = %d; want 3", got)
+		}
+		if err := p.SetTXT(t.Context(), "_acme-challenge.x.another.test.", "v-another"); err != nil {
+			t.Fatal(err)
+		}
+		if got := env.Zones.TXT("_acme-challenge.x.another.test"); !slices.Equal(got, []string{"v-another"}) {
+			t.Fatalf("TXT in another.test (resource group rg-other) = %q", got)
+		}
+		_ = p.DeleteTXT(t.Context(), "_acme-challenge.x.another.test.", "v-another")
+	})
+	t.Run("existing value is not written again", func(t *testing.T) {
+		name := "_acme-challenge.exists.example.test."
+		if err := p.SetTXT(t.Context(), name, "same"); err != nil {
+			t.Fatal(err)
+		}
+		puts := fake.Count("PUT /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/dnsZones/{zoneName}/{recordType}/{relativeRecordSetName}")
+		if err := p.SetTXT(t.Context(), name, "same"); err != nil {
+			t.Fatal(err)
+		}
+		if got := fake.Count("PUT /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/dnsZones/{zoneName}/{recordType}/{relativeRecordSetName}"); got != puts {
+			t.Fatalf("PUT requests went from %d to %d for a value already there", puts, got)
+		}
+		_ = p.DeleteTXT(t.Context(), name, "same")
+	})
+	t.Run("ETag: a concurrent writer's value survives", func(t *testing.T) {
+		name := "_acme-challenge.etag.example.test"
+		if err := p.SetTXT(t.Context(), name+".", "first"); err != nil {
+			t.Fatal(err)
+		}
+		arm.mu.Lock()
+		arm.beforePut = func() { env.Zones.SetRRSet("example.test", name, "TXT", 60, []string{"first", "other-writer"}) }
+		fails := arm.preconFail
+		arm.mu.Unlock()
+		if err := p.SetTXT(t.Context(), name+".", "second"); err != nil {
+			t.Fatal(err)
+		}
+		arm.mu.Lock()
+		fails = arm.preconFail - fails
+		arm.mu.Unlock()
+		if fails != 1 {
+			t.Fatalf("412 answers = %d; want 1 (the stale ETag refused)", fails)
+		}
+		if got := env.Zones.TXT(name); !slices.Equal(got, []string{"first", "other-writer", "second"}) {
+			t.Fatalf("TXT = %q; want the concurrent writer's value kept", got)
+		}
+		for _, v := range []string{"first", "second", "other-writer"} {
+			_ = p.DeleteTXT(t.Context(), name+".", v)
+		}
+	})
+	t.Run("rate limited: Retry-After followed", func(t *testing.T) {
+		fake.Inject(providertest.Injected{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}},
+			Body:  `{"error":{"code":"TooManyRequests","message":"The request is being throttled."}}`,
+			Match: "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/dnsZones/{zoneName}/{recordType}/{relativeRecordSetName}"})
+		name := "_acme-challenge.throttled.example.test."
+		if err := p.SetTXT(t.Context(), name, "v"); err != nil {
+			t.Fatal(err)
+		}
+		if got := env.Check(name); !slices.Equal(got, []string{"v"}) {
+			t.Fatalf("TXT = %q", got)
+		}
+		_ = p.DeleteTXT(t.Context(), name, "v")
+	})
+	t.Run("zone not found", func(t *testing.T) {
+		err := p.SetTXT(t.Context(), "_acme-challenge.www.nowhere.test.", "v")
+		if err == nil || !strings.Contains(err.Error(), "azure: add TXT _acme-challenge.www.nowhere.test.: no zone holding it in subscription "+sub) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("bad secret: one line naming the variable", func(t *testing.T) {
+		bad := map[string]string{}
+		for k, v := range vars {
+			bad[k] = v
+		}
+		bad["AZURE_CLIENT_SECRET"] = "wrong"
+		p, err := newProvider(t, bad, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = p.SetTXT(t.Context(), "_acme-challenge.example.test.", "v")
+		if err == nil || strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "wrong") ||
+			!strings.HasPrefix(err.Error(), "azure: the credentials from AZURE_CLIENT_SECRET (client "+client+") were refused by Microsoft Entra ID (HTTP 401: invalid_client: AADSTS7000215") {
+			t.Fatalf("err = %q", err)
+		}
+	})
+	t.Run("token refused by ARM: one line naming the variable", func(t *testing.T) {
+		p := mustProvider(t)
+		want.Store("token-revoked") // the fake ARM refuses the token p gets
+		defer want.Store("token-1")
+		err := p.SetTXT(t.Context(), "_acme-challenge.example.test.", "v")
+		if err == nil || !strings.HasPrefix(err.Error(), "azure: the credentials from AZURE_CLIENT_SECRET (client "+client+") were refused (HTTP 401") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("missing settings fail in New", func(t *testing.T) {
+		_, err := newProvider(t, map[string]string{"AZURE_SUBSCRIPTION_ID": sub, "AZURE_CLIENT_SECRET": secret}, nil)
+		if err == nil || !strings.Contains(err.Error(), "azure: a service principal needs the client ID: set ACMECTL_AZURE_CLIENT_ID or AZURE_CLIENT_ID") {
+			t.Fatalf("err = %v", err)
+		}
+		_, err = newProvider(t, map[string]string{}, nil)
+		if err == nil || !strings.Contains(err.Error(), "AZURE_SUBSCRIPTION_ID") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("plain http endpoint off loopback refused", func(t *testing.T) {
+		_, err := newProvider(t, vars, map[string]string{"endpoint": "http://management.example.net"})
+		if err == nil || !strings.Contains(err.Error(), "want https") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("token reused", func(t *testing.T) {
+		p := mustProvider(t)
+		before := issued.Load()
+		for i := range 3 {
+			name := "_acme-challenge.reuse" + strconv.Itoa(i) + ".example.test."
+			if err := p.SetTXT(context.WithoutCancel(t.Context()), name, "v"); err != nil {
+				t.Fatal(err)
+			}
+			_ = p.DeleteTXT(t.Context(), name, "v")
+		}
+		if got := issued.Load() - before; got != 1 {
+			t.Fatalf("tokens issued = %d; want 1", got)
+		}
+	})
+}
