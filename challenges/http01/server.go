@@ -34,6 +34,10 @@ const (
 	writeTimeout      = 10 * time.Second
 	idleTimeout       = 30 * time.Second
 	maxHeaderBytes    = 8 << 10
+	// shutdownGrace bounds how long the last CleanUp waits for requests in
+	// flight (a CA's is answered in milliseconds) before it closes the
+	// connections still open, so slow clients cannot hold it up.
+	shutdownGrace = time.Second
 )
 
 // ListenError is returned by Present when a listener cannot be opened. Err
@@ -119,8 +123,10 @@ func (s *Server) Present(ctx context.Context, ch challenges.Challenge) error {
 }
 
 // CleanUp stops answering ch.Token. When no presented challenge remains, it
-// closes the listeners and waits (bounded by ctx) for requests in flight. It
-// is a no-op for a challenge that was not presented.
+// closes the listeners, waits briefly (at most a second, bounded by ctx) for
+// requests in flight and closes the connections still open. It is a no-op
+// for a challenge that was not presented. It returns no error: nothing it
+// does can fail (closing a listener twice is not an error).
 func (s *Server) CleanUp(ctx context.Context, ch challenges.Challenge) error {
 	s.mu.Lock()
 	a, ok := s.tokens[ch.Token]
@@ -143,9 +149,9 @@ func (s *Server) CleanUp(ctx context.Context, ch challenges.Challenge) error {
 	return s.shutdown(ctx, live)
 }
 
-// Close forgets every presented challenge and closes the listeners, waiting
-// (bounded by ctx) for requests in flight. The Server stays usable: a later
-// Present opens new listeners.
+// Close forgets every presented challenge and closes the listeners and
+// connections as CleanUp does. The Server stays usable: a later Present
+// opens new listeners.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	clear(s.tokens)
@@ -235,20 +241,21 @@ func (s *Server) detach() *listeners {
 }
 
 // shutdown waits for the requests in flight on live (already closed for new
-// connections), cutting them off when ctx ends. Called without s.mu, since
-// handlers take it.
+// connections) for up to shutdownGrace or until ctx ends, then closes the
+// connections left, and waits for the Serve goroutines. Called without s.mu,
+// since handlers take it. Cutting off a connection is not an error: its
+// token is no longer presented, so it could only get a 404.
 func (s *Server) shutdown(ctx context.Context, live *listeners) error {
 	if live == nil {
 		return nil
 	}
-	err := live.srv.Shutdown(ctx)
-	if err != nil {
+	ctx, cancel := context.WithTimeout(ctx, shutdownGrace)
+	defer cancel()
+	if err := live.srv.Shutdown(ctx); err != nil {
+		s.logger.Debug("http-01 closing connections still open", "error", err)
 		_ = live.srv.Close()
 	}
 	live.done.Wait()
-	if err != nil {
-		return fmt.Errorf("http-01: shut down listeners: %w", err)
-	}
 	return nil
 }
 

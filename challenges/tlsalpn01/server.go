@@ -22,13 +22,22 @@ import (
 // IPv4 and IPv6 addresses.
 const DefaultAddr = ":443"
 
+// Limits of the responder (see Serve). A CA connects, sends its ClientHello
+// at once and is done within milliseconds; anything else is not a CA.
 const (
-	// handshakeTimeout bounds one connection; a CA's handshake takes
-	// milliseconds.
+	// helloTimeout bounds the wait for the ClientHello after accept.
+	helloTimeout = 3 * time.Second
+	// handshakeTimeout bounds one connection from accept to close.
 	handshakeTimeout = 10 * time.Second
-	// maxConns bounds concurrent handshakes; further connections are closed
-	// at once.
-	maxConns = 64
+	// quietAge is how long a connection may send no ClientHello before it
+	// may be closed to make room for a new one.
+	quietAge = time.Second
+	// maxConnsPerSource and maxConns are where the responder starts closing
+	// quiet connections, of one IPv4 address or IPv6 /64 and of all
+	// sources; maxConnsHard is where it closes one whatever its age.
+	maxConnsPerSource = 16
+	maxConns          = 256
+	maxConnsHard      = 1024
 )
 
 // ListenError is returned by Present when a listener cannot be opened. Err
@@ -48,6 +57,7 @@ type ListenError = listen.Error
 type Server struct {
 	addrs  []string
 	logger *slog.Logger
+	limits limits
 
 	mu      sync.Mutex
 	byToken map[string]*entry // guarded by mu
@@ -66,7 +76,6 @@ type listeners struct {
 	lns    []net.Listener
 	ctx    context.Context // cancelled when the generation is closed
 	cancel context.CancelFunc
-	sem    chan struct{} // concurrent connections
 	wg     sync.WaitGroup
 }
 
@@ -85,6 +94,7 @@ func NewServer(addrs []string, logger *slog.Logger) *Server {
 	return &Server{
 		addrs:   append([]string(nil), addrs...),
 		logger:  logger,
+		limits:  defaultLimits(),
 		byToken: make(map[string]*entry),
 		bySNI:   make(map[string]*entry),
 	}
@@ -251,69 +261,13 @@ func (s *Server) listen(ctx context.Context) (*listeners, error) {
 	}
 	// The listeners outlive the Present call: not derived from ctx.
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	live := &listeners{lns: lns, ctx: lctx, cancel: cancel, sem: make(chan struct{}, maxConns)}
+	live := &listeners{lns: lns, ctx: lctx, cancel: cancel}
 	cfg := s.TLSConfig()
 	for _, ln := range lns {
 		s.logger.Info("tls-alpn-01 listener started", "addr", ln.Addr().String())
-		live.wg.Go(func() { s.serve(live, ln, cfg) })
+		live.wg.Go(func() { serve(lctx, ln, cfg, s.logger, s.limits) })
 	}
 	return live, nil
-}
-
-// serve accepts connections on ln until it is closed.
-func (s *Server) serve(live *listeners, ln net.Listener, cfg *tls.Config) {
-	var backoff time.Duration
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if live.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Temporary trouble such as too many open files: retry with
-			// backoff, as net/http does.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.logger.Warn("tls-alpn-01 accept", "addr", ln.Addr().String(), "error", err, "retry_in", backoff)
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-live.ctx.Done():
-				t.Stop()
-				return
-			}
-			continue
-		}
-		backoff = 0
-		select {
-		case live.sem <- struct{}{}:
-		default:
-			s.logger.Warn("tls-alpn-01 too many connections; closing one", "remote", conn.RemoteAddr().String())
-			_ = conn.Close()
-			continue
-		}
-		live.wg.Go(func() {
-			defer func() { <-live.sem }()
-			s.handshake(live.ctx, conn, cfg)
-		})
-	}
-}
-
-// handshake completes one TLS handshake and closes the connection: after it,
-// the CA sends nothing more (RFC 8737 §3).
-func (s *Server) handshake(ctx context.Context, conn net.Conn, cfg *tls.Config) {
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-	defer cancel()
-	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	tc := tls.Server(conn, cfg)
-	err := tc.HandshakeContext(ctx)
-	st := tc.ConnectionState()
-	if err != nil {
-		s.logger.Debug("tls-alpn-01 handshake refused", "remote", conn.RemoteAddr().String(), "sni", st.ServerName, "error", err)
-		return
-	}
-	s.logger.Debug("tls-alpn-01 handshake answered", "remote", conn.RemoteAddr().String(), "sni", st.ServerName,
-		"alpn", st.NegotiatedProtocol)
-	_ = tc.Close()
 }
 
 // detach closes the current listeners (so the ports are free when it
