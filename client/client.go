@@ -262,9 +262,15 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte, con
 		if ctxErr := context.Cause(ctx); errors.Is(ctxErr, context.Canceled) && errors.Is(err, context.Canceled) {
 			return nil, err
 		}
+		// The machine's trust or the URL is wrong, not the CA's state: a
+		// configuration error, not worth retrying.
 		var cerr *tls.CertificateVerificationError
 		if errors.As(err, &cerr) {
-			return nil, fmt.Errorf("%s %s: TLS certificate not trusted (add the CA's root with --ca-bundle): %v", method, Sanitize(rawURL, 200), cerr.Err)
+			return nil, &ConfigError{Msg: fmt.Sprintf("%s %s: the server's TLS certificate is not trusted (%s): add the CA's root with --ca-bundle FILE", method, Sanitize(rawURL, 200), Sanitize(cerr.Err.Error(), 200))}
+		}
+		var rh tls.RecordHeaderError
+		if errors.As(err, &rh) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+			return nil, &ConfigError{Msg: fmt.Sprintf("%s %s: the server does not speak TLS on that port (is the URL http://, or the port wrong?)", method, Sanitize(rawURL, 200))}
 		}
 		var uerr *url.Error
 		if errors.As(err, &uerr) {

@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 )
@@ -110,10 +112,17 @@ func (c *Client) Directory(ctx context.Context) (*Directory, error) {
 	}
 	resp, err := c.get(ctx, c.cfg.DirectoryURL, "application/json")
 	if err != nil {
+		if ce := c.directoryConfigError(err); ce != nil {
+			return nil, ce
+		}
 		return nil, fmt.Errorf("fetch directory: %w", err)
 	}
 	dir, err := c.parseDirectory(resp.body)
 	if err != nil {
+		var pe *ProtocolError
+		if errors.As(err, &pe) && pe.What == "directory is not a JSON object" {
+			return nil, &ConfigError{Msg: fmt.Sprintf("GET %s: not an ACME directory (no JSON object) %s", Sanitize(c.cfg.DirectoryURL, 256), directoryAdvice)}
+		}
 		return nil, err
 	}
 	d, err := c.chooseDialect(dir)
@@ -271,4 +280,22 @@ func (c *Client) dialect(ctx context.Context) (dialect, error) {
 		return nil, err
 	}
 	return c.d, nil
+}
+
+// directoryAdvice ends the errors of a --server that is not an ACME
+// directory.
+const directoryAdvice = "(check --server; acmectl directory --server URL shows what a URL serves)"
+
+// directoryConfigError turns an HTTP 4xx answer to the directory GET (a
+// wrong URL) into a *ConfigError. (An untrusted TLS certificate or a
+// server that does not speak TLS are ConfigErrors for every request.)
+// Network errors and 5xx stay temporary.
+func (c *Client) directoryConfigError(err error) error {
+	u := Sanitize(c.cfg.DirectoryURL, 256)
+	var p *Problem
+	var te *TemporaryError
+	if errors.As(err, &p) && p.Status >= 400 && p.Status < 500 && p.Status != http.StatusTooManyRequests && !errors.As(err, &te) {
+		return &ConfigError{Msg: fmt.Sprintf("GET %s: HTTP %d: not an ACME directory %s", u, p.Status, directoryAdvice)}
+	}
+	return nil
 }

@@ -74,10 +74,18 @@ func (p *Problem) Has(short string) bool { return p != nil && p.Short() == short
 
 func (p *Problem) Error() string {
 	var b strings.Builder
-	b.WriteString(Sanitize(p.Short(), 80))
+	if p.Type != "about:blank" {
+		// about:blank (RFC 7807: "no more than the HTTP status") says
+		// nothing to a user; the detail carries the status.
+		b.WriteString(Sanitize(p.Short(), 80))
+	}
 	if p.Detail != "" {
-		b.WriteString(": ")
+		if b.Len() > 0 {
+			b.WriteString(": ")
+		}
 		b.WriteString(Sanitize(p.Detail, maxDetail))
+	} else if b.Len() == 0 {
+		fmt.Fprintf(&b, "HTTP %d", p.Status)
 	}
 	for i, sp := range p.Subproblems {
 		if i == 5 {

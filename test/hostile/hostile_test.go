@@ -180,11 +180,11 @@ func cases() []hcase {
 		{name: "tls-untrusted-root", before: func(t *testing.T, l *lab) {
 			other, otherKey := newCA(t, "someone else's root", nil, nil)
 			l.f.setTLS(tlsLeaf(t, other, otherKey, []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}))
-		}, code: 1, want: "TLS certificate not trusted"},
+		}, code: 2, want: "TLS certificate is not trusted"}, // configuration: --ca-bundle
 		{name: "tls-wrong-host", before: func(t *testing.T, l *lab) {
 			// Signed by the trusted HTTPS root, for another name.
 			l.f.setTLS(tlsLeaf(t, l.f.tlsRoot, l.f.tlsRootKey, []string{"not-this-host.example"}, nil))
-		}, code: 1, want: "TLS certificate not trusted"},
+		}, code: 2, want: "TLS certificate is not trusted"},
 		{name: "redirect-on-signed-post", muts: map[string]mutator{"new-order": func(f *fakeCA, _ *http.Request, rep *reply) {
 			rep.status, rep.obj, rep.body = http.StatusTemporaryRedirect, nil, []byte{}
 			rep.header.Set("Location", f.URL+"/evil")
