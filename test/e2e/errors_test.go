@@ -66,6 +66,28 @@ func TestFailuresKeepLiveCertificate(t *testing.T) {
 		}
 		oneLine(t, r, "connection refused")
 	})
+	t.Run("not a directory", func(t *testing.T) {
+		// Pebble's own HTTPS server, a path that is no directory: the
+		// user's --server is wrong, not the CA down (exit 2, not 75).
+		bad := strings.TrimSuffix(l.p.DirURL, "/dir") + "/no-such-directory"
+		args := []string{"obtain", "--server", bad, "--ca-bundle", l.p.CABundle, "--state-dir", l.state,
+			"--accept-tos", "--cert-name", name, "-d", name, "--force"}
+		r := run(t, nil, append(args, l.http01()...)...)
+		if r.code != 2 {
+			t.Errorf("exit %d; want 2 (configuration)", r.code)
+		}
+		oneLine(t, r, "GET "+bad+": HTTP 404: not an ACME directory (check --server; acmectl directory --server URL shows what a URL serves)")
+	})
+	t.Run("untrusted CA certificate", func(t *testing.T) {
+		// A fresh state dir: no stored --ca-bundle to fall back on.
+		args := []string{"obtain", "--server", l.p.DirURL, "--state-dir", t.TempDir(),
+			"--accept-tos", "-d", "other." + name}
+		r := run(t, nil, append(args, l.http01()...)...)
+		if r.code != 2 {
+			t.Errorf("exit %d; want 2 (configuration: --ca-bundle)", r.code)
+		}
+		oneLine(t, r, "--ca-bundle")
+	})
 	t.Run("invalid name", func(t *testing.T) {
 		r := run(t, nil, l.args("obtain", append(l.http01(), "-d", name, "-d", "bad_name.example.test", "--cert-name", name, "--force")...)...)
 		if r.code != 2 {
