@@ -13,6 +13,7 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/azure"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/cloudflare"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/digitalocean"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/gcloud"
 )
@@ -40,6 +41,7 @@ func specs() []Spec {
 	return []Spec{
 		{Name: "azure", Summary: "Azure DNS, public and private zones (service principal, workload or managed identity, Azure CLI)",
 			Options: []string{"subscription-id", "resource-group", "private-zone", "environment", "auth-method", "client-id", "tenant-id", "ttl"}, New: azure.New},
+		{Name: "cloudflare", Summary: "Cloudflare DNS (API token with Zone:Read and DNS:Edit)", New: cloudflare.New},
 		{Name: "digitalocean", Summary: "DigitalOcean DNS (API token, scopes domain:read/create/delete)", New: digitalocean.New},
 		{Name: "gcloud", Summary: "Google Cloud DNS (service account key, application default credentials, metadata server)",
 			Options: []string{"project", "managed-zone", "allow-private-zone", "credentials-file", "ttl"}, New: gcloud.New},
