@@ -10,7 +10,7 @@ VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || ech
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 export ACMECTL_TOOLS := $(TOOLS)
 
-.PHONY: cross-check all build demo test test-short test-long fuzz tools packages bench clean man docs release-check
+.PHONY: install uninstall cross-check all build demo test test-short test-long fuzz tools packages bench clean man docs release-check
 
 all: build
 
@@ -82,6 +82,29 @@ bench: build tools
 # command tree; the release builds them the same way.
 man:
 	$(GO) run ./internal/docgen -man bin/man -completions bin/completions -version $(VERSION)
+
+# Install the binaries (acmectl and its etcd helper side by side), man
+# pages and shell completions: PREFIX=/usr/local by default, DESTDIR for
+# packaging. Then `man acmectl` and completion work at once.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+install: build man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0755 bin/acmectl bin/acmectl-etcd $(DESTDIR)$(BINDIR)/
+	install -m 0644 bin/man/*.1* $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 bin/completions/acmectl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/acmectl
+	install -m 0644 bin/completions/_acmectl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_acmectl
+	install -m 0644 bin/completions/acmectl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/acmectl.fish
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/acmectl $(DESTDIR)$(BINDIR)/acmectl-etcd $(DESTDIR)$(MANDIR)/man1/acmectl*.1* \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/acmectl \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_acmectl \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/acmectl.fish
 
 # Regenerate the command reference in docs/reference (a test fails when it
 # is stale).

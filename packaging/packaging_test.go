@@ -439,3 +439,30 @@ func underAny(dir string, roots []string) bool {
 	}
 	return false
 }
+
+// TestMakeInstall: `make install DESTDIR=...` puts both binaries, the man
+// pages (man finds acmectl) and the three completion scripts where the
+// system looks for them.
+func TestMakeInstall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries and man pages")
+	}
+	dest := t.TempDir()
+	cmd := exec.Command("make", "-s", "-C", "..", "install", "DESTDIR="+dest, "PREFIX=/usr")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	for _, f := range []string{"usr/bin/acmectl", "usr/bin/acmectl-etcd", "usr/share/man/man1/acmectl.1", "usr/share/man/man1/acmectl-obtain.1",
+		"usr/share/bash-completion/completions/acmectl", "usr/share/zsh/site-functions/_acmectl", "usr/share/fish/vendor_completions.d/acmectl.fish"} {
+		if _, err := os.Stat(filepath.Join(dest, f)); err != nil {
+			t.Errorf("make install: %v", err)
+		}
+	}
+	if man, err := exec.LookPath("man"); err == nil {
+		c := exec.Command(man, "-w", "acmectl")
+		c.Env = append(os.Environ(), "MANPATH="+filepath.Join(dest, "usr/share/man"))
+		if out, err := c.CombinedOutput(); err != nil || !strings.Contains(string(out), dest) {
+			t.Errorf("man -w acmectl after make install: %v %s", err, out)
+		}
+	}
+}
