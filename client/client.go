@@ -86,6 +86,9 @@ type Client struct {
 	d       dialect
 
 	requests atomic.Int64
+
+	// sleep waits between retries (sleepCtx; tests record the waits).
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // New returns a Client. It does no I/O: the directory is fetched by the
@@ -98,7 +101,7 @@ func New(cfg Config) (*Client, error) {
 	if u.User != nil {
 		return nil, &ConfigError{"directory URL must not contain user information"}
 	}
-	c := &Client{cfg: cfg, dirURL: u}
+	c := &Client{cfg: cfg, dirURL: u, sleep: sleepCtx}
 	switch u.Scheme {
 	case "https":
 	case "http":
@@ -333,6 +336,9 @@ func (c *Client) problemError(resp *response) error {
 		return &ProtocolError{URL: resp.url, What: p.Detail}
 	}
 	p.RetryAfter = parseRetryAfter(resp.header.Get("Retry-After"), c.now(), c.cfg.MaxRetryAfter)
+	if u, ok := pausedProblem(p, resp.header.Get("Retry-After") != ""); ok {
+		return &PausedError{Problem: p, UnpauseURL: u}
+	}
 	if resp.status >= 500 || resp.status == http.StatusTooManyRequests || p.Has(ProblemRateLimited) {
 		return &TemporaryError{Err: p, RetryAfter: p.RetryAfter}
 	}
@@ -355,26 +361,33 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // waitRetry waits before retry attempt n of a transient failure, or returns
-// lastErr when the server asked for more than an in-run wait.
+// lastErr when the server asked for more than an in-run wait
+// (MaxInRunRetryAfter) or for a time past the context's deadline.
 func (c *Client) waitRetry(ctx context.Context, attempt int, lastErr error) error {
-	if ra := RetryAfterOf(lastErr); !ra.IsZero() && ra.Sub(c.now()) > maxInRunRetryAfter {
-		return lastErr
+	if ra := RetryAfterOf(lastErr); !ra.IsZero() {
+		if ra.Sub(c.now()) > MaxInRunRetryAfter {
+			return lastErr
+		}
+		if dl, ok := ctx.Deadline(); ok && ra.After(dl) {
+			return lastErr
+		}
 	}
-	return sleepCtx(ctx, backoffDelay(attempt, lastErr, c.now()))
+	return c.sleep(ctx, backoffDelay(attempt, lastErr, c.now()))
 }
 
-const maxInRunRetryAfter = 30 * time.Second
+// MaxInRunRetryAfter is the longest Retry-After a run waits for before
+// retrying an idempotent request (directory, nonce, POST-as-GET) after a
+// transient failure. Boulder (Let's Encrypt) sends "Retry-After: 60" with
+// every 500, so a transient 500 while polling costs a minute, not the run;
+// a longer wish ends the run and is recorded for the next one.
+const MaxInRunRetryAfter = 2 * time.Minute
 
 // backoffDelay is the wait before retry attempt n (1-based) after err:
-// the server's Retry-After when it gave one (clamped to 30 s inside one
-// run), else 200 ms doubling.
+// the server's Retry-After when it gave one (at most MaxInRunRetryAfter),
+// else 200 ms doubling.
 func backoffDelay(attempt int, err error, now time.Time) time.Duration {
 	if ra := RetryAfterOf(err); !ra.IsZero() {
-		d := ra.Sub(now)
-		if d > 30*time.Second {
-			d = 30 * time.Second
-		}
-		return d
+		return min(ra.Sub(now), MaxInRunRetryAfter)
 	}
 	return time.Duration(200<<(attempt-1)) * time.Millisecond
 }

@@ -46,6 +46,14 @@ type Directory struct {
 
 	Meta DirectoryMeta
 	Keys []string
+
+	// Boulder is true when the server is Let's Encrypt's or runs its
+	// software, Boulder: the directory URL is under letsencrypt.org, its
+	// CAA identity is letsencrypt.org, or it carries Boulder's random key
+	// whose value is Let's Encrypt's explanation link. acmectl then applies
+	// Boulder's published policies before ordering (no must-staple, no
+	// notBefore/notAfter, revocation reasons 0, 1, 4, 5).
+	Boulder bool
 }
 
 // Capabilities are the optional order and account features of a dialect.
@@ -55,6 +63,13 @@ type Capabilities struct {
 	ValidityDates          bool // notBefore/notAfter in orders
 	ExternalAccountBinding bool
 }
+
+// boulderRandomKeyLink is the value of the random entry Boulder adds to its
+// directory so that clients do not depend on a fixed set of keys.
+const boulderRandomKeyLink = "https://community.letsencrypt.org/t/adding-random-entries-to-the-directory/33417"
+
+// BoulderPolicy names the CA in messages about Boulder's policies.
+const BoulderPolicy = "Let's Encrypt (Boulder)"
 
 // DirectoryMeta is the directory's "meta" object.
 type DirectoryMeta struct {
@@ -210,7 +225,24 @@ func (c *Client) parseDirectory(body []byte) (*Directory, error) {
 			dir.Meta.CAAIdentities = dir.Meta.CAAIdentities[:32]
 		}
 	}
+	dir.Boulder = isLetsEncryptHost(c.dirURL.Hostname())
+	for _, id := range dir.Meta.CAAIdentities {
+		if strings.EqualFold(id, "letsencrypt.org") {
+			dir.Boulder = true
+		}
+	}
+	for _, v := range raw {
+		var s string
+		if json.Unmarshal(v, &s) == nil && s == boulderRandomKeyLink {
+			dir.Boulder = true
+		}
+	}
 	return dir, nil
+}
+
+func isLetsEncryptHost(h string) bool {
+	h = strings.ToLower(strings.TrimSuffix(h, "."))
+	return h == "letsencrypt.org" || strings.HasSuffix(h, ".letsencrypt.org")
 }
 
 func validProfileName(s string) bool {

@@ -122,6 +122,12 @@ type postRequest struct {
 	nonceURL string // where to HEAD for a nonce when the pool is empty
 }
 
+// maxNonceAttempts bounds the HEAD new-nonce attempts for one nonce. A
+// 5xx there is most often a load balancer's per-address limit (Let's
+// Encrypt answers 503), which clears within seconds: the waits (200 ms
+// doubling, or the server's Retry-After) add up to about 6 s.
+const maxNonceAttempts = 6
+
 // nonce returns a pooled nonce or fetches one with HEAD.
 func (c *Client) nonce(ctx context.Context, nonceURL string) (string, error) {
 	if n := c.nonces.take(); n != "" {
@@ -131,7 +137,7 @@ func (c *Client) nonce(ctx context.Context, nonceURL string) (string, error) {
 		return "", &ProtocolError{URL: c.cfg.DirectoryURL, What: "no newNonce URL"}
 	}
 	var lastErr error
-	for attempt := range maxTransientRetries {
+	for attempt := range maxNonceAttempts {
 		if attempt > 0 {
 			if err := c.waitRetry(ctx, attempt, lastErr); err != nil {
 				return "", err

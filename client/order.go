@@ -117,7 +117,7 @@ func (c *Client) Obtain(ctx context.Context, a *Account, req OrderRequest) (*Cer
 		o, err = d.newOrder(ctx, a, &req)
 		if err != nil {
 			var p *Problem
-			if req.Replaces != "" && errors.As(err, &p) && (p.Has(ProblemAlreadyReplaced) || p.Has(ProblemMalformed) || p.Has("conflict")) {
+			if req.Replaces != "" && errors.As(err, &p) && replacesRefused(p) {
 				c.log.Info("order with replaces refused, retrying without it", "err", err)
 				req.Replaces = ""
 				o, err = d.newOrder(ctx, a, &req)
@@ -154,7 +154,7 @@ func (c *Client) Obtain(ctx context.Context, a *Account, req OrderRequest) (*Cer
 		}
 		c.failpoint(ctx, FailpointAfterFinalize)
 	}
-	if err := c.waitOrder(ctx, d, a, o, StatusProcessing); err != nil {
+	if err := c.waitFinalized(ctx, d, a, o); err != nil {
 		return nil, err
 	}
 	if o.Status != StatusValid {
@@ -182,6 +182,37 @@ func (c *Client) Obtain(ctx context.Context, a *Account, req OrderRequest) (*Cer
 	return cert, nil
 }
 
+// replacesRefused reports whether a newOrder problem sent with "replaces"
+// may be the CA refusing that field, so that one retry without it is worth
+// a request: any 4xx answer (Boulder: 409 alreadyReplaced, 404 malformed
+// for an unknown certificate, 403 unauthorized for a certificate of
+// another account, 400 malformed for no identifier in common) except
+// rateLimited and badNonce, and except problems that name another cause
+// (the JWS signature, e.g. right after a key rollover; the validity
+// window; identifiers; the profile; the account or its terms).
+func replacesRefused(p *Problem) bool {
+	if p.Status < 400 || p.Status >= 500 {
+		return false
+	}
+	switch p.Short() {
+	case ProblemRateLimited, ProblemBadNonce, ProblemRejectedIdentifier, "unsupportedIdentifier",
+		ProblemInvalidProfile, ProblemAccountDoesNotExist, ProblemUserActionRequired, ProblemAgreementRequired,
+		ProblemExternalAccountReq, "badSignatureAlgorithm", "badPublicKey", "caa", "dns", "invalidContact":
+		return false
+	case ProblemMalformed:
+		d := strings.ToLower(p.Detail)
+		if strings.Contains(d, "replace") {
+			return true
+		}
+		for _, other := range []string{"jws", "signature", "notbefore", "notafter", "identifier", "profile"} {
+			if strings.Contains(d, other) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // resumable fetches the stored order and returns it when it can still
 // lead to a certificate for the same identifiers, else nil.
 func (c *Client) resumable(ctx context.Context, d dialect, a *Account, req OrderRequest) *Order {
@@ -191,6 +222,7 @@ func (c *Client) resumable(ctx context.Context, d dialect, a *Account, req Order
 		return nil
 	}
 	if o.Status == StatusInvalid || checkOrderIdentifiers(o, req.Identifiers) != nil ||
+		(req.Profile != "" && o.Profile != "" && o.Profile != req.Profile) ||
 		(!o.Expires.IsZero() && o.Expires.Before(c.now().Add(time.Minute))) {
 		c.log.Info("stored order not resumable", "order_url", req.ResumeURL, "status", o.Status)
 		return nil
@@ -233,7 +265,7 @@ func (c *Client) solveAll(ctx context.Context, d dialect, a *Account, o *Order, 
 		return err
 	}
 	authzs := make([]*Authorization, len(o.Authorizations))
-	if err := parallel(ctx, len(o.Authorizations), func(ctx context.Context, i int) error {
+	if err := parallelN(ctx, len(o.Authorizations), maxAuthzFetches, func(ctx context.Context, i int) error {
 		az, err := d.fetchAuthorization(ctx, a, o.Authorizations[i])
 		if err != nil {
 			return err
@@ -455,11 +487,41 @@ func (c *Client) waitOrder(ctx context.Context, d dialect, a *Account, o *Order,
 	}
 	if o.Status == StatusInvalid && from == StatusProcessing {
 		if o.Error != nil {
-			return fmt.Errorf("order invalid: %w", o.Error)
+			return &DeadOrderError{OrderURL: o.URL, Err: fmt.Errorf("order invalid: %w", o.Error)}
 		}
-		return &ProtocolError{URL: o.URL, What: "order became invalid"}
+		return &DeadOrderError{OrderURL: o.URL, Err: &ProtocolError{URL: o.URL, What: "order became invalid"}}
 	}
 	return nil
+}
+
+// staleReadWindow is how long a read that still shows the state from
+// before a finalize or a challenge answer is taken for replica lag (Boulder
+// reads orders from database replicas) rather than for a broken server.
+const staleReadWindow = 15 * time.Second
+
+// waitFinalized polls a finalized order until it leaves processing; an
+// order still "ready" right after finalize is a stale read, polled again
+// for up to staleReadWindow.
+func (c *Client) waitFinalized(ctx context.Context, d dialect, a *Account, o *Order) error {
+	until := c.now().Add(staleReadWindow)
+	delay := pollStart
+	for {
+		if err := c.waitOrder(ctx, d, a, o, StatusProcessing); err != nil {
+			return err
+		}
+		if o.Status != StatusReady || !c.now().Before(until) {
+			return nil
+		}
+		c.log.Debug("order still ready after finalize (stale read), polling again", "order_url", o.URL)
+		if err := c.pollWait(ctx, &delay, o.RetryAfter); err != nil {
+			return err
+		}
+		fresh, err := d.fetchOrder(ctx, a, o)
+		if err != nil {
+			return err
+		}
+		*o = *fresh
+	}
 }
 
 // pollWait sleeps before the next poll. A Retry-After past the order's
@@ -490,6 +552,14 @@ func (c *Client) pollDelay(delay *time.Duration, retryAfter time.Time) time.Dura
 func (c *Client) finalize(ctx context.Context, d dialect, a *Account, o *Order, csr []byte) error {
 	err := d.finalize(ctx, a, o, csr)
 	var te *TemporaryError
+	var p *Problem
+	if err != nil && !errors.As(err, &te) && errors.As(err, &p) && p.Status >= 400 && p.Status < 500 &&
+		!p.Has(ProblemOrderNotReady) && !p.Has(ProblemBadNonce) && !p.Has(ProblemRateLimited) {
+		return &DeadOrderError{OrderURL: o.URL, Err: err}
+	}
+	if err != nil && errors.As(err, &p) && p.Has(ProblemOrderNotReady) {
+		return c.finalizeNotReady(ctx, d, a, o, csr, err)
+	}
 	if err == nil || !errors.As(err, &te) {
 		return err
 	}
@@ -504,18 +574,72 @@ func (c *Client) finalize(ctx context.Context, d dialect, a *Account, o *Order, 
 	return nil
 }
 
+// maxAuthzFetches bounds the authorization fetches in flight for one
+// order. Each needs a nonce, and Let's Encrypt's load balancer answers a
+// burst of new-nonce requests from one address with 503.
+const maxAuthzFetches = 4
+
+// finalizeNotReady handles orderNotReady after the order was seen ready:
+// a replica that lags behind the challenge answers. The order is read
+// again (with backoff, for up to staleReadWindow) and finalized once it is
+// ready; one already processing or valid was finalized before.
+func (c *Client) finalizeNotReady(ctx context.Context, d dialect, a *Account, o *Order, csr []byte, first error) error {
+	until := c.now().Add(staleReadWindow)
+	delay := pollStart
+	err := first
+	for c.now().Before(until) {
+		if werr := c.pollWait(ctx, &delay, time.Time{}); werr != nil {
+			return werr
+		}
+		fresh, ferr := d.fetchOrder(ctx, a, o)
+		if ferr != nil {
+			return ferr
+		}
+		*o = *fresh
+		switch o.Status {
+		case StatusProcessing, StatusValid:
+			return nil
+		case StatusPending:
+			continue
+		case StatusReady:
+			c.log.Debug("finalize refused as not ready (stale read), finalizing again", "order_url", o.URL)
+			err = d.finalize(ctx, a, o, csr)
+			var p *Problem
+			if err == nil || !errors.As(err, &p) || !p.Has(ProblemOrderNotReady) {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+	return err
+}
+
 // parallel runs fn(0..n-1) concurrently and returns the first error,
 // cancelling the others.
 func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	return parallelN(ctx, n, n, fn)
+}
+
+// parallelN is parallel with at most limit calls of fn running at once.
+func parallelN(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
 	if n == 1 {
 		return fn(ctx, 0)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make([]error, n)
+	sem := make(chan struct{}, max(limit, 1))
 	var wg sync.WaitGroup
 	for i := range n {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			errs[i] = context.Cause(ctx)
+			continue
+		}
 		wg.Go(func() {
+			defer func() { <-sem }()
 			if err := fn(ctx, i); err != nil {
 				errs[i] = err
 				cancel()

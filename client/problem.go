@@ -30,7 +30,13 @@ const (
 	ProblemAgreementRequired   = "agreementRequired"
 )
 
-const maxDetail = 512
+// maxDetail bounds the text of a problem's detail when it is shown; URLs
+// in it are kept whole (an unpause link cut short is useless) up to
+// maxDetailURL bytes each.
+const (
+	maxDetail    = 512
+	maxDetailURL = 4096
+)
 
 // Problem is an ACME problem document (RFC 7807, RFC 8555 §6.7) returned by
 // the CA. Every string in it came from the server: Detail and the other
@@ -83,7 +89,7 @@ func (p *Problem) Error() string {
 		if b.Len() > 0 {
 			b.WriteString(": ")
 		}
-		b.WriteString(Sanitize(p.Detail, maxDetail))
+		b.WriteString(sanitizeDetail(p.Detail, maxDetail))
 	} else if b.Len() == 0 {
 		fmt.Fprintf(&b, "HTTP %d", p.Status)
 	}
@@ -130,6 +136,38 @@ func Sanitize(s string, max int) string {
 	return b.String()
 }
 
+// sanitizeDetail is Sanitize for a problem detail: the text is cut at
+// about max bytes, but up to four URLs in it (words starting with http://
+// or https://, each up to maxDetailURL bytes) are never cut, wherever they
+// are.
+func sanitizeDetail(s string, max int) string {
+	var b strings.Builder
+	text, urls, cut := 0, 0, false
+	for _, w := range strings.SplitAfter(s, " ") {
+		sw := Sanitize(w, 8*len(w)+8)
+		if urls < 4 && isDetailURL(strings.TrimRight(w, " ")) {
+			urls++
+			b.WriteString(sw)
+			continue
+		}
+		if cut {
+			continue
+		}
+		if text+len(sw) > max {
+			b.WriteString(Sanitize(w, max-text)) // ends in "…"
+			cut = true
+			continue
+		}
+		text += len(sw)
+		b.WriteString(sw)
+	}
+	return b.String()
+}
+
+func isDetailURL(w string) bool {
+	return len(w) <= maxDetailURL && (strings.HasPrefix(w, "https://") || strings.HasPrefix(w, "http://"))
+}
+
 func isInvalidAt(s string, i int) bool {
 	r, size := utf8.DecodeRuneInString(s[i:])
 	return r == utf8.RuneError && size <= 1
@@ -163,6 +201,7 @@ const (
 	ClassLocal       = "local"          // local I/O, solver setup
 	ClassInterrupted = "interrupted"    // signal
 	ClassUnsupported = "unsupported"    // dialect or server lacks a feature
+	ClassPaused      = "paused"         // the CA needs a person to act (unpause) first
 )
 
 // TemporaryError is an error after which trying again later may succeed
@@ -175,6 +214,44 @@ type TemporaryError struct {
 
 func (e *TemporaryError) Error() string { return e.Err.Error() }
 func (e *TemporaryError) Unwrap() error { return e.Err }
+
+// PausedError is the CA refusing to issue for this account until a person
+// acts: Boulder (Let's Encrypt) pauses an account's identifiers after many
+// failed validations and answers newOrder with 429 rateLimited, no
+// Retry-After, and a detail ending in an unpause URL. Retrying never
+// helps, so it is a failure (exit 1), not a deferral.
+type PausedError struct {
+	Problem *Problem
+	// UnpauseURL is the link from the detail, whole ("" if none).
+	UnpauseURL string
+}
+
+func (e *PausedError) Error() string {
+	s := "the CA has paused issuance for this account (retrying will not help): " + e.Problem.Error()
+	if e.UnpauseURL != "" && !strings.Contains(e.Problem.Detail, e.UnpauseURL) {
+		s += "; unpause at " + Sanitize(e.UnpauseURL, 8*maxDetailURL)
+	}
+	return s
+}
+
+func (e *PausedError) Unwrap() error { return e.Problem }
+
+// pausedProblem recognises Boulder's paused answer: 429 rateLimited without
+// Retry-After whose detail carries an unpause link. It returns the link.
+func pausedProblem(p *Problem, hasRetryAfter bool) (string, bool) {
+	if p.Status != 429 || !p.Has(ProblemRateLimited) || hasRetryAfter {
+		return "", false
+	}
+	for _, w := range strings.Fields(p.Detail) {
+		if isDetailURL(w) && strings.Contains(strings.ToLower(w), "unpause") {
+			return w, true
+		}
+	}
+	if strings.Contains(strings.ToLower(p.Detail), "unpause") || strings.Contains(p.Detail, "temporarily prevented") {
+		return "", true
+	}
+	return "", false
+}
 
 // ProtocolError is a response from the server that breaks the protocol or
 // this client's safety rules (wrong types, bad URLs, bad tokens, bad
@@ -217,6 +294,27 @@ func (e *AuthorizationError) Unwrap() error {
 	return e.Problem
 }
 
+// DeadOrderError is an order that can never lead to a certificate: the CA
+// refused its finalize for good (a 4xx problem other than orderNotReady,
+// badNonce and rateLimited: Boulder refuses must-staple CSRs there, after
+// every validation) or it became invalid. Such an order is never resumed.
+type DeadOrderError struct {
+	OrderURL string
+	Err      error
+}
+
+func (e *DeadOrderError) Error() string { return e.Err.Error() }
+func (e *DeadOrderError) Unwrap() error { return e.Err }
+
+// OrderIsDead reports whether err leaves the order it came from unusable
+// for good (a failed authorization, an invalid order, a finalize the CA
+// refused), so that a stored order URL must be dropped, not resumed.
+func OrderIsDead(err error) bool {
+	var de *DeadOrderError
+	var ae *AuthorizationError
+	return errors.As(err, &de) || errors.As(err, &ae)
+}
+
 // UnsupportedError is a feature the server's dialect or directory lacks,
 // found before any state-changing request.
 type UnsupportedError struct {
@@ -257,9 +355,12 @@ func Classify(err error) string {
 	var ae *AuthorizationError
 	var ue *UnsupportedError
 	var ce *ConfigError
+	var pz *PausedError
 	switch {
 	case errors.As(err, &ce):
 		return ClassUsage
+	case errors.As(err, &pz):
+		return ClassPaused
 	case errors.As(err, &ue):
 		return ClassUnsupported
 	case errors.As(err, &ae):

@@ -345,6 +345,9 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := boulderPolicy(dir, req, s, csrDER); err != nil {
+		return nil, err
+	}
 	if err := checkBeforeOrder(ctx, ids, solverFor, acct.URL, dir.Meta.CAAIdentities); err != nil {
 		return nil, err
 	}
@@ -364,10 +367,12 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	}
 	orderReq.CSR = csrDER
 	var replaced string
-	// replaces only for a certificate from the same directory and account
-	// (DESIGN.md "Renewal rules"); versions recorded before IssuedBy existed
-	// count as the same.
-	sameIssuer := (st.IssuedBy == "" || st.IssuedBy == s.Server) && (st.IssuedAccount == "" || st.IssuedAccount == acctLabel(req))
+	// replaces only for a certificate obtained by this very account: same
+	// directory and the account URL recorded at issuance (a label can name
+	// a new account after deactivate/recover/import, and the CA refuses
+	// replaces for another account's certificate). Versions recorded
+	// before the URL was kept get no replaces.
+	sameIssuer := (st.IssuedBy == "" || st.IssuedBy == s.Server) && st.IssuedAccountURL != "" && st.IssuedAccountURL == acct.URL
 	if req.Replaces != nil && dir.RenewalInfo != "" && !st.Revoked && sameIssuer {
 		if id, err := renew.CertID(req.Replaces); err == nil {
 			replaced = id
@@ -380,7 +385,7 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 		// it again.
 		st.PendingOrder = nil
 	}
-	if p := st.PendingOrder; p != nil && p.DirectoryURL == s.Server && p.Account == acctLabel(req) && sameNames(p.Names, names) {
+	if p := st.PendingOrder; p != nil && p.DirectoryURL == s.Server && p.Account == acctLabel(req) && sameNames(p.Names, names) && p.Profile == s.Profile {
 		orderReq.ResumeURL = p.URL
 	}
 	if !req.DryRun {
@@ -390,12 +395,17 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 					return err
 				}
 			}
-			st.PendingOrder = &store.PendingOrder{URL: u, DirectoryURL: s.Server, Account: acctLabel(req), Names: names, Replaces: replaced, Created: e.now()}
+			st.PendingOrder = &store.PendingOrder{URL: u, DirectoryURL: s.Server, Account: acctLabel(req), Names: names, Replaces: replaced, Profile: s.Profile, Created: e.now()}
 			return e.Store.SaveState(req.Name, st)
 		}
 	}
 	cert, err := c.Obtain(ctx, acct, orderReq)
 	if err != nil {
+		if client.OrderIsDead(err) && st.PendingOrder != nil {
+			// Never resume an order that failed for good (the caller
+			// saves the state with the error).
+			st.PendingOrder = nil
+		}
 		return nil, err
 	}
 	chain := ChooseChain(cert.Chain, cert.Alternates, s.PreferredChain)
@@ -422,7 +432,7 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 		return nil, fmt.Errorf("install certificate: %w", err)
 	}
 	st.RecordInstall(inst)
-	st.IssuedBy, st.IssuedAccount = s.Server, acctLabel(req)
+	st.IssuedBy, st.IssuedAccount, st.IssuedAccountURL = s.Server, acctLabel(req), acct.URL
 	st.PendingOrder = nil
 	st.LastError = nil
 	st.Backoff = nil
@@ -436,6 +446,33 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	res.Installed = inst
 	return res, err
 }
+
+// boulderPolicy refuses, before any order, what Let's Encrypt (Boulder)
+// refuses only at the end: an OCSP must-staple CSR is refused at finalize,
+// after every validation. For other servers it warns once per issuance.
+func boulderPolicy(dir *client.Directory, req Request, s *store.Settings, csrDER []byte) error {
+	mustStaple := s.MustStaple
+	if csrDER != nil {
+		if csr, err := x509.ParseCertificateRequest(csrDER); err == nil {
+			for _, ext := range csr.Extensions {
+				if ext.Id.Equal(oidTLSFeature) {
+					mustStaple = true
+				}
+			}
+		}
+	}
+	if mustStaple && dir.Boulder {
+		how := fmt.Sprintf("clear it with: acmectl reconfigure --cert-name %s --must-staple=false", req.Name)
+		if s.CSR != "" {
+			how = "use a CSR without the TLS Feature (status_request) extension"
+		}
+		return &client.UnsupportedError{Feature: "OCSP must-staple", Dialect: client.BoulderPolicy,
+			Detail: "Let's Encrypt ended OCSP and refuses every order that asks for it (at finalize, after validation); " + how}
+	}
+	return nil
+}
+
+var oidTLSFeature = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}
 
 // pendingInstalled reports whether the live version was written after the
 // pending order was created, i.e. the order already completed.
@@ -525,7 +562,7 @@ func NewCSR(key crypto.Signer, names []string, mustStaple bool) ([]byte, error) 
 	}
 	if mustStaple {
 		// TLS Feature extension (RFC 7633) with status_request.
-		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, pkix.Extension{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}, Value: []byte{0x30, 0x03, 0x02, 0x01, 0x05}})
+		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, pkix.Extension{Id: oidTLSFeature, Value: []byte{0x30, 0x03, 0x02, 0x01, 0x05}})
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
 	if err != nil {

@@ -43,6 +43,11 @@ type State struct {
 	// the current version came from (ARI "replaces" is sent only to them).
 	IssuedBy      string `json:"issued_by,omitempty"`
 	IssuedAccount string `json:"issued_account,omitempty"`
+	// IssuedAccountURL is the URL of the account that obtained the current
+	// version: "replaces" is sent only when the account in use has this
+	// very URL (a CA refuses it for a certificate of another account, and
+	// a new account under the same label has a new URL).
+	IssuedAccountURL string `json:"issued_account_url,omitempty"`
 }
 
 // ARIState is the renewal window the CA suggested (RFC 9773) and the point in
@@ -63,12 +68,15 @@ type Backoff struct {
 
 // PendingOrder is an order to resume after a crash or SIGTERM.
 type PendingOrder struct {
-	URL          string    `json:"url"`
-	DirectoryURL string    `json:"directory_url"`
-	Account      string    `json:"account"`
-	Names        []string  `json:"names"`
-	Replaces     string    `json:"replaces,omitempty"`
-	Created      time.Time `json:"created,omitzero"`
+	URL          string   `json:"url"`
+	DirectoryURL string   `json:"directory_url"`
+	Account      string   `json:"account"`
+	Names        []string `json:"names"`
+	Replaces     string   `json:"replaces,omitempty"`
+	// Profile is the profile the order was created with: an order is
+	// resumed only for the same plan.
+	Profile string    `json:"profile,omitempty"`
+	Created time.Time `json:"created,omitzero"`
 }
 
 // LastError is the last failure, as shown by list/show and --json.

@@ -50,6 +50,7 @@ type fakeOrder struct {
 	status   string // "" while computed from the authorizations; then processing/valid
 	csr      *x509.CertificateRequest
 	chainPEM []byte
+	acct     string // URL of the account that created it
 }
 
 // fakeCA is a scriptable ACME CA on 127.0.0.1 (TLS). In good mode it issues
@@ -80,12 +81,20 @@ type fakeCA struct {
 	seq       int
 	counts    map[string]int
 	algs      map[string]int
+
+	// boulder makes the CA answer like Boulder (Let's Encrypt) where it
+	// differs from the plain fake: ARI in the directory and its random
+	// key, replaces checked against the certificate's account, must-staple
+	// refused at finalize.
+	boulder   bool
+	certAcct  map[string]string // serial (lowercase hex) → account URL
+	orderReqs []map[string]any  // every newOrder payload, in order
 }
 
 func newFakeCA(t testing.TB) *fakeCA {
 	t.Helper()
 	f := &fakeCA{t: t, muts: map[string]mutator{}, nonces: map[string]bool{}, accounts: map[string]*jose.JSONWebKey{},
-		orders: map[string]*fakeOrder{}, counts: map[string]int{}, algs: map[string]int{}}
+		orders: map[string]*fakeOrder{}, counts: map[string]int{}, algs: map[string]int{}, certAcct: map[string]string{}}
 	// HTTPS identity.
 	tlsRoot, tlsRootKey := newCA(t, "hostile fake CA HTTPS root", nil, nil)
 	f.tlsRootPEM, f.tlsRoot, f.tlsRootKey = pemOf(tlsRoot.Raw), tlsRoot, tlsRootKey
@@ -130,6 +139,7 @@ func (f *fakeCA) hostile(muts map[string]mutator) {
 	defer f.mu.Unlock()
 	f.isHostile = true
 	f.counts = map[string]int{} // cases count the hostile run only
+	f.orderReqs = nil
 	for k, m := range muts {
 		f.muts[k] = m
 	}
@@ -240,6 +250,10 @@ func (f *fakeCA) handle(r *http.Request, kind, id string, body []byte, rep *repl
 			"revokeCert": u + "/revoke", "keyChange": u + "/key-change",
 			"meta": map[string]any{"termsOfService": u + "/tos"},
 		}
+		if f.boulder {
+			rep.obj["renewalInfo"] = u + "/ari"
+			rep.obj["kE1sSt0cHJs"] = "https://community.letsencrypt.org/t/adding-random-entries-to-the-directory/33417"
+		}
 		return
 	case "nonce":
 		rep.status = http.StatusOK
@@ -272,13 +286,31 @@ func (f *fakeCA) handle(r *http.Request, kind, id string, body []byte, rep *repl
 	case "new-order":
 		var req struct {
 			Identifiers []map[string]string `json:"identifiers"`
+			Replaces    string              `json:"replaces"`
 		}
 		if err := json.Unmarshal(payload, &req); err != nil || len(req.Identifiers) == 0 {
 			rep.problem(400, "malformed", "bad newOrder payload")
 			return
 		}
+		var raw map[string]any
+		json.Unmarshal(payload, &raw)
+		f.orderReqs = append(f.orderReqs, raw)
+		if f.boulder && req.Replaces != "" {
+			// wfe2 validateReplacementOrder / orderMatchesReplacement.
+			_, serial, _ := strings.Cut(req.Replaces, ".")
+			sb, _ := base64.RawURLEncoding.DecodeString(serial)
+			owner, ok := f.certAcct[new(big.Int).SetBytes(sb).Text(16)]
+			switch {
+			case !ok:
+				rep.problem(404, "malformed", fmt.Sprintf("Could not validate ARI 'replaces' field :: while checking that this order is a replacement: request included `replaces` field, but no current certificate with serial %q exists", serial))
+				return
+			case owner != kid:
+				rep.problem(403, "unauthorized", "Could not validate ARI 'replaces' field :: while checking that this order is a replacement: requester account did not request the certificate being replaced by this order")
+				return
+			}
+		}
 		f.seq++
-		o := &fakeOrder{id: fmt.Sprint(f.seq), ids: req.Identifiers}
+		o := &fakeOrder{id: fmt.Sprint(f.seq), ids: req.Identifiers, acct: kid}
 		for range req.Identifiers {
 			o.authzOK = append(o.authzOK, false)
 			tb := make([]byte, 32)
@@ -330,8 +362,21 @@ func (f *fakeCA) handle(r *http.Request, kind, id string, body []byte, rep *repl
 			rep.problem(400, "badCSR", "csr does not parse")
 			return
 		}
+		if f.boulder {
+			for _, ext := range csr.Extensions {
+				if ext.Id.String() == "1.3.6.1.5.5.7.1.24" { // ra.go containsMustStaple; the order stays ready
+					rep.problem(403, "unauthorized", "Error finalizing order :: OCSP must-staple extension is no longer available: see https://letsencrypt.org/2024/12/05/ending-ocsp")
+					return
+				}
+			}
+		}
 		o.csr = csr
 		o.chainPEM = f.issue(csr.PublicKey, csr.DNSNames, csr.IPAddresses, leafOpts{})
+		if b, _ := pem.Decode(o.chainPEM); b != nil {
+			if leaf, err := x509.ParseCertificate(b.Bytes); err == nil {
+				f.certAcct[leaf.SerialNumber.Text(16)] = o.acct
+			}
+		}
 		o.status = "valid"
 		rep.obj = f.orderObj(o)
 	case "cert":
@@ -427,6 +472,7 @@ func (f *fakeCA) verify(r *http.Request, body []byte, newAcct bool) ([]byte, str
 		if key == nil {
 			return nil, "", fmt.Errorf("unknown account %q", h.KeyID)
 		}
+		kid = h.KeyID
 	}
 	payload, err := jws.Verify(key)
 	if err != nil {
@@ -464,6 +510,20 @@ func (f *fakeCA) issue(pub crypto.PublicKey, dns []string, ips []net.IP, o leafO
 		f.t.Fatal(err)
 	}
 	return append(pemOf(der), pemOf(f.inter.Raw)...)
+}
+
+// newOrders returns the newOrder payloads received so far.
+func (f *fakeCA) newOrders() []map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]map[string]any(nil), f.orderReqs...)
+}
+
+// setBoulder switches Boulder's behaviours on or off.
+func (f *fakeCA) setBoulder(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.boulder = on
 }
 
 // orderCSR returns the CSR of the latest finalized order (for mutators

@@ -1,0 +1,240 @@
+package hostile
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Boulder-faithful cases: answers Let's Encrypt's server (Boulder) gives
+// where Pebble is lenient or never answers that way, reproduced exactly
+// (status, problem type, headers, detail text as in Boulder's wfe2/ra
+// source). Unlike TestHostileServer, some cases must succeed: these are
+// renewals that used to fail for good.
+
+// bcase is one Boulder answer.
+type bcase struct {
+	name string
+	// boulder turns on the fake CA's Boulder mode (ARI, replaces checked
+	// against the certificate's account, must-staple refused) before the
+	// good obtain.
+	boulder bool
+	muts    map[string]mutator
+	before  func(t *testing.T, l *lab)
+	args    func(l *lab) []string
+	code    int
+	want    string // in the one error line when code != 0
+	check   func(t *testing.T, l *lab, r result)
+}
+
+// pausedDetail is Boulder's paused answer for names (wfe2 NewOrder with
+// CheckIdentifiersPaused): the unpause URL carries a JWT naming them.
+func pausedDetail(base string, names ...string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	claims, _ := json.Marshal(map[string]any{"apiVersion": "v1", "aud": "letsencrypt.org/sfe/v1/unpause", "exp": 1796000000,
+		"i": strings.Join(names, ","), "iat": 1795000000, "iss": "WFE", "nbf": 1795000000, "sub": "1872309"})
+	jwt := enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc(claims) + "." + enc([]byte(strings.Repeat("s", 32)))
+	return fmt.Sprintf("Your account is temporarily prevented from requesting certificates for %s and possibly others. Please visit: %s/sfe/v1/unpause?jwt=%s",
+		strings.Join(names, ", "), base, jwt)
+}
+
+// onReplaces applies m only to newOrder requests that carry replaces.
+func onReplaces(m mutator) mutator {
+	return func(f *fakeCA, r *http.Request, rep *reply) {
+		reqs := f.newOrders()
+		if len(reqs) > 0 && reqs[len(reqs)-1]["replaces"] != nil {
+			m(f, r, rep)
+		}
+	}
+}
+
+func noPendingOrder(t *testing.T, l *lab) {
+	t.Helper()
+	if st := readState(t, l); strings.Contains(st, `"pending_order"`) {
+		t.Errorf("a dead order is kept for resumption: %s", st)
+	}
+}
+
+func boulderCases() []bcase {
+	return []bcase{
+		// Item 1: a new account under the same label (deactivate, recover
+		// with another key, import without the account): the CA refuses
+		// replaces with 403 unauthorized. The new account's URL differs from
+		// the one recorded at issuance, so replaces is not sent at all.
+		{name: "replaces-after-new-account", boulder: true,
+			before: func(t *testing.T, l *lab) { must(t, os.RemoveAll(filepath.Join(l.state, "accounts"))) },
+			code:   0, check: func(t *testing.T, l *lab, r result) {
+				reqs := l.f.newOrders()
+				if len(reqs) != 1 || reqs[0]["replaces"] != nil {
+					t.Errorf("newOrder requests %v; want one, without replaces", reqs)
+				}
+			}},
+		// Item 1: the same account URL, and the CA still refuses replaces
+		// with Boulder's 403: one retry without it.
+		{name: "replaces-unauthorized-retried-without", boulder: true,
+			muts: map[string]mutator{"new-order": onReplaces(prob(403, "unauthorized",
+				"Could not validate ARI 'replaces' field :: while checking that this order is a replacement: requester account did not request the certificate being replaced by this order"))},
+			code: 0, check: func(t *testing.T, l *lab, r result) {
+				reqs := l.f.newOrders()
+				if len(reqs) != 2 || reqs[0]["replaces"] == nil || reqs[1]["replaces"] != nil {
+					t.Errorf("newOrder requests %v; want one with replaces, then one without", reqs)
+				}
+			}},
+		// Item 13b: a JWS error is not about replaces (Boulder's account
+		// cache right after a rollover): no doomed second order.
+		{name: "replaces-fallback-not-on-jws-error", boulder: true,
+			muts: map[string]mutator{"new-order": prob(400, "malformed", "Unable to validate JWS :: JWS verification error")},
+			code: 1, want: "Unable to validate JWS", check: exactCount("POST new-order", 1)},
+		// Item 2: a paused account: 429 rateLimited, no Retry-After, the
+		// unpause URL at the end of a long detail. A failure needing a
+		// person (exit 1), with the whole URL.
+		{name: "paused-account", muts: map[string]mutator{"new-order": func(f *fakeCA, r *http.Request, rep *reply) {
+			rep.problem(429, "rateLimited", pausedDetail("https://127.0.0.1:4003", certName, "www."+certName, "api."+certName, "mail."+certName, "shop."+certName))
+		}}, code: 1, want: "paused", check: func(t *testing.T, l *lab, r result) {
+			want := pausedDetail("https://127.0.0.1:4003", certName, "www."+certName, "api."+certName, "mail."+certName, "shop."+certName)
+			url := want[strings.Index(want, "https://"):]
+			if len(want) <= 512 {
+				t.Fatalf("test detail is only %d bytes", len(want))
+			}
+			if !strings.Contains(r.stderr, url) {
+				t.Errorf("the unpause URL is not printed whole (%d bytes): %s", len(url), r.stderr)
+			}
+			if st := readState(t, l); !strings.Contains(st, url) {
+				t.Errorf("state last_error lacks the whole unpause URL: %s", st)
+			}
+		}},
+		// Item 3: must-staple at Boulder is refused at finalize, after all
+		// validations: refuse it before ordering, saying how to clear it.
+		{name: "must-staple-refused-before-order", boulder: true,
+			args: func(l *lab) []string { return append(append([]string(nil), l.base...), "--must-staple") },
+			code: 2, want: "--must-staple=false", check: exactCount("POST new-order", 0)},
+		// Item 3: a server not recognised as Boulder refusing must-staple at
+		// finalize (Boulder's exact answer): that ready order is never
+		// resumed.
+		{name: "finalize-refused-order-not-resumed",
+			muts: map[string]mutator{"finalize": prob(403, "unauthorized", "Error finalizing order :: OCSP must-staple extension is no longer available: see https://letsencrypt.org/2024/12/05/ending-ocsp")},
+			args: func(l *lab) []string { return append(append([]string(nil), l.base...), "--must-staple") },
+			code: 1, want: "must-staple extension is no longer available", check: func(t *testing.T, l *lab, r result) {
+				noPendingOrder(t, l)
+			}},
+		// Item 7: many names: authorization fetches are bounded, and a 503
+		// from new-nonce (Let's Encrypt's load balancer) is retried.
+		manyNamesCase(),
+		// Item 8: replica lag: the order still reads "ready" right after
+		// finalize.
+		{name: "stale-ready-after-finalize", muts: func() map[string]mutator {
+			var stale atomic.Int32
+			m := func(_ *fakeCA, _ *http.Request, rep *reply) {
+				if rep.obj != nil && rep.obj["status"] == "valid" && stale.Add(1) <= 2 {
+					rep.obj["status"] = "ready"
+					delete(rep.obj, "certificate")
+				}
+			}
+			return map[string]mutator{"finalize": m, "order": m}
+		}(), code: 0},
+		// Item 8: orderNotReady from a replica that has not seen the
+		// challenge answers yet (Boulder's exact detail); the order is ready
+		// when read again.
+		{name: "stale-order-not-ready-at-finalize", muts: func() map[string]mutator {
+			var once sync.Once
+			return map[string]mutator{"finalize": func(f *fakeCA, _ *http.Request, rep *reply) {
+				once.Do(func() {
+					o := f.latest()
+					f.mu.Lock()
+					o.status, o.chainPEM, o.csr = "", nil, nil // undo: the replica did not finalize
+					f.mu.Unlock()
+					rep.problem(403, "orderNotReady", `Error finalizing order :: Order's status ("pending") is not acceptable for finalization`)
+				})
+			}}
+		}(), code: 0, check: exactCount("POST finalize", 2)},
+	}
+}
+
+// manyNamesCase orders 17 names while every third HEAD new-nonce gets the
+// load balancer's 503, and records how many authorization fetches overlap.
+func manyNamesCase() bcase {
+	var inflight, peak, heads atomic.Int32
+	return bcase{name: "many-names-bounded-fetches-nonce-503",
+		muts: map[string]mutator{
+			"authz": func(f *fakeCA, r *http.Request, rep *reply) {
+				n := inflight.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				time.Sleep(30 * time.Millisecond) // hold the slot so that overlap shows
+				inflight.Add(-1)
+			},
+			"nonce": func(f *fakeCA, r *http.Request, rep *reply) {
+				if heads.Add(1)%3 == 1 {
+					rep.status = http.StatusServiceUnavailable
+					rep.header.Del("Replay-Nonce")
+					rep.body = []byte("<html>503 Service Temporarily Unavailable</html>")
+				}
+			},
+		},
+		args: func(l *lab) []string {
+			a := append([]string(nil), l.base...)
+			for i := range 16 {
+				a = append(a, "-d", fmt.Sprintf("n%d.%s", i, certName))
+			}
+			return a
+		},
+		code: 0, check: func(t *testing.T, l *lab, r result) {
+			if n := l.f.count("POST authz"); n < 17 {
+				t.Errorf("POST authz = %d; want ≥ 17", n)
+			}
+			if heads.Load() < 2 {
+				t.Errorf("%d HEAD new-nonce: the 503 path was not exercised", heads.Load())
+			}
+			if p := peak.Load(); p > 4 || p < 2 {
+				t.Errorf("authorization fetches in flight at once: %d; want 2..4", p)
+			}
+		}}
+}
+
+// TestBoulderAnswers runs each case: a good obtain, then Boulder's answer,
+// then obtain --force.
+func TestBoulderAnswers(t *testing.T) {
+	for _, c := range boulderCases() {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			l := newLab(t)
+			l.f.setBoulder(c.boulder)
+			l.good(t)
+			live := l.live(t)
+			if c.before != nil {
+				c.before(t, l)
+			}
+			l.f.hostile(c.muts)
+			args := append(append([]string(nil), l.base...), "--force")
+			if c.args != nil {
+				args = append(c.args(l), "--force")
+			}
+			r := l.run(t, 40*time.Second, args...)
+			if r.code != c.code {
+				t.Errorf("exit %d; want %d", r.code, c.code)
+			}
+			if c.code != 0 {
+				errorLine(t, r, c.want)
+				after := l.live(t)
+				for f, b := range live {
+					if string(b) != string(after[f]) {
+						t.Errorf("live %s changed", f)
+					}
+				}
+			} else if n := l.canaryRuns(t); n != 2 {
+				t.Errorf("deploy hook ran %d times in total; want 2", n)
+			}
+			if c.check != nil {
+				c.check(t, l, r)
+			}
+		})
+	}
+}
