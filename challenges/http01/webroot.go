@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"path/filepath"
 	"sync"
 	"syscall"
 
 	"github.com/acmectl/acmectl/challenges"
+	"github.com/acmectl/acmectl/internal/pathtrust"
 )
 
 // Webroot solves http-01 for a web server that already serves a document
@@ -23,7 +25,12 @@ import (
 // It never writes outside DIR/.well-known/acme-challenge: tokens must be
 // base64url, every access goes through os.Root (so nothing resolves outside
 // DIR), and a symbolic link at .well-known or acme-challenge is refused
-// (ErrSymlink) rather than followed. Files are 0644 and the directories it
+// (ErrSymlink) rather than followed. DIR itself is resolved once per use:
+// every directory above it, and every symlink on the way (DIR may be one),
+// must obey the trust rule of package pathtrust (owned by root or the
+// running user, not writable by others unless root-owned and sticky), so
+// nobody else can swap DIR for a link elsewhere; DIR itself may belong to
+// the web server's user, as os.Root confines what happens inside it. Files are 0644 and the directories it
 // creates 0755 whatever the umask, so a web server running as another user
 // can read them; CleanUp removes those directories again once empty.
 type Webroot struct {
@@ -128,9 +135,9 @@ func (w *Webroot) rel(name string) string {
 // openChallengeDir opens DIR/.well-known/acme-challenge as an os.Root,
 // creating missing directories when create is set. Called with w.mu held.
 func (w *Webroot) openChallengeDir(create bool) (*os.Root, error) {
-	root, err := os.OpenRoot(w.dir)
+	root, err := w.openDir()
 	if err != nil {
-		return nil, fmt.Errorf("webroot: %w", err)
+		return nil, err
 	}
 	defer root.Close()
 	wk, err := w.openSubdir(root, wellKnownDir, wellKnownDir, create)
@@ -139,6 +146,24 @@ func (w *Webroot) openChallengeDir(create bool) (*os.Root, error) {
 	}
 	defer wk.Close()
 	return w.openSubdir(wk, challengeDir, path.Join(wellKnownDir, challengeDir), create)
+}
+
+// openDir resolves DIR through pathtrust (ForeignDir) and opens the
+// resolved directory.
+func (w *Webroot) openDir() (*os.Root, error) {
+	abs, err := filepath.Abs(w.dir)
+	if err != nil {
+		return nil, fmt.Errorf("webroot: %w", err)
+	}
+	real, err := pathtrust.Check(abs, os.Getuid(), pathtrust.ForeignDir)
+	if err != nil {
+		return nil, fmt.Errorf("webroot: %w", err)
+	}
+	root, err := os.OpenRoot(real)
+	if err != nil {
+		return nil, fmt.Errorf("webroot: %w", err)
+	}
+	return root, nil
 }
 
 // openSubdir opens parent/name as an os.Root, refusing a symbolic link and
@@ -200,9 +225,9 @@ func (w *Webroot) removeCreated() error {
 	if len(w.created) == 0 {
 		return nil
 	}
-	root, err := os.OpenRoot(w.dir)
+	root, err := w.openDir()
 	if err != nil {
-		return fmt.Errorf("webroot: %w", err)
+		return err
 	}
 	defer root.Close()
 	var errs []error

@@ -36,9 +36,9 @@ type config struct {
 }
 
 // neverFromEnv are keys an environment variable must not set (DESIGN.md:
-// hooks never come from env).
+// hooks, and the variables passed to them, never come from env).
 func neverFromEnv(key string) bool {
-	return strings.HasSuffix(key, "-hook") || key == "hooks"
+	return strings.HasSuffix(key, "-hook") || key == "hooks" || key == "hook-env"
 }
 
 // envName is ACMECTL_ + upper snake case.

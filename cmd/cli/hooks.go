@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,11 +23,14 @@ import (
 // once before the first order, post hooks once at the end when a pre hook
 // ran, deploy hooks per certificate, failure hooks per failure.
 type hookRun struct {
-	a      *app
-	mu     sync.Mutex
-	pres   hook.Set
-	posts  [][]string
-	preRan bool
+	a     *app
+	mu    sync.Mutex
+	pres  hook.Set
+	posts [][]string
+	// postEnv is the union of the hook-env names of the settings whose
+	// post hooks were collected.
+	postEnv []string
+	preRan  bool
 }
 
 func newHookRun(a *app) *hookRun { return &hookRun{a: a} }
@@ -38,7 +42,26 @@ func (h *hookRun) runner(s *store.Settings) *hook.Runner {
 			timeout = d
 		}
 	}
-	return &hook.Runner{Env: h.a.env.Environ(), Output: h.a.env.Stderr, Timeout: timeout, Logger: h.a.log}
+	var pass []string
+	if s != nil {
+		pass = s.HookEnv
+	}
+	return &hook.Runner{Env: h.a.env.Environ(), Pass: pass, Output: h.a.env.Stderr, Timeout: timeout, Logger: h.a.log}
+}
+
+// hookEnvNames checks the --hook-env names (hook.ValidPassName), without
+// duplicates.
+func hookEnvNames(in []string) ([]string, error) {
+	var out []string
+	for _, n := range in {
+		if err := hook.ValidPassName(n); err != nil {
+			return nil, usagef("--%v", err)
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 // pre runs the settings' pre hooks not yet run in this run.
@@ -47,6 +70,13 @@ func (h *hookRun) pre(ctx context.Context, s *store.Settings) {
 	for _, argv := range s.Hooks.Post {
 		if !containsArgv(h.posts, argv) {
 			h.posts = append(h.posts, argv)
+		}
+	}
+	if len(s.Hooks.Post) > 0 {
+		for _, n := range s.HookEnv {
+			if !slices.Contains(h.postEnv, n) {
+				h.postEnv = append(h.postEnv, n)
+			}
 		}
 	}
 	var todo [][]string
@@ -72,13 +102,14 @@ func (h *hookRun) pre(ctx context.Context, s *store.Settings) {
 // and signals: it uses a context that survives cancellation).
 func (h *hookRun) post(ctx context.Context, renewed, failed []string) {
 	h.mu.Lock()
-	posts, ran := h.posts, h.preRan
+	posts, ran, pass := h.posts, h.preRan, h.postEnv
 	h.mu.Unlock()
 	if !ran && len(posts) == 0 {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
 	r := h.runner(nil)
+	r.Pass = pass
 	for _, argv := range posts {
 		res := r.Run(ctx, hook.Spec{Argv: argv, Event: hook.Event{Kind: hook.Post, Renewed: renewed, Failed: failed}})
 		if !res.OK() {

@@ -44,6 +44,7 @@ func addOrderFlags(cmd *cobra.Command) {
 	f.StringArray("deploy-hook", nil, "program to run for each certificate obtained or renewed (no shell)")
 	f.StringArray("failure-hook", nil, "program to run for each certificate that failed (no shell)")
 	f.String("hook-timeout", "5m", "kill a hook after this long")
+	f.StringSlice("hook-env", nil, "pass this environment variable to hooks too (repeatable; by default hooks get only PATH, HOME, LANG, LC_*, TZ and the ACMECTL_HOOK_* variables)")
 }
 
 // addSolverFlags registers the challenge solver flags (obtain, reconfigure,
@@ -300,6 +301,13 @@ func (a *app) applyOrderFlags(s *store.Settings, fresh bool) error {
 			return err
 		}
 		s.HookTimeout = c.String("hook-timeout")
+	}
+	if set("hook-env") {
+		names, err := hookEnvNames(c.Strings("hook-env"))
+		if err != nil {
+			return err
+		}
+		s.HookEnv = names
 	}
 	return nil
 }

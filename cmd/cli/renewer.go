@@ -87,6 +87,13 @@ func (a *app) fillSettings(s *store.Settings) error {
 	if s.HookTimeout == "" && a.cfg.source("hook-timeout") == sourceFile {
 		s.HookTimeout = a.cfg.v.GetString("hook-timeout")
 	}
+	if len(s.HookEnv) == 0 && a.cfg.source("hook-env") == sourceFile {
+		names, err := hookEnvNames(a.cfg.Strings("hook-env"))
+		if err != nil {
+			return fmt.Errorf("config %s: %w", a.cfg.file, err)
+		}
+		s.HookEnv = names
+	}
 	for _, kind := range []struct {
 		key string
 		dst *[][]string

@@ -130,6 +130,7 @@ func sharedSettings(s *store.Settings) *store.Settings {
 	c := *s
 	c.Hooks = store.Hooks{}
 	c.HookTimeout = ""
+	c.HookEnv = nil
 	c.DNS.Exec = ""
 	c.NamedSolvers = nil
 	c.HTTP01Addrs = nil
@@ -147,6 +148,7 @@ func MergeSettings(shared, local *store.Settings) *store.Settings {
 	if local != nil {
 		m.Hooks = local.Hooks
 		m.HookTimeout = local.HookTimeout
+		m.HookEnv = local.HookEnv
 		m.DNS.Exec = local.DNS.Exec
 		m.NamedSolvers = local.NamedSolvers
 		m.HTTP01Addrs = local.HTTP01Addrs

@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -116,41 +117,69 @@ func oneLine(s string, max int) string {
 	return s
 }
 
-// Inherit reports whether a parent environment variable reaches hooks. The
-// rule, on the upper-cased name: drop ACMECTL_* (acmectl's own settings and
-// secrets, e.g. ACMECTL_EAB_HMAC_KEY, and any spoofed ACMECTL_HOOK_*); drop
-// names containing SECRET, PASSWORD, PASSWD, PASSPHRASE, TOKEN, HMAC, TSIG,
-// KEY or CREDENTIAL (so AWS_SECRET_ACCESS_KEY, GITHUB_TOKEN,
-// CREDENTIALS_DIRECTORY, SSH_KEY_FILE); drop RENEWED_LINEAGE,
-// RENEWED_DOMAINS, FAILED_DOMAINS; keep everything else (PATH, HOME, LANG,
-// TZ, proxies...). A hook that needs a secret reads it from its own file.
+// Inherit reports whether a parent environment variable reaches hooks
+// without being asked for: an allowlist, so a secret in acmectl's
+// environment (MYSQL_PWD, DATABASE_URL, proxy credentials, SSH_AUTH_SOCK,
+// ...) never reaches a hook by accident. Kept: PATH, HOME, LANG, LANGUAGE,
+// LC_* and TZ. Everything else, and the event variables (ACMECTL_*,
+// RENEWED_LINEAGE, RENEWED_DOMAINS, FAILED_DOMAINS, which only the event
+// sets), is dropped unless named in the hook-env setting (ValidPassName).
 func Inherit(name string) bool {
+	switch name {
+	case "PATH", "HOME", "LANG", "LANGUAGE", "TZ":
+		return true
+	}
+	return len(name) > 3 && strings.HasPrefix(name, "LC_") && validName(name)
+}
+
+// ValidPassName checks a name for the hook-env setting (variables a user
+// wants passed to hooks): an environment variable name, neither ACMECTL_*
+// (acmectl's own settings and secrets) nor one the event sets.
+func ValidPassName(name string) error {
+	if !validName(name) {
+		return fmt.Errorf("hook-env %q: not an environment variable name (letters, digits, _)", name)
+	}
 	up := strings.ToUpper(name)
-	if strings.HasPrefix(up, "ACMECTL_") {
+	switch {
+	case strings.HasPrefix(up, "ACMECTL_"):
+		return fmt.Errorf("hook-env %q: ACMECTL_* variables never reach hooks", name)
+	case up == "RENEWED_LINEAGE" || up == "RENEWED_DOMAINS" || up == "FAILED_DOMAINS":
+		return fmt.Errorf("hook-env %q: set by acmectl for each event", name)
+	}
+	return nil
+}
+
+func validName(name string) bool {
+	if name == "" || len(name) > 128 {
 		return false
 	}
-	for _, w := range [...]string{"SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "TOKEN", "HMAC", "TSIG", "KEY", "CREDENTIAL"} {
-		if strings.Contains(up, w) {
+	for i, r := range name {
+		switch {
+		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
 			return false
 		}
-	}
-	// Hook inputs: an inherited value would be stale; only the event sets them.
-	switch up {
-	case "RENEWED_LINEAGE", "RENEWED_DOMAINS", "FAILED_DOMAINS":
-		return false
 	}
 	return true
 }
 
 // Environ builds a hook's environment: the entries of parent (NAME=value)
-// that Inherit keeps, in order, without malformed entries or duplicates
+// that Inherit keeps or pass names (the hook-env setting; names ValidPassName
+// refuses are ignored), in order, without malformed entries or duplicates
 // (the last wins, as with exec), followed by ev.Vars().
-func Environ(parent []string, ev Event) []string {
+func Environ(parent []string, ev Event, pass ...string) []string {
+	extra := map[string]bool{}
+	for _, n := range pass {
+		if ValidPassName(n) == nil {
+			extra[n] = true
+		}
+	}
 	idx := map[string]int{}
 	var env []string
 	for _, kv := range parent {
 		name, _, ok := strings.Cut(kv, "=")
-		if !ok || name == "" || strings.IndexByte(kv, 0) >= 0 || !Inherit(name) {
+		if !ok || name == "" || strings.IndexByte(kv, 0) >= 0 || !(Inherit(name) || extra[name]) {
 			continue
 		}
 		if i, dup := idx[name]; dup {

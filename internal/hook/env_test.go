@@ -9,8 +9,10 @@ import (
 )
 
 func TestInherit(t *testing.T) {
-	keep := []string{"PATH", "HOME", "LANG", "TZ", "HTTPS_PROXY", "SSH_AUTH_SOCK", "USER", "acmectl"}
+	keep := []string{"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "LC_ALL", "LC_CTYPE"}
 	drop := []string{
+		"HTTPS_PROXY", "https_proxy", "SSH_AUTH_SOCK", "USER", "acmectl", "MYSQL_PWD", "DATABASE_URL", "PGPASSFILE",
+		"LD_PRELOAD", "BASH_ENV", "ENV", "path", "LC_", "LC_X-Y",
 		"ACMECTL_SERVER", "ACMECTL_EAB_HMAC_KEY", "acmectl_hook_event", "ACMECTL_HOOK_CERT_NAME",
 		"AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "DB_PASSWORD", "MYSQL_PWD_PASSWD", "GPG_PASSPHRASE",
 		"EAB_HMAC", "TSIG_FILE", "SSH_KEY", "api_key", "CREDENTIALS_DIRECTORY",
@@ -97,5 +99,28 @@ func TestEnviron(t *testing.T) {
 	want := []string{"PATH=/usr/bin:/bin", "HOME=/home/x", "LANG=C", "ACMECTL_HOOK_EVENT=pre", "ACMECTL_HOOK_DRY_RUN=0"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Environ mismatch (-want +got):\n%s", d)
+	}
+}
+
+// TestEnvironAllowlist is issue 14 item 9: secrets whose names the old
+// denylist did not know (MYSQL_PWD, DATABASE_URL, proxy credentials,
+// SSH_AUTH_SOCK) reached hooks. Only the allowlist and the names a user
+// passes with hook-env do; hook-env never passes ACMECTL_* or the event's
+// own variables.
+func TestEnvironAllowlist(t *testing.T) {
+	parent := []string{
+		"PATH=/bin", "MYSQL_PWD=s3cret", "DATABASE_URL=postgres://u:pw@db/x", "HTTPS_PROXY=http://u:pw@proxy:3128",
+		"SSH_AUTH_SOCK=/tmp/ssh-x/agent.1", "LC_ALL=C.UTF-8", "TZ=UTC", "VAULT_ADDR=https://vault",
+		"ACMECTL_EAB_HMAC_KEY=k", "RENEWED_DOMAINS=stale",
+	}
+	got := Environ(parent, Event{Kind: Pre}, "VAULT_ADDR", "ACMECTL_EAB_HMAC_KEY", "RENEWED_DOMAINS", "bad-name")
+	want := []string{"PATH=/bin", "LC_ALL=C.UTF-8", "TZ=UTC", "VAULT_ADDR=https://vault", "ACMECTL_HOOK_EVENT=pre", "ACMECTL_HOOK_DRY_RUN=0"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("Environ mismatch (-want +got):\n%s", d)
+	}
+	for _, bad := range []string{"ACMECTL_EAB_HMAC_KEY", "acmectl_x", "RENEWED_LINEAGE", "A-B", "1X", ""} {
+		if ValidPassName(bad) == nil {
+			t.Errorf("ValidPassName(%q) = nil; want an error", bad)
+		}
 	}
 }

@@ -1,7 +1,7 @@
 // Package hook runs user hooks (pre, post, deploy, failure) without a shell:
 // Split turns a hook string into argv, CheckProgram refuses programs others
 // could change, and Runner.Run executes one hook with a timeout that kills
-// its whole process group, a filtered environment plus the documented
+// its whole process group, an allowlisted environment plus the documented
 // ACMECTL_HOOK_* variables (Event), stdin from /dev/null, and output copied
 // line by line, prefixed and bounded, to an injected writer.
 package hook
@@ -35,9 +35,12 @@ var ErrTimeout = errors.New("hook timed out")
 // for concurrent use if Output is.
 type Runner struct {
 	// Env is the parent environment (NAME=value), e.g. os.Environ() taken
-	// by main. Hooks get Environ(Env, event); bare program names are looked
-	// up in its PATH.
+	// by main. Hooks get Environ(Env, event, Pass...); bare program names
+	// are looked up in its PATH.
 	Env []string
+	// Pass names further variables of Env that hooks get (the hook-env
+	// setting); see Environ.
+	Pass []string
 	// Output receives hook stdout and stderr, line by line, each line
 	// prefixed "hook NAME: ". Nil discards.
 	Output io.Writer
@@ -153,7 +156,7 @@ func (r *Runner) Run(ctx context.Context, spec Spec) Result {
 	if f := prog.ExtraFile(); f != nil {
 		cmd.ExtraFiles = []*os.File{f}
 	}
-	cmd.Env = Environ(r.Env, spec.Event)
+	cmd.Env = Environ(r.Env, spec.Event, r.Pass...)
 	cmd.Dir = r.Dir
 	if cmd.Dir == "" {
 		cmd.Dir = "/"

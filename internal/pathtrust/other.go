@@ -30,6 +30,7 @@ const (
 	Any Kind = iota
 	Dir
 	Regular
+	ForeignDir
 )
 
 // Check only requires an absolute path on systems without unix ownership.

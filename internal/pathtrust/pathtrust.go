@@ -66,6 +66,11 @@ const (
 	Any     Kind = iota // a directory or a regular file
 	Dir                 // a directory
 	Regular             // a regular file
+	// ForeignDir is a directory whose own owner and mode do not matter (a
+	// web server's document root): only the components above it, and the
+	// symlinks that lead to it, must obey the rule, so nobody but root and
+	// the running user can change which directory the path names.
+	ForeignDir
 )
 
 // Check refuses path unless every component obeys the package rule for a
@@ -137,6 +142,10 @@ func (w *walker) walk(want Kind) (string, error) {
 		}
 		last := len(todo) == 0
 		switch {
+		case last && want == ForeignDir:
+			if !st.IsDir() {
+				return "", w.fail(next, next+" is not a directory", nil)
+			}
 		case !last || want == Dir:
 			if !st.IsDir() {
 				return "", w.fail(next, next+" is not a directory", nil)

@@ -42,6 +42,7 @@ type Settings struct {
 	MustStaple     bool                         `yaml:"must-staple,omitempty"`
 	Hooks          Hooks                        `yaml:"hooks,omitempty"`
 	HookTimeout    string                       `yaml:"hook-timeout,omitempty"`
+	HookEnv        []string                     `yaml:"hook-env,omitempty"` // further variables passed to hooks
 	CABundle       string                       `yaml:"ca-bundle,omitempty"`
 	Email          []string                     `yaml:"email,omitempty"`
 }
