@@ -42,9 +42,11 @@ func NewEnvFor(t testing.TB, z *Zones, h dns.Handler) *Env {
 	return &Env{Zones: z, DNS: testenv.ServeDNS(t, h), t: t}
 }
 
-// UseDNS makes the Env's checks and Pebble use addr (an existing DNS
-// server, such as a real PowerDNS) instead of its own.
-func (e *Env) UseDNS(addr string) { e.DNS = addr }
+// NewEnvAt uses an existing DNS server at addr (a real PowerDNS) for the
+// checks and Pebble; Zones is nil.
+func NewEnvAt(t testing.TB, addr string) *Env {
+	return &Env{DNS: addr, t: t}
+}
 
 // Pebble returns the Env's Pebble, started on first call; tests of one
 // package share it. It stops when the test that created the Env ends.

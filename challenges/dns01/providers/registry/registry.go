@@ -16,6 +16,8 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/providers/cloudflare"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/digitalocean"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/gcloud"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/httpreq"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/pdns"
 )
 
 // Spec describes one provider.
@@ -45,6 +47,8 @@ func specs() []Spec {
 		{Name: "digitalocean", Summary: "DigitalOcean DNS (API token, scopes domain:read/create/delete)", New: digitalocean.New},
 		{Name: "gcloud", Summary: "Google Cloud DNS (service account key, application default credentials, metadata server)",
 			Options: []string{"project", "managed-zone", "allow-private-zone", "credentials-file", "ttl"}, New: gcloud.New},
+		{Name: "httpreq", Summary: "a web service of yours, lego's httpreq protocol (POST /present, /cleanup)", Options: []string{"username", "allow-http"}, New: httpreq.New},
+		{Name: "pdns", Summary: "PowerDNS Authoritative HTTP API (X-API-Key)", Options: []string{"server-id", "ttl"}, New: pdns.New},
 	}
 }
 
