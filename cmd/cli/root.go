@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -316,9 +317,42 @@ func (a *app) openStore() (*store.Dir, error) {
 func (a *app) writeJSON(doc map[string]any) error {
 	doc["schema"] = 1
 	a.jsonDone = true
+	// One time format in every document: RFC 3339, UTC, whole seconds.
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	var generic any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		return err
+	}
 	enc := json.NewEncoder(a.env.Stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return enc.Encode(normalizeTimes(generic))
+}
+
+// normalizeTimes rewrites every string of v that is an RFC 3339 time as
+// UTC with whole seconds, so that all JSON documents share one format.
+func normalizeTimes(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalizeTimes(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normalizeTimes(e)
+		}
+	case string:
+		if len(x) >= 20 && len(x) <= 40 && x[4] == '-' && x[10] == 'T' {
+			if t, err := time.Parse(time.RFC3339Nano, x); err == nil {
+				return t.UTC().Truncate(time.Second).Format(time.RFC3339)
+			}
+		}
+	}
+	return v
 }
 
 // checkEmail accepts an address as a CA would, with a "mailto:" prefix

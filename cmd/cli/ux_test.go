@@ -183,3 +183,18 @@ func TestHelpGroupsFleetFlags(t *testing.T) {
 		t.Errorf("--http-01 not among obtain's own flags")
 	}
 }
+
+// TestJSONTimesOneFormat: every time in a --json document is RFC 3339 UTC
+// with whole seconds, however the command built it.
+func TestJSONTimesOneFormat(t *testing.T) {
+	var out strings.Builder
+	a := &app{env: &Env{Stdout: &out}}
+	when := time.Date(2026, 12, 3, 14, 5, 6, 789_000_000, time.FixedZone("CET", 3600))
+	if err := a.writeJSON(map[string]any{"t": when, "nested": []any{map[string]any{"p": &when}}, "text": "2026 is not a time", "n": 1.5}); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if strings.Count(got, `"2026-12-03T13:05:06Z"`) != 2 || strings.Contains(got, ".789") || !strings.Contains(got, `"n": 1.5`) {
+		t.Errorf("document:\n%s", got)
+	}
+}
