@@ -17,6 +17,9 @@ const (
 	ExitFailed   = 1
 	ExitUsage    = 2
 	ExitDeferred = 75
+	// ExitInterrupted: SIGINT or SIGTERM stopped the command (128 + 2, as
+	// shells report a SIGINT).
+	ExitInterrupted = 130
 )
 
 // usageError is bad input found before any certificate was processed.
@@ -76,6 +79,8 @@ func exitCode(err error) int {
 		return ExitUsage
 	case client.ClassRateLimited, client.ClassUnavailable, "locked", "storage_unavailable":
 		return ExitDeferred
+	case client.ClassInterrupted:
+		return ExitInterrupted
 	}
 	return ExitFailed
 }

@@ -92,6 +92,9 @@ func (a *app) fail(err error) int {
 		return code
 	}
 	msg := oneLine(err.Error()) + retryHint(err)
+	if code == ExitInterrupted {
+		msg = "interrupted"
+	}
 	if a.g.json && !a.jsonDone {
 		_ = a.writeJSON(map[string]any{"error": errorJSON(err)})
 	}
@@ -298,7 +301,12 @@ func (a *app) openStore() (*store.Dir, error) {
 	if a.g.stateDir == "" {
 		return nil, usagef("no state directory: set --state-dir")
 	}
-	opts := []store.Option{store.WithLogger(a.log), store.WithKeepVersions(a.g.keepVersions)}
+	opts := []store.Option{store.WithLogger(a.log), store.WithKeepVersions(a.g.keepVersions),
+		store.WithLockWaitNotice(func(held *store.LockedError, wait time.Duration) {
+			if !a.g.quiet {
+				fmt.Fprintf(a.env.Stderr, "acmectl: %s; waiting up to %s for it (--lock-wait; Ctrl-C stops)\n", held, wait.Round(time.Second))
+			}
+		})}
 	if fp := a.env.Failpoint; fp != nil {
 		// Test builds: failpoints "install-<step>" inside Install.
 		opts = append(opts, store.WithFailpoint(func(step string) error {

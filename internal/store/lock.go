@@ -102,6 +102,7 @@ const (
 func (d *Dir) lock(ctx context.Context, file, name string, wait time.Duration) (func(), error) {
 	deadline := time.Now().Add(wait)
 	delay := lockPollMin
+	noticed := false
 	for {
 		unlock, holder, err := tryLock(d.locksDir(), file+".lock")
 		if err != nil {
@@ -114,6 +115,11 @@ func (d *Dir) lock(ctx context.Context, file, name string, wait time.Duration) (
 		if left <= 0 {
 			pid, since := parseHolder(holder)
 			return nil, &LockedError{Name: name, HolderPID: pid, Since: since}
+		}
+		if !noticed && d.lockWaiting != nil {
+			noticed = true
+			pid, since := parseHolder(holder)
+			d.lockWaiting(&LockedError{Name: name, HolderPID: pid, Since: since}, left)
 		}
 		t := time.NewTimer(min(delay, left))
 		select {

@@ -41,6 +41,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/acmectl/acmectl/internal/pathtrust"
 )
@@ -73,10 +74,20 @@ type Dir struct {
 	// and may return an error to stop there. errSimulatedCrash makes
 	// Install return without any cleanup, as a kill -9 would.
 	failAt func(step string) error
+
+	// lockWaiting, when set, is called once per lock that has to wait,
+	// naming who holds it (a person should not wait in silence).
+	lockWaiting func(err *LockedError, wait time.Duration)
 }
 
 // Option configures Open.
 type Option func(*Dir)
+
+// WithLockWaitNotice sets f to be called once whenever a lock is held by
+// another process and the caller is about to wait for it (wait > 0).
+func WithLockWaitNotice(f func(held *LockedError, wait time.Duration)) Option {
+	return func(d *Dir) { d.lockWaiting = f }
+}
 
 // WithLogger sets the logger for rare events (pruning, cleanup of leftovers).
 // Nil means discard.

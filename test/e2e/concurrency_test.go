@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/acmectl/acmectl/internal/testenv"
 )
 
 // TestConcurrentRenewAndObtain: while an obtain --force holds a
@@ -56,6 +59,26 @@ func TestConcurrentRenewAndObtain(t *testing.T) {
 		}
 	}
 	sameSnapshot(t, live, snapshot(t, l.certDir(name)))
+	if n := l.p.Count("POST /order-plz 201"); n != 0 {
+		t.Errorf("orders while locked = %d; want 0", n)
+	}
+
+	// A waiting obtain says at once who holds the lock, and Ctrl-C
+	// (SIGINT) while it waits is "interrupted", exit 130, nothing done.
+	waiter, _, werr, waitW := renewStart(t, nil, append(obtain, "--lock-wait", "2m")...)
+	testenv.WaitFor(t, "the lock-wait notice", time.Minute, func() error {
+		if !strings.Contains(werr.String(), "locked by pid") {
+			return fmt.Errorf("stderr so far: %q", werr.String())
+		}
+		return nil
+	})
+	if !strings.Contains(werr.String(), "waiting up to 2m0s") {
+		t.Errorf("lock-wait notice does not say how long: %q", werr.String())
+	}
+	must(t, waiter.Process.Signal(syscall.SIGINT))
+	if r := waitW(); r.code != 130 || !strings.HasSuffix(r.stderr, "acmectl: interrupted\n") {
+		t.Errorf("SIGINT while waiting for the lock: exit %d, stderr %q; want 130 and \"acmectl: interrupted\"", r.code, r.stderr)
+	}
 	if n := l.p.Count("POST /order-plz 201"); n != 0 {
 		t.Errorf("orders while locked = %d; want 0", n)
 	}
