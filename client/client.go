@@ -47,9 +47,14 @@ type Config struct {
 	// HTTPClient is used for all requests; nil builds one from RootCAs.
 	// Redirects are never followed for signed requests.
 	HTTPClient *http.Client
-	// RootCAs replaces the system roots when HTTPClient is nil (callers
-	// add extra roots to a copy of the system pool).
-	RootCAs   *x509.CertPool
+	// RootCAs replaces the system roots when HTTPClient is nil.
+	RootCAs *x509.CertPool
+	// ExtraRoots (--ca-bundle), when HTTPClient and RootCAs are nil, are
+	// trusted besides the system roots, which are then loaded only if a
+	// chain does not verify against ExtraRoots alone
+	// (NewHTTPClientExtraRoots).
+	ExtraRoots []*x509.Certificate
+
 	UserAgent string
 	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -141,6 +146,9 @@ func New(cfg Config) (*Client, error) {
 		c.cfg.UserAgent = "acmectl"
 	}
 	c.http = cfg.HTTPClient
+	if c.http == nil && cfg.RootCAs == nil && len(cfg.ExtraRoots) > 0 {
+		c.http = NewHTTPClientExtraRoots(cfg.ExtraRoots)
+	}
 	if c.http == nil {
 		c.http = NewHTTPClient(cfg.RootCAs)
 	}

@@ -31,7 +31,8 @@ type renewer struct {
 	mu       sync.Mutex
 	settings map[string]*store.Settings
 	hooks    *hookRun
-	clients  map[string]*client.Client
+	clients  map[string]*client.Client // ARI fetches (quiet)
+	issuers  map[string]*client.Client // orders, when no live status is shown
 
 	ui    *progressUI // live status on a terminal; nil otherwise
 	preMu sync.Mutex  // pre hooks finish before any order of the pass starts
@@ -40,7 +41,7 @@ type renewer struct {
 
 func newRenewer(a *app, st *store.Dir, acctOpts issue.AccountOptions, opts *renewOptions) *renewer {
 	w := &renewer{a: a, st: st, acctOpts: acctOpts, opts: opts, settings: map[string]*store.Settings{},
-		hooks: newHookRun(a), clients: map[string]*client.Client{}}
+		hooks: newHookRun(a), clients: map[string]*client.Client{}, issuers: map[string]*client.Client{}}
 	if !opts.daemon {
 		w.ui = a.newProgressUI()
 	}
@@ -143,6 +144,27 @@ func (w *renewer) client(s *store.Settings, eng *issue.Engine) (*client.Client, 
 	return c, nil
 }
 
+// issueClient returns the pass's ACME client for orders on s's server,
+// created with eng's logger by the first order that needs it: every
+// renewal of the pass then shares one directory, one nonce pool and the
+// kept-alive connections (the client is safe for concurrent orders).
+func (w *renewer) issueClient(s *store.Settings, eng *issue.Engine) (*client.Client, error) {
+	key := s.Server + "\x00" + s.CABundle + "\x00" + s.ACMEVersion
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c, ok := w.issuers[key]; ok {
+		return c, nil
+	}
+	plain := *eng
+	plain.HTTPClient = nil
+	c, err := plain.Client(s)
+	if err != nil {
+		return nil, err
+	}
+	w.issuers[key] = c
+	return c, nil
+}
+
 // RenewalInfo implements renew.Issuer.
 func (w *renewer) RenewalInfo(ctx context.Context, name string, _ *store.State) (*renew.RenewalInfo, time.Time, error) {
 	s, err := w.loadSettings(name)
@@ -215,6 +237,11 @@ func (w *renewer) Issue(ctx context.Context, name string, st *store.State, dryRu
 		acct.Confirm = prog.Confirm(acct.Confirm)
 	}
 	defer func() { prog.Done(err) }()
+	if prog == nil && eng.HTTPClient == nil {
+		// Without a live status per certificate (whose log lines carry
+		// the certificate), the pass's orders share one client.
+		eng.HTTPClient = func(string) (*client.Client, error) { return w.issueClient(s, eng) }
+	}
 	req := issue.Request{Name: name, Settings: s, State: st, Account: acct, DryRun: dryRun}
 	if prog != nil {
 		req.Progress = prog.Event

@@ -50,7 +50,8 @@ type Engine struct {
 	Environ func() []string
 	// Failpoint is passed to the client (tests only).
 	Failpoint func(ctx context.Context, name string)
-	// HTTPClient, when set, is used for every server (tests).
+	// HTTPClient, when set, returns the client for every server (tests;
+	// a renewal pass shares one client among its orders).
 	HTTPClient func(caBundle string) (*client.Client, error)
 	// OrderTimeout bounds one Issue from the directory fetch to the
 	// installed certificate; zero means client.DefaultOrderTimeout.
@@ -135,12 +136,12 @@ func (e *Engine) Client(s *store.Settings) (*client.Client, error) {
 	if e.HTTPClient != nil {
 		return e.HTTPClient(s.CABundle)
 	}
-	roots, err := RootPool(s.CABundle)
+	extra, err := BundleCerts(s.CABundle)
 	if err != nil {
 		return nil, err
 	}
 	return client.New(client.Config{
-		DirectoryURL: s.Server, Version: s.ACMEVersion, RootCAs: roots,
+		DirectoryURL: s.Server, Version: s.ACMEVersion, ExtraRoots: extra,
 		UserAgent: e.UserAgent, Logger: e.log(), Now: e.Now, Failpoint: e.Failpoint,
 		OrderTimeout: e.OrderTimeout,
 	})
@@ -152,17 +153,46 @@ func RootPool(caBundle string) (*x509.CertPool, error) {
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
+	certs, err := BundleCerts(caBundle)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool, nil
+}
+
+// BundleCerts are the PEM certificates in caBundle (none if it is "").
+// The issuance client trusts them besides the system roots, which it
+// loads only when needed (client.Config.ExtraRoots).
+func BundleCerts(caBundle string) ([]*x509.Certificate, error) {
 	if caBundle == "" {
-		return pool, nil
+		return nil, nil
 	}
 	data, err := os.ReadFile(caBundle)
 	if err != nil {
 		return nil, fmt.Errorf("--ca-bundle: %w", err)
 	}
-	if !pool.AppendCertsFromPEM(data) {
+	var certs []*x509.Certificate
+	for len(data) > 0 {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" || len(b.Headers) != 0 {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			continue // as x509.CertPool.AppendCertsFromPEM does
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
 		return nil, fmt.Errorf("--ca-bundle %s: no PEM certificate in it", caBundle)
 	}
-	return pool, nil
+	return certs, nil
 }
 
 // Account loads the stored account for the settings' server and label, or

@@ -143,6 +143,11 @@ func (d *Dir) SaveState(name string, s *State) error {
 	if err := ensureDir(dir); err != nil {
 		return fmt.Errorf("save state of %s: %w", name, err)
 	}
+	// A renewal pass saves the state the engine just saved (nothing
+	// changed when no deploy hook failed).
+	if unchanged(filepath.Join(dir, stateFile), js, filePerm, maxJSONSize) {
+		return nil
+	}
 	if err := writeFileAtomic(dir, stateFile, js, filePerm, -1); err != nil {
 		return fmt.Errorf("save state of %s: %w", name, err)
 	}
@@ -221,16 +226,17 @@ func (d *Dir) LoadPendingKey(name string) (crypto.Signer, error) {
 	return k, nil
 }
 
-// ClearPendingKey removes pending-key.pem; absent is not an error.
+// ClearPendingKey removes pending-key.pem; absent is not an error. The
+// removal is not fsynced: a pending key is only ever used together with
+// the pending order recorded in state.json, which the caller cleared (and
+// fsynced) first, and the next order saves its own key before recording
+// its order, so a key that comes back after a crash is never used.
 func (d *Dir) ClearPendingKey(name string) error {
 	dir, err := d.certDir(name)
 	if err != nil {
 		return err
 	}
 	if err := os.Remove(filepath.Join(dir, pendingKeyFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("clear pending key of %s: %w", name, err)
-	}
-	if err := syncDirIfExists(dir); err != nil {
 		return fmt.Errorf("clear pending key of %s: %w", name, err)
 	}
 	return nil

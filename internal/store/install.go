@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/acmectl/acmectl/internal/keys"
 )
@@ -205,15 +206,29 @@ func (d *Dir) Install(name string, v Files, opts ...InstallOptions) (*Installed,
 		}
 		files = append(files, file{PrivKeyFile, v.PrivKey, kp, gid})
 	}
+	// Each file is written, then all of them and the directory are
+	// fsynced at once: the filesystem commits concurrent fsyncs together
+	// (one journal commit on ext4 and xfs) instead of one after another,
+	// and nothing is renamed before every one of them returned.
+	var opened []*os.File
+	defer func() {
+		for _, f := range opened {
+			f.Close()
+		}
+	}()
 	for _, f := range files {
-		if err := writeNewFile(filepath.Join(tmp, f.name), f.data, f.perm, f.gid); err != nil {
+		fh, err := createNewFile(filepath.Join(tmp, f.name), f.data, f.perm, f.gid)
+		if fh != nil {
+			opened = append(opened, fh)
+		}
+		if err != nil {
 			return fail("write "+f.name, err)
 		}
 		if err := d.step("write " + f.name); err != nil {
 			return fail("write "+f.name, err)
 		}
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := syncAll(opened, tmp); err != nil {
 		return fail("sync version dir", err)
 	}
 	if err := d.step("sync version dir"); err != nil {
@@ -418,30 +433,39 @@ func (d *Dir) cleanLeftovers(dir, vdir string) {
 	}
 }
 
-// writeNewFile creates path exclusively with perm (and group gid if >= 0),
-// writes data and fsyncs it.
-func writeNewFile(path string, data []byte, perm os.FileMode, gid int) (err error) {
+// createNewFile creates path (which must not exist) with data, mode perm
+// and group gid (< 0: unchanged) and returns it open and not yet fsynced.
+// On error the file, if created, is returned too, for the caller to close.
+func createNewFile(path string, data []byte, perm os.FileMode, gid int) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}()
 	if err := f.Chmod(perm); err != nil { // umask
-		return err
+		return f, err
 	}
 	if gid >= 0 {
 		if err := f.Chown(-1, gid); err != nil {
-			return err
+			return f, err
 		}
 	}
 	if _, err := f.Write(data); err != nil {
-		return err
+		return f, err
 	}
-	return f.Sync()
+	return f, nil
+}
+
+// syncAll fsyncs files and the directory dir concurrently and returns the
+// first error; it returns after every fsync returned.
+func syncAll(files []*os.File, dir string) error {
+	errs := make([]error, len(files)+1)
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Go(func() { errs[i] = f.Sync() })
+	}
+	errs[len(files)] = syncDir(dir)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func formatVersion(n int) string { return fmt.Sprintf("%04d", n) }

@@ -247,6 +247,10 @@ func (d *Dir) SaveSettings(name string, s *Settings) error {
 	if err := ensureDir(dir); err != nil {
 		return fmt.Errorf("save settings of %s: %w", name, err)
 	}
+	// Every successful obtain saves its settings, mostly unchanged.
+	if unchanged(path, buf.Bytes(), filePerm, maxSettingsSize) {
+		return nil
+	}
 	if err := writeFileAtomic(dir, settingsFile, buf.Bytes(), filePerm, -1); err != nil {
 		return fmt.Errorf("save settings of %s: %w", name, err)
 	}

@@ -35,6 +35,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -227,6 +228,18 @@ func writeFileAtomic(dir, base string, data []byte, perm os.FileMode, gid int) (
 		return err
 	}
 	return syncDir(dir)
+}
+
+// unchanged reports whether path already is a regular file holding
+// exactly data with mode perm. Writing it again would cost two fsyncs for
+// nothing: the run that wrote it fsynced it and its directory.
+func unchanged(path string, data []byte, perm os.FileMode, limit int64) bool {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != perm || fi.Size() != int64(len(data)) {
+		return false
+	}
+	old, err := readFileLimit(path, limit)
+	return err == nil && bytes.Equal(old, data)
 }
 
 // readFileLimit reads a regular file of at most limit bytes. A missing file
