@@ -119,7 +119,8 @@ type Waiter interface {
 // (a wildcard and its apex both need a value at _acme-challenge.NAME).
 // Challenges whose non-empty SerialKey is equal are solved one after
 // another: present, wait, validate, clean up, then the next. SerialKey
-// MUST NOT do I/O.
+// is called before Present and must be quick (a DNS plugin may start its
+// program to learn whether it holds one value per name).
 type Serializer interface {
 	SerialKey(ch Challenge) string
 }

@@ -671,6 +671,9 @@ func (d *doctorRun) checkDNSProvider(ctx context.Context) {
 			d.add("dns-01", what, verdictFail, "%s", oneLine(err.Error()))
 			return
 		}
+		if c, ok := built.(io.Closer); ok { // a plugin process
+			defer c.Close()
+		}
 		p = built
 	}
 	var base string

@@ -74,6 +74,9 @@ func (b *setBuilder) dnsSolver(what string, d store.DNSSettings) (*dns01.Solver,
 	if err != nil {
 		return nil, err
 	}
+	if c, ok := p.(io.Closer); ok { // a plugin: stopped when the order's solvers close
+		b.set.closers = append(b.set.closers, func() { _ = c.Close() })
+	}
 	sol := dns01.NewSolver(p, opts)
 	b.dns[key] = sol
 	return sol, nil

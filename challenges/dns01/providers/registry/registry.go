@@ -5,6 +5,7 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/providers/gcloud"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/httpreq"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/pdns"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/plugin"
 )
 
 // Spec describes one provider.
@@ -115,12 +117,29 @@ func (e *UnknownError) Error() string {
 	return fmt.Sprintf("DNS provider %q is unknown: use one of %s, or install a plugin acmectl-dns-%s", e.Name, strings.Join(Names(), ", "), e.Name)
 }
 
-// New builds provider name of the table with cfg. Options not accepted
-// by the provider are refused, so a typo is not silently ignored.
+// New builds provider name of the table with cfg, or else the plugin
+// acmectl-dns-NAME (package plugin; the caller closes it, it is an
+// io.Closer). Options not accepted by the provider are refused, so a typo
+// is not silently ignored.
 func New(name string, cfg providers.Config) (dns01.Provider, error) {
 	s, ok := Lookup(name)
 	if !ok {
-		return nil, &UnknownError{Name: name}
+		if slices.Contains(Builtin(), name) || !pluginName.MatchString(name) {
+			return nil, &UnknownError{Name: name}
+		}
+		if len(cfg.Options) > 0 {
+			return nil, fmt.Errorf("%s: a plugin takes no options (%s): it reads its own environment and files", name, strings.Join(providers.Names(cfg.Options), ", "))
+		}
+		var getenv func(string) string
+		if cfg.Creds != nil {
+			getenv = cfg.Creds.Getenv
+		}
+		p, err := plugin.New(plugin.Config{Name: name, Getenv: getenv, Environ: cfg.Environ, Client: cfg.UserAgent, Logger: cfg.Logger})
+		var nf *plugin.NotFoundError
+		if errors.As(err, &nf) {
+			return nil, fmt.Errorf("%w (built in: %s)", err, strings.Join(Names(), ", "))
+		}
+		return p, err
 	}
 	known := Options(name)
 	for _, k := range providers.Names(cfg.Options) {
