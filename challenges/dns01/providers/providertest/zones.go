@@ -241,6 +241,24 @@ func (z *Zones) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	q := req.Question[0]
 	z.answer(m, q)
+	// Follow a CNAME to a name this store also serves, as the recursive
+	// resolver the CA uses would (acme-dns delegation).
+	for hop := 0; hop < 8 && q.Qtype != dns.TypeCNAME && len(m.Answer) > 0; hop++ {
+		c, ok := m.Answer[len(m.Answer)-1].(*dns.CNAME)
+		if !ok {
+			break
+		}
+		next := new(dns.Msg)
+		next.SetReply(req)
+		z.answer(next, dns.Question{Name: c.Target, Qtype: q.Qtype, Qclass: q.Qclass})
+		if next.Rcode == dns.RcodeRefused {
+			break
+		}
+		m.Answer = append(m.Answer, next.Answer...)
+		if len(next.Answer) == 0 {
+			m.Rcode, m.Ns = next.Rcode, next.Ns
+		}
+	}
 	_ = w.WriteMsg(m)
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/acmectl/acmectl/challenges/dns01"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/acmedns"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/azure"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/cloudflare"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/digitalocean"
@@ -43,6 +44,7 @@ func CommonOptions() []string { return []string{"credentials", "endpoint", "zone
 // specs is the table. Keep it sorted by name.
 func specs() []Spec {
 	return []Spec{
+		{Name: "acme-dns", Summary: "acme-dns server (CNAME delegation; lego/certbot credentials JSON)", Options: []string{"storage"}, New: acmedns.New},
 		{Name: "azure", Summary: "Azure DNS, public and private zones (service principal, workload or managed identity, Azure CLI)",
 			Options: []string{"subscription-id", "resource-group", "private-zone", "environment", "auth-method", "client-id", "tenant-id", "ttl"}, New: azure.New},
 		{Name: "cloudflare", Summary: "Cloudflare DNS (API token with Zone:Read and DNS:Edit)", New: cloudflare.New},
