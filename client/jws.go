@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -120,6 +122,20 @@ type postRequest struct {
 	noURL    bool   // legacy dialect: no "url" header
 	accept   string
 	nonceURL string // where to HEAD for a nonce when the pool is empty
+	// jwsRetryUntil: until then, a signature the CA refuses ("Unable to
+	// validate JWS") is retried with backoff: right after a key rollover
+	// Boulder's account cache still holds the old key for seconds.
+	jwsRetryUntil time.Time
+}
+
+// keyChangeSettle is how long after a key rollover refused signatures are
+// retried (Boulder's account cache lives about 5 s).
+const keyChangeSettle = 15 * time.Second
+
+// jwsRefused reports Boulder's answer to a signature it cannot verify
+// with the key it has for the account.
+func jwsRefused(p *Problem) bool {
+	return p.Has(ProblemMalformed) && (strings.Contains(p.Detail, "Unable to validate JWS") || strings.Contains(p.Detail, "JWS verification error"))
 }
 
 // maxNonceAttempts bounds the HEAD new-nonce attempts for one nonce. A
@@ -175,6 +191,7 @@ func (c *Client) post(ctx context.Context, r postRequest) (*response, error) {
 	}
 	idempotent := r.payload == nil
 	badNonces, transient := 0, 0
+	jwsDelay := 250 * time.Millisecond
 	var lastErr error
 	for {
 		if err := ctx.Err(); err != nil {
@@ -219,6 +236,14 @@ func (c *Client) post(ctx context.Context, r postRequest) (*response, error) {
 			// A CA that refuses every nonce is unavailable for now, not
 			// refusing this request for good.
 			return nil, &TemporaryError{Err: fmt.Errorf("%w (after %d retries with fresh nonces)", perr, badNonces), RetryAfter: p.RetryAfter}
+		}
+		if errors.As(perr, &p) && jwsRefused(p) && c.now().Add(jwsDelay).Before(r.jwsRetryUntil) {
+			c.log.Debug("signature refused right after a key rollover, retrying", "url", r.url, "wait", jwsDelay)
+			if err := c.sleep(ctx, jwsDelay); err != nil {
+				return nil, err
+			}
+			jwsDelay = min(jwsDelay*2, 2*time.Second)
+			continue
 		}
 		if idempotent && resp.status >= 500 && transient < maxTransientRetries {
 			transient++

@@ -62,6 +62,9 @@ type wireChallenge struct {
 
 func (r *rfc8555) post(ctx context.Context, a *Account, url string, payload any) (*response, error) {
 	req := postRequest{url: url, key: a.Key, kid: a.URL}
+	if !a.KeyChanged.IsZero() {
+		req.jwsRetryUntil = a.KeyChanged.Add(keyChangeSettle)
+	}
 	if payload == nil {
 		return r.c.post(ctx, req)
 	}
@@ -184,7 +187,7 @@ func (r *rfc8555) changeKey(ctx context.Context, a *Account, newKey crypto.Signe
 	if err != nil {
 		return fmt.Errorf("key change: %w", err)
 	}
-	a.Key = newKey
+	a.Key, a.KeyChanged = newKey, r.c.now()
 	return nil
 }
 

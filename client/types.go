@@ -20,6 +20,9 @@ type Account struct {
 	// "agreement"), or "true" for RFC 8555's boolean.
 	TermsAgreed string
 	Orders      string // RFC 8555 orders list URL, if the server gave one
+	// KeyChanged is when the CA accepted Key in a rollover (zero if long
+	// ago or unknown): a signature refused right after it is retried.
+	KeyChanged time.Time
 }
 
 // RegisterOptions are the choices for a new account.

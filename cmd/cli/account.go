@@ -451,18 +451,32 @@ strands the account: the next command asks the CA which key it has and keeps tha
 			}
 			a.failpoint(ctx, FailpointBeforeKeyChange)
 			if err := r.c.ChangeKey(ctx, acct, newKey); err != nil {
-				var p *client.Problem
-				var ue *client.UnsupportedError
-				if errors.As(err, &p) || errors.As(err, &ue) {
-					// The CA said no: the old key stays.
+				if rolloverRefused(err) {
+					// The CA said no for good: the old key stays.
 					_ = r.st.DiscardPendingAccountKey(r.s.Server, r.label)
+					return err
 				}
-				// Otherwise the outcome is unknown; the next command asks the CA.
-				return err
+				// The outcome is unknown (Boulder can answer 500 after it
+				// committed the new key): ask the CA which key it has now;
+				// if it cannot say, both keys stay for the next command.
+				settled, serr := r.settleRollover(ctx, acct, newKey)
+				if serr != nil {
+					return fmt.Errorf("%w (the new key is kept in key.pem.next until the CA says which key it has; any later account command asks again)", err)
+				}
+				if !settled {
+					return fmt.Errorf("%w (the CA kept the old key, which stays in use)", err)
+				}
+				a.log.Warn("key change answer was an error, but the CA has the new key", "err", err)
 			}
 			a.failpoint(ctx, FailpointAfterKeyChange)
 			if err := r.st.CommitPendingAccountKey(r.s.Server, r.label); err != nil {
 				return fmt.Errorf("the CA has the new key but storing it failed (it stays in key.pem.next and is picked up by the next command): %w", err)
+			}
+			if rec != nil {
+				rec.KeyChanged = time.Now()
+				if err := r.st.SaveAccount(r.s.Server, r.label, rec, newKey); err != nil {
+					a.log.Warn("recording the rollover time failed", "err", err)
+				}
 			}
 			a.log.Info("account key rolled over", "account_url", acct.URL, "old_thumbprint", oldTP)
 			doc := r.accountDoc(acct, rec)
@@ -472,6 +486,40 @@ strands the account: the next command asks the CA which key it has and keeps tha
 	}
 	cmd.Flags().String("key-type", keys.EC256, "new account key: "+strings.Join(keys.KeyTypes(), ", "))
 	return cmd
+}
+
+// rolloverRefused reports a definitive refusal of a key change: a 4xx
+// problem (not a rate limit, a badNonce run or a 5xx, whose outcome is
+// unknown) or a feature the server lacks.
+func rolloverRefused(err error) bool {
+	var ue *client.UnsupportedError
+	var te *client.TemporaryError
+	var p *client.Problem
+	if errors.As(err, &ue) {
+		return true
+	}
+	return errors.As(err, &p) && !errors.As(err, &te) && p.Status >= 400 && p.Status < 500
+}
+
+// settleRollover asks the CA which key the account has after a key change
+// whose answer was lost or an error: true when the new key is the
+// account's, false when the old one still is; an error when the CA cannot
+// say now.
+func (r *acctRun) settleRollover(ctx context.Context, acct *client.Account, newKey crypto.Signer) (bool, error) {
+	a, err := r.c.LookupAccount(ctx, newKey)
+	if err == nil && a.URL == acct.URL {
+		return true, nil
+	}
+	if err != nil && !errors.Is(err, client.ErrAccountNotFound) {
+		return false, err
+	}
+	if old, err := r.c.LookupAccount(ctx, acct.Key); err == nil && old.URL == acct.URL {
+		_ = r.st.DiscardPendingAccountKey(r.s.Server, r.label)
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return false, errors.New("neither key is the account's key at the CA")
 }
 
 // confirmIrreversible asks on a terminal; off one it needs --yes.

@@ -206,16 +206,26 @@ func (e *Engine) Account(ctx context.Context, c *client.Client, s *store.Setting
 	if err == nil && rec.URL != "" {
 		if pending, perr := e.Store.LoadPendingAccountKey(s.Server, label); perr == nil {
 			// A rollover was interrupted: find out which key the CA has.
-			if a, lerr := c.LookupAccount(ctx, pending); lerr == nil && a.URL == rec.URL {
+			// Only a definitive answer settles it: the CA knows the new key
+			// for this account (commit), or knows no account for it
+			// (discard). On anything else (network, 5xx, 429) both keys
+			// are kept and the next run asks again: deleting a key the CA
+			// may have accepted would lose the account.
+			a, lerr := c.LookupAccount(ctx, pending)
+			switch {
+			case lerr == nil && a.URL == rec.URL:
 				if err := e.Store.CommitPendingAccountKey(s.Server, label); err != nil {
 					return nil, err
 				}
 				key = pending
-			} else {
+				rec.KeyChanged = e.now()
+			case errors.Is(lerr, client.ErrAccountNotFound) || lerr == nil:
 				_ = e.Store.DiscardPendingAccountKey(s.Server, label)
+			default:
+				e.log().Warn("an interrupted account key rollover could not be settled now; both keys are kept", "err", lerr)
 			}
 		}
-		return &client.Account{URL: rec.URL, Key: key, Contact: rec.Contacts, Status: rec.Status}, nil
+		return &client.Account{URL: rec.URL, Key: key, Contact: rec.Contacts, Status: rec.Status, KeyChanged: rec.KeyChanged}, nil
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
@@ -275,7 +285,7 @@ func (e *Engine) Account(ctx context.Context, c *client.Client, s *store.Setting
 	defer unlock()
 	// Another process (or fleet host) may have registered meanwhile.
 	if rec, k, err := e.Store.LoadAccount(s.Server, label); err == nil && rec.URL != "" {
-		return &client.Account{URL: rec.URL, Key: k, Contact: rec.Contacts, Status: rec.Status}, nil
+		return &client.Account{URL: rec.URL, Key: k, Contact: rec.Contacts, Status: rec.Status, KeyChanged: rec.KeyChanged}, nil
 	}
 	if err := e.Store.SaveAccount(s.Server, label, &store.AccountRecord{DirectoryURL: s.Server, Contacts: contacts}, key); err != nil {
 		return nil, err

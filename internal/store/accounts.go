@@ -28,6 +28,10 @@ type AccountRecord struct {
 	Created      time.Time `json:"created,omitzero"`
 	Status       string    `json:"status,omitempty"`  // valid, deactivated, revoked
 	Dialect      string    `json:"dialect,omitempty"` // "rfc8555" or "v1"
+	// KeyChanged is when the CA last accepted a new key (rollover):
+	// Boulder's account cache may refuse the new key's signatures for
+	// seconds after.
+	KeyChanged time.Time `json:"key_changed,omitzero"`
 }
 
 // AccountRef names a stored account, as ListAccounts returns it.

@@ -199,10 +199,58 @@ func manyNamesCase() bcase {
 		}}
 }
 
+// rollover runs account rollover against the lab's CA.
+func rollover(t *testing.T, l *lab) result {
+	t.Helper()
+	return l.run(t, 40*time.Second, "account", "rollover", "--server", l.f.DirURL(), "--ca-bundle", filepath.Join(l.root, "hooks", "ca.pem"), "--state-dir", l.state)
+}
+
+// once applies m to the first reply only.
+func once(m mutator) mutator {
+	var o sync.Once
+	return func(f *fakeCA, r *http.Request, rep *reply) { o.Do(func() { m(f, r, rep) }) }
+}
+
+func rolloverCases() []bcase {
+	return []bcase{
+		// Item 5: Boulder commits the new key, then answers 500 (with its
+		// Retry-After: 60). The new key must not be thrown away: the
+		// account is looked up with it, and the next order works.
+		{name: "rollover-500-after-commit", before: func(t *testing.T, l *lab) {
+			l.f.hostile(map[string]mutator{"key-change": once(chain(prob(500, "serverInternal", "Failed to marshal updated account"), header("Retry-After", "60")))})
+			if r := rollover(t, l); r.code != 0 {
+				t.Errorf("rollover: exit %d; want 0 (the CA has the new key)", r.code)
+			}
+			if _, err := os.Stat(filepath.Join(l.state, "accounts")); err != nil {
+				t.Fatal(err)
+			}
+		}, code: 0},
+		// Item 13b: right after a rollover Boulder's account cache refuses
+		// the new key's signatures for seconds ("Unable to validate JWS"):
+		// retried, and never the replaces fallback.
+		{name: "jws-refused-right-after-rollover", boulder: true, before: func(t *testing.T, l *lab) {
+			if r := rollover(t, l); r.code != 0 {
+				t.Fatalf("rollover: exit %d", r.code)
+			}
+			var n atomic.Int32
+			l.f.hostile(map[string]mutator{"new-order": func(f *fakeCA, r *http.Request, rep *reply) {
+				if n.Add(1) <= 2 {
+					rep.problem(400, "malformed", "Unable to validate JWS :: JWS verification error")
+				}
+			}})
+		}, code: 0, check: func(t *testing.T, l *lab, r result) {
+			reqs := l.f.newOrders()
+			if len(reqs) == 0 || reqs[len(reqs)-1]["replaces"] == nil {
+				t.Errorf("the order that succeeded lost replaces: %v", reqs)
+			}
+		}},
+	}
+}
+
 // TestBoulderAnswers runs each case: a good obtain, then Boulder's answer,
 // then obtain --force.
 func TestBoulderAnswers(t *testing.T) {
-	for _, c := range boulderCases() {
+	for _, c := range append(boulderCases(), rolloverCases()...) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			l := newLab(t)

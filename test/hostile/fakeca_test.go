@@ -88,13 +88,14 @@ type fakeCA struct {
 	// refused at finalize.
 	boulder   bool
 	certAcct  map[string]string // serial (lowercase hex) → account URL
+	keyAcct   map[string]string // key id of a rolled-over-to key → account URL
 	orderReqs []map[string]any  // every newOrder payload, in order
 }
 
 func newFakeCA(t testing.TB) *fakeCA {
 	t.Helper()
 	f := &fakeCA{t: t, muts: map[string]mutator{}, nonces: map[string]bool{}, accounts: map[string]*jose.JSONWebKey{},
-		orders: map[string]*fakeOrder{}, counts: map[string]int{}, algs: map[string]int{}, certAcct: map[string]string{}}
+		orders: map[string]*fakeOrder{}, counts: map[string]int{}, algs: map[string]int{}, certAcct: map[string]string{}, keyAcct: map[string]string{}}
 	// HTTPS identity.
 	tlsRoot, tlsRootKey := newCA(t, "hostile fake CA HTTPS root", nil, nil)
 	f.tlsRootPEM, f.tlsRoot, f.tlsRootKey = pemOf(tlsRoot.Raw), tlsRoot, tlsRootKey
@@ -278,10 +279,41 @@ func (f *fakeCA) handle(r *http.Request, kind, id string, body []byte, rep *repl
 	switch kind {
 	case "new-acct":
 		acct := u + "/acct/" + kid
+		if owner, ok := f.keyAcct[kid]; ok { // a key rolled over to: its account
+			acct = owner
+			rep.header.Set("Location", acct)
+			rep.obj = map[string]any{"status": "valid"}
+			return
+		}
+		var na struct {
+			OnlyReturnExisting bool `json:"onlyReturnExisting"`
+		}
+		json.Unmarshal(payload, &na)
+		if _, known := f.keyAcct["acct:"+acct]; known && na.OnlyReturnExisting { // rolled away from
+			rep.problem(400, "accountDoesNotExist", "No account exists with the provided key")
+			return
+		}
 		rep.status = http.StatusCreated
 		rep.header.Set("Location", acct)
 		rep.obj = map[string]any{"status": "valid", "contact": []string{"mailto:admin@example.test"}}
 	case "acct":
+		rep.obj = map[string]any{"status": "valid"}
+	case "key-change":
+		// RFC 8555 §7.3.5: the inner JWS is signed by the new key.
+		inner, err := jose.ParseSigned(string(payload), []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256})
+		if err != nil || len(inner.Signatures) != 1 || inner.Signatures[0].Protected.JSONWebKey == nil {
+			rep.problem(400, "malformed", "Unable to validate JWS :: inner JWS")
+			return
+		}
+		newKey := inner.Signatures[0].Protected.JSONWebKey
+		if _, err := inner.Verify(newKey); err != nil {
+			rep.problem(400, "malformed", "Unable to validate JWS :: inner JWS signature")
+			return
+		}
+		tp, _ := newKey.Thumbprint(crypto.SHA256)
+		f.accounts[kid] = newKey
+		f.keyAcct[base64.RawURLEncoding.EncodeToString(tp)[:12]] = kid
+		f.keyAcct["acct:"+kid] = kid // its first key no longer finds it
 		rep.obj = map[string]any{"status": "valid"}
 	case "new-order":
 		var req struct {
@@ -466,7 +498,9 @@ func (f *fakeCA) verify(r *http.Request, body []byte, newAcct bool) ([]byte, str
 		key = h.JSONWebKey
 		tp, _ := key.Thumbprint(crypto.SHA256)
 		kid = base64.RawURLEncoding.EncodeToString(tp)[:12]
-		f.accounts[f.URL+"/acct/"+kid] = key
+		if _, ok := f.accounts[f.URL+"/acct/"+kid]; !ok { // never re-key a rolled-over account
+			f.accounts[f.URL+"/acct/"+kid] = key
+		}
 	} else {
 		key = f.accounts[h.KeyID]
 		if key == nil {
