@@ -1,7 +1,6 @@
 package renew
 
 import (
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -12,7 +11,7 @@ import (
 )
 
 // StateCache is a read cache of every certificate's state.json in one file
-// (<state-dir>/renew-cache.json), so that a pass over thousands of
+// (<state-dir>/renew-cache), so that a pass over thousands of
 // certificates reads one file and stats the others instead of opening each:
 // on the test VM a stat costs ~11 µs and LoadState ~130 µs. An entry is used
 // only while state.json has the same inode, size and modification time
@@ -29,13 +28,18 @@ type StateCache struct {
 }
 
 type cacheEntry struct {
-	Ino   uint64       `json:"i"`
-	Size  int64        `json:"s"`
-	MTime int64        `json:"m"` // Unix nanoseconds
-	State *store.State `json:"st"`
+	Ino   uint64
+	Size  int64
+	MTime int64 // Unix nanoseconds
+	// State is a state read in this process; raw, one from the cache file
+	// still encoded (decoded on use: most entries of a pass are used once).
+	State *store.State
+	raw   []byte
 }
 
-const cacheFile = "renew-cache.json"
+// cacheFile is the cache (cachecodec.go). It had JSON in renew-cache.json
+// before; that file is left alone and read no more.
+const cacheFile = "renew-cache"
 
 func (c *StateCache) load() {
 	if c.loaded {
@@ -47,8 +51,7 @@ func (c *StateCache) load() {
 	if err != nil {
 		return
 	}
-	var m map[string]cacheEntry
-	if json.Unmarshal(data, &m) == nil {
+	if m, err := decodeCache(data); err == nil {
 		c.entries = m
 	}
 }
@@ -81,9 +84,14 @@ func (c *StateCache) LoadState(name string, ld func(string) (*store.State, error
 	c.load()
 	e, ok := c.entries[name]
 	c.mu.Unlock()
-	if ok && e.Ino == ino && e.Size == size && e.MTime == mt && ino != 0 && e.State != nil {
-		s := *e.State // callers may modify their copy
-		return &s, nil
+	if ok && e.Ino == ino && e.Size == size && e.MTime == mt && ino != 0 {
+		if e.State != nil {
+			s := *e.State // callers may modify their copy
+			return &s, nil
+		}
+		if s, err := decodeState(e.raw); err == nil {
+			return s, nil
+		}
 	}
 	s, err := ld(name)
 	if err != nil {
@@ -109,10 +117,7 @@ func (c *StateCache) Save() error {
 	if !c.dirty {
 		return nil
 	}
-	data, err := json.Marshal(c.entries)
-	if err != nil {
-		return err
-	}
+	data := encodeCache(c.entries)
 	f, err := os.CreateTemp(c.Root, "."+cacheFile+".tmp-*")
 	if err != nil {
 		return err
@@ -130,5 +135,6 @@ func (c *StateCache) Save() error {
 		return err
 	}
 	c.dirty = false
+	os.Remove(filepath.Join(c.Root, "renew-cache.json")) // the JSON cache of earlier releases
 	return nil
 }
