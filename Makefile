@@ -1,6 +1,7 @@
 # acmectl — build, demo, test. `make test` installs what the tests need
 # (Pebble via `go install` into .tools/, BIND9 and nginx via apt-get when
-# missing) and runs every suite, including the end-to-end ones.
+# missing) and runs every suite, including the end-to-end ones
+# (docs/dev/testing.md: which target runs what, and how long it takes).
 
 GO            ?= go
 TOOLS         := $(CURDIR)/.tools
@@ -10,7 +11,7 @@ VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || ech
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 export ACMECTL_TOOLS := $(TOOLS)
 
-.PHONY: install uninstall cross-check all build demo test test-short test-long fuzz tools packages bench clean man docs release-check
+.PHONY: install uninstall cross-check all build demo test test-race test-norace test-short test-long fuzz flake-check tools packages bench clean man docs release-check
 
 all: build
 
@@ -31,21 +32,41 @@ packages:
 demo: build tools
 	./scripts/demo.sh
 
-# Everything: unit, integration and end-to-end suites against real servers.
+# Everything: unit, integration and end-to-end suites against real servers,
+# the race detector where it is affordable, the committed fuzz corpora
+# (replayed by plain `go test`; fresh fuzzing is `make fuzz`/`test-long`).
+# The two go test runs go side by side (-j2): the race-detected packages
+# are CPU-bound, the end-to-end suites mostly wait on their servers.
 test: tools packages
-	ACMECTL_REQUIRE_SERVERS=1 $(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) -j2 test-race test-norace
 	$(GO) -C test/v1compat test -count=1 ./...
-	$(MAKE) fuzz FUZZTIME=2s
 	$(MAKE) cross-check
+
+# Packages tested under the race detector: those with concurrency of their
+# own (responders, renewal, fleet, client) and cheap enough instrumented.
+RACE_PKGS     := ./client/... ./challenges/... ./renew/... ./internal/...
+# Every other package of the module (commands, packaging, end-to-end suites).
+NORACE_PKGS    = $(shell $(GO) list ./... | grep -vxF "$$($(GO) list $(RACE_PKGS))")
+# The end-to-end suites run their independent tests in parallel; most of
+# their time is waiting on Pebble and the acmectl processes they start.
+E2E_PARALLEL  ?= 6
+
+test-race:
+	ACMECTL_REQUIRE_SERVERS=1 $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
+
+test-norace:
+	ACMECTL_REQUIRE_SERVERS=1 $(GO) test -count=1 -timeout 20m -parallel $(E2E_PARALLEL) $(NORACE_PKGS)
 
 # The release targets other than Linux must at least type-check
 # (.goreleaser.yaml builds windows, darwin and freebsd too).
 cross-check:
 	for os in windows darwin freebsd; do GOOS=$$os $(GO) vet ./cmd/acmectl ./cmd/acmectl-etcd || exit 1; done
 
-# Every Go fuzz target (*_fuzz_test.go) for FUZZTIME each; `go test` alone
-# replays their committed corpora (testdata/fuzz).
-FUZZTIME ?= 2s
+# Fresh fuzzing: every Go fuzz target (*_fuzz_test.go) for FUZZTIME each.
+# `go test` alone replays their committed corpora (testdata/fuzz), so a
+# crasher found here is committed there with its fix and replayed by every
+# `make test` from then on.
+FUZZTIME ?= 10s
 # Go's fuzzer sometimes ends a -fuzztime run with "context deadline
 # exceeded" and no failing input (a toolchain flake, seen here about 1 run
 # in 8 for fast targets, also with -fuzzminimizetime=0). Such a run counts
@@ -57,7 +78,9 @@ fuzz:
 	    out=$$($(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$(dirname $$f) 2>&1) || \
 	      if echo "$$out" | grep -q 'context deadline exceeded' && ! echo "$$out" | grep -q 'Failing input'; then \
 	        echo "  (ended by Go's fuzz deadline flake, no failing input: counted as passed)"; \
-	      else echo "$$out"; exit 1; fi; \
+	      else echo "$$out"; \
+	        echo "fuzz: $$fn failed. Its failing input is in $$(dirname $$f)/testdata/fuzz/$$fn/:"; \
+	        echo "      commit that file with the fix (go test replays it from then on)."; exit 1; fi; \
 	  done; done
 
 # The long variant (docs/reliability.md): the full 200-issuance nonce
@@ -70,8 +93,19 @@ test-long: tools packages
 
 # Fast tests without the end-to-end suites (test/e2e, test/hostile); -short
 # also skips the Pebble, etcd and BIND tests inside packages that have them.
+# Under a minute on 2 cores with a warm build cache.
 test-short:
 	$(GO) test -short $$($(GO) list ./... | grep -v -e /test/e2e -e /test/hostile)
+
+# Flaky-test hunt (scripts/flake-check.sh): FLAKE_PKGS FLAKE_N times each,
+# as is, with GOMAXPROCS=1 and beside a CPU hog; prints failures per test.
+# E.g. make flake-check FLAKE_PKGS=./test/e2e FLAKE_N=3 FLAKE_RUN=TestObtain
+FLAKE_N    ?= 20
+FLAKE_PKGS ?=
+FLAKE_RUN  ?=
+FLAKE_ARGS ?=
+flake-check: tools
+	./scripts/flake-check.sh -n $(FLAKE_N) $(if $(FLAKE_RUN),-r '$(FLAKE_RUN)') $(FLAKE_ARGS) $(FLAKE_PKGS)
 
 # One issuance with an existing account against Pebble: wall time,
 # requests, peak memory.
