@@ -69,8 +69,8 @@ func TestRetryAfterBeyondCapOrDeadlineNotSlept(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), tc.deadline)
 			defer cancel()
 			_, err = d.fetchAuthorization(ctx, &Account{URL: f.srv.URL + "/acct/1", Key: testKey(t)}, f.srv.URL+"/authz/1")
-			if Classify(err) != ClassUnavailable || RetryAfterOf(err).IsZero() {
-				t.Errorf("err %v (class %s, retry %v); want ca_unavailable with the retry time", err, Classify(err), RetryAfterOf(err))
+			if !Temporary(err) || RateLimited(err) || RetryAfterOf(err).IsZero() {
+				t.Errorf("err %v (temporary %v, retry %v); want the CA unavailable with the retry time", err, Temporary(err), RetryAfterOf(err))
 			}
 		})
 	}
@@ -85,8 +85,8 @@ func TestPausedAccountNotDeferredURLWhole(t *testing.T) {
 	f := newFakeCA(t, func(w http.ResponseWriter, r *http.Request) { problem(w, 429, "rateLimited", detail) })
 	_, err := f.client(t).Register(t.Context(), testKey(t), RegisterOptions{AgreeTerms: true})
 	var pe *PausedError
-	if Classify(err) != ClassPaused || !errors.As(err, &pe) || pe.UnpauseURL != url {
-		t.Fatalf("err %v (class %s); want a PausedError with the URL", err, Classify(err))
+	if Temporary(err) || RateLimited(err) || !errors.As(err, &pe) || pe.UnpauseURL != url {
+		t.Fatalf("err %v (temporary %v); want a PausedError with the URL, not temporary", err, Temporary(err))
 	}
 	if !strings.Contains(err.Error(), url) {
 		t.Errorf("error text cuts the unpause URL: %s", err)
@@ -97,8 +97,8 @@ func TestPausedAccountNotDeferredURLWhole(t *testing.T) {
 		problem(w, 429, "rateLimited", "too many certificates")
 	})
 	_, err = f2.client(t).Register(t.Context(), testKey(t), RegisterOptions{AgreeTerms: true})
-	if Classify(err) != ClassRateLimited {
-		t.Errorf("class %s; want %s", Classify(err), ClassRateLimited)
+	if !RateLimited(err) || !Temporary(err) {
+		t.Errorf("err %v: rate limited %v, temporary %v; want both", err, RateLimited(err), Temporary(err))
 	}
 }
 

@@ -134,8 +134,8 @@ func TestProblemDocumentTyped(t *testing.T) {
 	if strings.Contains(err.Error(), "\x1b") || !strings.Contains(err.Error(), `\x1b`) {
 		t.Errorf("escape not sanitised: %q", err.Error())
 	}
-	if got := Classify(err); got != ClassCA {
-		t.Errorf("Classify = %s; want %s", got, ClassCA)
+	if Temporary(err) || RateLimited(err) {
+		t.Errorf("Temporary/RateLimited(%v) = true; want a permanent refusal", err)
 	}
 }
 
@@ -147,8 +147,8 @@ func TestRateLimitRetryAfter(t *testing.T) {
 	c := f.client(t)
 	start := time.Now()
 	_, err := c.Register(t.Context(), testKey(t), RegisterOptions{AgreeTerms: true})
-	if Classify(err) != ClassRateLimited {
-		t.Fatalf("Classify(%v) = %s", err, Classify(err))
+	if !RateLimited(err) || !Temporary(err) {
+		t.Fatalf("RateLimited(%v) = %v, Temporary = %v; want both", err, RateLimited(err), Temporary(err))
 	}
 	ra := RetryAfterOf(err)
 	if d := ra.Sub(start); d < 59*time.Minute || d > 61*time.Minute {
@@ -209,8 +209,8 @@ func TestServerErrorRetriedForPostAsGetOnly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	_, err := c.Register(ctx, testKey(t), RegisterOptions{AgreeTerms: true})
-	if Classify(err) != ClassUnavailable {
-		t.Errorf("Classify(%v) = %s; want %s", err, Classify(err), ClassUnavailable)
+	if !Temporary(err) || RateLimited(err) {
+		t.Errorf("Temporary(%v) = %v, RateLimited = %v; want temporary, not rate limited", err, Temporary(err), RateLimited(err))
 	}
 	if got := n.Load(); got != 1 {
 		t.Errorf("newAccount POSTs = %d; want 1 (state-changing POSTs are not repeated blindly)", got)

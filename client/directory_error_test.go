@@ -59,8 +59,8 @@ func TestDirectoryConfigErrors(t *testing.T) {
 				}
 				return
 			}
-			if !errors.As(err, &ce) || Classify(err) != ClassUsage {
-				t.Fatalf("err = %v (%T), class %s; want a ConfigError", err, err, Classify(err))
+			if !errors.As(err, &ce) || Temporary(err) {
+				t.Fatalf("err = %v (%T), temporary %v; want a ConfigError, not temporary", err, err, Temporary(err))
 			}
 			if msg := err.Error(); !strings.Contains(msg, tc.want) || !strings.Contains(msg, tc.url) || strings.Contains(msg, "about:blank") {
 				t.Errorf("message %q; want the URL and %q", msg, tc.want)

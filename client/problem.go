@@ -1,7 +1,6 @@
 package client
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -190,20 +189,6 @@ func parseProblem(status int, body []byte, url string) *Problem {
 	return p
 }
 
-// Error classes used by the CLI for exit codes and --json output.
-const (
-	ClassUsage       = "usage"          // bad input before any request
-	ClassRateLimited = "rate_limited"   // CA said: retry later
-	ClassUnavailable = "ca_unavailable" // network error, 5xx, timeouts
-	ClassCA          = "ca_error"       // the CA refused (problem document)
-	ClassValidation  = "validation"     // a challenge failed
-	ClassProtocol    = "protocol"       // the CA's response broke the protocol
-	ClassLocal       = "local"          // local I/O, solver setup
-	ClassInterrupted = "interrupted"    // signal
-	ClassUnsupported = "unsupported"    // dialect or server lacks a feature
-	ClassPaused      = "paused"         // the CA needs a person to act (unpause) first
-)
-
 // TemporaryError is an error after which trying again later may succeed
 // (network errors, 5xx, rate limits, deadlines). RetryAfter is the server's
 // wish, if any.
@@ -344,39 +329,30 @@ var (
 	ErrOrderNotResumable = errors.New("stored order cannot be resumed")
 )
 
-// Classify returns the error class of err (see the Class constants).
-func Classify(err error) string {
-	if err == nil {
-		return ""
-	}
-	var p *Problem
-	var te *TemporaryError
-	var pe *ProtocolError
-	var ae *AuthorizationError
-	var ue *UnsupportedError
+// refused reports whether err is first a refusal of the request itself
+// (a Config that cannot work, a paused account, a feature the server
+// lacks, a failed validation), which trying again does not change.
+func refused(err error) bool {
 	var ce *ConfigError
 	var pz *PausedError
-	switch {
-	case errors.As(err, &ce):
-		return ClassUsage
-	case errors.As(err, &pz):
-		return ClassPaused
-	case errors.As(err, &ue):
-		return ClassUnsupported
-	case errors.As(err, &ae):
-		return ClassValidation
-	case errors.As(err, &p) && p.Has(ProblemRateLimited):
-		return ClassRateLimited
-	case errors.As(err, &te):
-		return ClassUnavailable
-	case errors.As(err, &pe):
-		return ClassProtocol
-	case errors.As(err, &p):
-		return ClassCA
-	case errors.Is(err, context.Canceled):
-		return ClassInterrupted
-	}
-	return ClassLocal
+	var ue *UnsupportedError
+	var ae *AuthorizationError
+	return errors.As(err, &ce) || errors.As(err, &pz) || errors.As(err, &ue) || errors.As(err, &ae)
+}
+
+// RateLimited reports whether err is the CA's rateLimited problem (and
+// not first a refusal of the request itself).
+func RateLimited(err error) bool {
+	var p *Problem
+	return !refused(err) && errors.As(err, &p) && p.Has(ProblemRateLimited)
+}
+
+// Temporary reports whether trying the same request later may succeed
+// without a change: the CA's rate limit, or a *TemporaryError (network
+// errors, 5xx, time ran out).
+func Temporary(err error) bool {
+	var te *TemporaryError
+	return RateLimited(err) || !refused(err) && errors.As(err, &te)
 }
 
 // RetryAfterOf returns the retry time carried by err, if any.

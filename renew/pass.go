@@ -88,7 +88,7 @@ type Result struct {
 	Due DueResult
 	// Err is the failure (failed, deferred, locked, deploy_failed).
 	Err error
-	// Class is Err's class (client.Class*, "locked").
+	// Class is Err's class as Runner.Classify names it.
 	Class string
 	// RetryAt is when a deferred or failed certificate is tried again.
 	RetryAt time.Time
@@ -125,8 +125,9 @@ type Runner struct {
 	// request to a CA (the random cron sleep); an error stops that
 	// certificate (and, being ctx's, the pass).
 	BeforeFirstRequest func(ctx context.Context) error
-	// Classify names an error's class; nil means client.Classify plus
-	// "locked" for *store.LockedError.
+	// Classify names an error's class for Result.Class and the stored last
+	// error (the CLI passes its one mapping of typed errors); nil leaves
+	// classes empty. Whether a failure is deferred does not depend on it.
 	Classify func(error) string
 	// Cache, if set, serves the read-only checks (see StateCache).
 	Cache *StateCache
@@ -153,13 +154,16 @@ func (r *Runner) log() *slog.Logger {
 }
 
 func (r *Runner) classify(err error) string {
-	if r.Classify != nil {
+	if r.Classify != nil && err != nil {
 		return r.Classify(err)
 	}
-	if errors.Is(err, store.ErrLocked) {
-		return "locked"
-	}
-	return client.Classify(err)
+	return ""
+}
+
+// retryLater: trying again later may succeed without a change (the CA's
+// rate limit or unavailability, a held lock), so the failure is deferred.
+func retryLater(err error) bool {
+	return client.Temporary(err) || errors.Is(err, store.ErrLocked)
 }
 
 // Pass works through names once: each due certificate is renewed (ARI
@@ -207,7 +211,7 @@ feed:
 		case checks <- i:
 		case <-ctx.Done():
 			for j := i; j < len(names); j++ {
-				out[j] = Result{Name: names[j], Outcome: Deferred, Err: ctx.Err(), Class: client.ClassInterrupted, Next: r.now()}
+				out[j] = Result{Name: names[j], Outcome: Deferred, Err: ctx.Err(), Class: r.classify(ctx.Err()), Next: r.now()}
 			}
 			break feed
 		}
@@ -353,7 +357,7 @@ func (p *pass) check(ctx context.Context, name string) (res Result, st *store.St
 	if !needNet && !st.DeployPending {
 		res.Due = due
 		if isBlocked && p.baseDue(in).Due {
-			return deferredResult(res, st, until), nil, false
+			return p.deferred(res, st, until), nil, false
 		}
 		res.Outcome, res.Next = NotDue, nextAttention(due, in)
 		return res, nil, false
@@ -385,7 +389,7 @@ func (p *pass) work(ctx context.Context, name string, st *store.State) Result {
 		if ctx.Err() != nil {
 			return p.interrupted(res, ctx.Err())
 		}
-		res.Outcome, res.Err, res.Class = Locked, err, "locked"
+		res.Outcome, res.Err, res.Class = Locked, err, r.classify(err)
 		if !errors.Is(err, store.ErrLocked) {
 			return p.failed(res, err, time.Time{})
 		}
@@ -431,7 +435,7 @@ func (p *pass) locked(ctx context.Context, res Result, before *store.State, forc
 			res.Note = fmt.Sprintf("renewed meanwhile by another run (version %d)", st.Version)
 		}
 		if isBlocked && p.baseDue(in).Due {
-			return deferredResult(res, st, until)
+			return p.deferred(res, st, until)
 		}
 		res.Outcome, res.Next = NotDue, nextAttention(due, in)
 		if st.DeployPending && !r.DryRun {
@@ -476,7 +480,8 @@ func (p *pass) locked(ctx context.Context, res Result, before *store.State, forc
 	}
 	{
 		if derr != nil {
-			res.Outcome, res.Err, res.Class = DeployFailed, derr, "deploy_hook"
+			res.Outcome, res.Err = DeployFailed, &DeployError{Err: derr}
+			res.Class = r.classify(res.Err)
 			res.Next = now.Add(durOr(r.DeployRetry, 5*time.Minute))
 		}
 	}
@@ -493,7 +498,7 @@ func (p *pass) fetchARI(ctx context.Context, name string, st *store.State, now t
 		next := now.Add(ARIErrorRetry)
 		var ue *client.UnsupportedError
 		if !errors.As(err, &ue) {
-			if ra := client.RetryAfterOf(err); !ra.IsZero() && client.Classify(err) == client.ClassUnavailable {
+			if ra := client.RetryAfterOf(err); !ra.IsZero() && client.Temporary(err) && !client.RateLimited(err) {
 				next = now.Add(ClampARIRetry(ra.Sub(now)))
 			}
 			r.log().Warn("renewalInfo fetch failed; using the lifetime rule", "cert_name", name, "err", err, "next_fetch", next)
@@ -544,8 +549,7 @@ func (p *pass) recordFailure(ctx context.Context, res Result, st *store.State, e
 	}
 	res.Err, res.Class = err, class
 	res.Outcome = Failed
-	switch class {
-	case client.ClassRateLimited, client.ClassUnavailable, "locked":
+	if retryLater(err) {
 		res.Outcome = Deferred
 	}
 	if res.Next.IsZero() {
@@ -566,7 +570,8 @@ func (p *pass) deploy(ctx context.Context, res Result, st *store.State) Result {
 		derr = err
 	}
 	if derr != nil {
-		res.Outcome, res.Err, res.Class = DeployFailed, derr, "deploy_hook"
+		res.Outcome, res.Err = DeployFailed, &DeployError{Err: derr}
+		res.Class = r.classify(res.Err)
 		res.Next = minTime(res.Next, r.now().Add(durOr(r.DeployRetry, 5*time.Minute)))
 		return res
 	}
@@ -584,34 +589,42 @@ func (p *pass) failed(res Result, err error, next time.Time) Result {
 }
 
 func (p *pass) interrupted(res Result, err error) Result {
-	res.Outcome, res.Err, res.Class = Deferred, err, client.ClassInterrupted
+	res.Outcome, res.Err, res.Class = Deferred, err, p.r.classify(err)
 	res.Next = p.r.now()
 	return res
 }
 
-// deferredResult is a due certificate held back until until by backoff
-// or the CA's Retry-After: no lock taken, no request made.
-func deferredResult(res Result, st *store.State, until time.Time) Result {
-	msg, class := "in backoff until "+fmtTime(until), "backoff"
+// deferred is a due certificate held back until until by backoff or the
+// CA's Retry-After: no lock taken, no request made.
+func (p *pass) deferred(res Result, st *store.State, until time.Time) Result {
+	e := &DeferredError{Until: until, Msg: "in backoff until " + fmtTime(until)}
 	if st.RetryAfter.Equal(until) {
-		msg, class = "the CA asked to retry after "+fmtTime(until), "retry_after"
+		e.CAAsked, e.Msg = true, "the CA asked to retry after "+fmtTime(until)
 	}
 	if st.LastError != nil && st.LastError.Message != "" {
-		msg += " (last error: " + st.LastError.Message + ")"
+		e.Msg += " (last error: " + st.LastError.Message + ")"
 	}
 	res.Outcome, res.RetryAt, res.Next = Deferred, until, until
-	res.Err, res.Class = &DeferredError{Until: until, Msg: msg}, class
+	res.Err, res.Class = e, p.r.classify(e)
 	return res
 }
 
 // DeferredError is the reason a due certificate was not tried: local
-// backoff or the CA's Retry-After.
+// backoff, or the CA's Retry-After (CAAsked).
 type DeferredError struct {
-	Until time.Time
-	Msg   string
+	Until   time.Time
+	Msg     string
+	CAAsked bool
 }
 
 func (e *DeferredError) Error() string { return e.Msg }
+
+// DeployError is a deploy hook that failed (or whose outcome could not be
+// recorded); the certificate itself is installed.
+type DeployError struct{ Err error }
+
+func (e *DeployError) Error() string { return e.Err.Error() }
+func (e *DeployError) Unwrap() error { return e.Err }
 
 // DefaultCheckParallel is how many certificates' state files a pass reads
 // at once.

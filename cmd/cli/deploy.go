@@ -85,7 +85,7 @@ func (a *app) deployDone(name string, n int, derr error) error {
 		doc := map[string]any{"cert_name": name, "hooks": n, "outcome": "deployed", "deploy_pending": derr != nil}
 		if derr != nil {
 			doc["outcome"] = "deploy_failed"
-			doc["error"] = map[string]any{"class": "deploy_hook", "message": oneLine(derr.Error())}
+			doc["error"] = map[string]any{"class": classDeployHook, "message": oneLine(derr.Error())}
 		}
 		if err := a.writeJSON(doc); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -9,9 +10,10 @@ import (
 	"github.com/acmectl/acmectl/internal/fleet"
 	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/store"
+	"github.com/acmectl/acmectl/renew"
 )
 
-// Exit codes (DESIGN.md "Exit codes and locks").
+// Exit codes (docs/troubleshooting.md "By exit code").
 const (
 	ExitOK       = 0
 	ExitFailed   = 1
@@ -20,6 +22,28 @@ const (
 	// ExitInterrupted: SIGINT or SIGTERM stopped the command (128 + 2, as
 	// shells report a SIGINT).
 	ExitInterrupted = 130
+)
+
+// Error classes: the "class" of --json error documents, of renew results,
+// of the last error in state.json and of the failure hooks' environment.
+// errorClass is the one place that gives them, from the typed errors of
+// client, store, fleet, issue and renew; exitCode turns them into codes.
+const (
+	classUsage       = "usage"          // bad input or configuration, before any request
+	classUnsupported = "unsupported"    // the server's dialect or directory lacks a feature
+	classValidation  = "validation"     // a challenge failed
+	classRateLimited = "rate_limited"   // the CA said: retry later
+	classUnavailable = "ca_unavailable" // network error, 5xx, timeouts
+	classProtocol    = "protocol"       // the CA's response broke the protocol
+	classCA          = "ca_error"       // the CA refused (problem document)
+	classPaused      = "paused"         // the CA needs a person to act (unpause) first
+	classInterrupted = "interrupted"    // SIGINT or SIGTERM
+	classLocked      = "locked"         // the certificate's lock is held
+	classStorage     = "storage_unavailable"
+	classDeployHook  = "deploy_hook"
+	classBackoff     = "backoff"     // held back by local backoff
+	classRetryAfter  = "retry_after" // held back by the CA's Retry-After
+	classLocal       = "local"       // local I/O, solver setup, anything else
 )
 
 // usageError is bad input found before any certificate was processed.
@@ -47,22 +71,69 @@ func (e *exitError) Error() string {
 }
 func (e *exitError) Unwrap() error { return e.err }
 
-// errorClass names err for --json and hooks.
+// errorClass names err for --json, hooks and state.json.
 func errorClass(err error) string {
-	var ue *usageError
-	var te *issue.TermsError
-	var le *store.LockedError
-	var se *store.SettingsError
+	var (
+		ue  *usageError
+		te  *issue.TermsError
+		le  *store.LockedError
+		se  *store.SettingsError
+		fce *fleet.ConfigError
+		cce *client.ConfigError
+		pz  *client.PausedError
+		uns *client.UnsupportedError
+		ae  *client.AuthorizationError
+		pe  *client.ProtocolError
+		p   *client.Problem
+		de  *renew.DeferredError
+		dpe *renew.DeployError
+	)
 	switch {
-	case errors.As(err, &ue), errors.As(err, &te), errors.As(err, &se),
+	case err == nil:
+		return ""
+	case errors.As(err, &ue), errors.As(err, &te), errors.As(err, &se), errors.As(err, &fce),
+		errors.As(err, &cce),                       // a Config that cannot work (an untrusted CA certificate too)
 		errors.Is(err, client.ErrUnknownDirectory): // wrong --server or --acme-version
-		return client.ClassUsage
-	case errors.As(err, &le):
-		return "locked"
+		return classUsage
+	case errors.As(err, &le), errors.Is(err, store.ErrLocked):
+		return classLocked
 	case fleet.IsUnavailable(err):
-		return "storage_unavailable"
+		return classStorage
+	case errors.As(err, &de):
+		if de.CAAsked {
+			return classRetryAfter
+		}
+		return classBackoff
+	case errors.As(err, &dpe):
+		return classDeployHook
+	case errors.As(err, &pz):
+		return classPaused
+	case errors.As(err, &uns):
+		return classUnsupported
+	case errors.As(err, &ae):
+		return classValidation
+	case client.RateLimited(err):
+		return classRateLimited
+	case client.Temporary(err):
+		return classUnavailable
+	case errors.As(err, &pe):
+		return classProtocol
+	case errors.As(err, &p):
+		return classCA
+	case errors.Is(err, context.Canceled):
+		return classInterrupted
 	}
-	return client.Classify(err)
+	return classLocal
+}
+
+// deferredClass: a failure of this class is retried later without a
+// change (exit 75).
+func deferredClass(class string) bool {
+	switch class {
+	case classRateLimited, classUnavailable, classLocked, classStorage:
+		return true
+	}
+	return false
 }
 
 // exitCode maps an error to the process exit code.
@@ -74,13 +145,13 @@ func exitCode(err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	switch errorClass(err) {
-	case client.ClassUsage, client.ClassUnsupported: // unsupported: found before any request
+	switch class := errorClass(err); {
+	case class == classUsage, class == classUnsupported: // unsupported: found before any request
 		return ExitUsage
-	case client.ClassRateLimited, client.ClassUnavailable, "locked", "storage_unavailable":
-		return ExitDeferred
-	case client.ClassInterrupted:
+	case class == classInterrupted:
 		return ExitInterrupted
+	case deferredClass(class):
+		return ExitDeferred
 	}
 	return ExitFailed
 }

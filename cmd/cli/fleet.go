@@ -75,7 +75,7 @@ func (a *app) openFleetHost(st *store.Dir) (*fleet.Host, error) {
 	}
 	hooks := newHookRun(a)
 	return &fleet.Host{
-		Fleet: f, Local: st, Engine: a.engine(st), Logger: a.log, Now: a.env.Now, Account: acct,
+		Fleet: f, Local: st, Engine: a.engine(st), Logger: a.log, Now: a.env.Now, Account: acct, Classify: errorClass,
 		Deploy: func(ctx context.Context, name string, s *store.Settings, inst *store.Installed) error {
 			if len(s.Hooks.Deploy) == 0 {
 				return nil
@@ -194,8 +194,7 @@ func fleetResult(r fleet.Report, now time.Time) renew.Result {
 	fail := func(err error) {
 		res.Err, res.Class = err, errorClass(err)
 		res.Outcome = renew.Failed
-		switch res.Class {
-		case client.ClassRateLimited, client.ClassUnavailable, "locked":
+		if deferredClass(res.Class) {
 			res.Outcome = renew.Deferred
 		}
 		if ra := client.RetryAfterOf(err); ra.After(now) {
@@ -207,16 +206,16 @@ func fleetResult(r fleet.Report, now time.Time) renew.Result {
 	switch {
 	case r.Err != nil && fleet.IsUnavailable(r.Err):
 		// etcd unreachable: nothing changed here; try again later.
-		res.Outcome, res.Err, res.Class = renew.Deferred, r.Err, "storage_unavailable"
+		res.Outcome, res.Err, res.Class = renew.Deferred, r.Err, classStorage
 	case r.Err != nil:
 		fail(r.Err)
 	case r.RenewErr != nil:
 		fail(r.RenewErr)
 	case r.Locked:
-		res.Outcome, res.Class = renew.Locked, "locked"
+		res.Outcome, res.Class = renew.Locked, classLocked
 		res.Err = fmt.Errorf("%s is being renewed by another fleet host", r.Name)
 	case r.Sync != nil && r.Sync.DeployErr != nil:
-		res.Outcome, res.Err, res.Class = renew.DeployFailed, r.Sync.DeployErr, "deploy_hook"
+		res.Outcome, res.Err, res.Class = renew.DeployFailed, r.Sync.DeployErr, classDeployHook
 	case r.Issued != nil:
 		res.Outcome = renew.Renewed
 		res.Issued = &renew.Issued{NotAfter: r.Issued.Leaf.NotAfter, Replaced: r.Issued.Replaced, OrderURL: r.Issued.OrderURL, Version: r.Issued.Generation}

@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/renew"
 )
@@ -245,7 +244,7 @@ func (a *app) logResult(r renew.Result) {
 	case renew.Failed:
 		a.log.Error("renewal failed", "cert_name", r.Name, "class", r.Class, "err", oneLine(r.Err.Error()), "retry_at", retry)
 	case renew.Deferred:
-		if r.Class == client.ClassInterrupted {
+		if r.Class == classInterrupted {
 			return
 		}
 		if r.Attempted {

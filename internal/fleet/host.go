@@ -41,6 +41,9 @@ type Host struct {
 	// LocalLockWait bounds the wait for the local flock when installing
 	// (default 2m).
 	LocalLockWait time.Duration
+	// Classify names an error's class for the shared last error (the
+	// CLI's one mapping); nil leaves it empty.
+	Classify func(error) string
 }
 
 func (h *Host) log() *slog.Logger {
@@ -189,7 +192,11 @@ func (h *Host) RecordFailure(ctx context.Context, lk *Lock, err error) {
 	now := h.now()
 	ra := client.RetryAfterOf(err)
 	st.LastAttempt = now
-	st.LastError = &store.LastError{Class: client.Classify(err), Message: client.Sanitize(err.Error(), 500), Time: now, RetryAfter: ra}
+	class := ""
+	if h.Classify != nil {
+		class = h.Classify(err)
+	}
+	st.LastError = &store.LastError{Class: class, Message: client.Sanitize(err.Error(), 500), Time: now, RetryAfter: ra}
 	if !ra.IsZero() {
 		st.RetryAfter = ra
 	}

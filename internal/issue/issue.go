@@ -147,7 +147,8 @@ func (e *Engine) Client(s *store.Settings) (*client.Client, error) {
 	})
 }
 
-// RootPool is the system roots plus the PEM certificates in caBundle.
+// RootPool is the system roots plus the PEM certificates in caBundle; a
+// bundle that cannot be read is a *client.ConfigError.
 func RootPool(caBundle string) (*x509.CertPool, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
@@ -163,7 +164,8 @@ func RootPool(caBundle string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// BundleCerts are the PEM certificates in caBundle (none if it is "").
+// BundleCerts are the PEM certificates in caBundle (none if it is ""); a
+// bundle that cannot be read or holds none is a *client.ConfigError.
 // The issuance client trusts them besides the system roots, which it
 // loads only when needed (client.Config.ExtraRoots).
 func BundleCerts(caBundle string) ([]*x509.Certificate, error) {
@@ -172,7 +174,7 @@ func BundleCerts(caBundle string) ([]*x509.Certificate, error) {
 	}
 	data, err := os.ReadFile(caBundle)
 	if err != nil {
-		return nil, fmt.Errorf("--ca-bundle: %w", err)
+		return nil, &client.ConfigError{Msg: fmt.Sprintf("--ca-bundle: %v", err)}
 	}
 	var certs []*x509.Certificate
 	for len(data) > 0 {
@@ -190,7 +192,7 @@ func BundleCerts(caBundle string) ([]*x509.Certificate, error) {
 		certs = append(certs, c)
 	}
 	if len(certs) == 0 {
-		return nil, fmt.Errorf("--ca-bundle %s: no PEM certificate in it", caBundle)
+		return nil, &client.ConfigError{Msg: fmt.Sprintf("--ca-bundle %s: no PEM certificate in it", caBundle)}
 	}
 	return certs, nil
 }
