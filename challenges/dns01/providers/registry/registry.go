@@ -7,7 +7,6 @@ package registry
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -91,9 +90,6 @@ func Names() []string {
 	return out
 }
 
-// pluginName is the grammar of a plugin's NAME (acmectl-dns-NAME).
-var pluginName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
 // ValidName reports whether name can be a provider: built in, in the
 // table, or a well-formed plugin name. It does no I/O.
 func ValidName(name string) bool {
@@ -103,7 +99,7 @@ func ValidName(name string) bool {
 	if _, ok := Lookup(name); ok {
 		return true
 	}
-	return pluginName.MatchString(name)
+	return plugin.ValidName(name)
 }
 
 // Options returns the option keys name accepts (nil for a plugin, which
@@ -131,7 +127,7 @@ func (e *UnknownError) Error() string {
 func New(name string, cfg providers.Config) (dns01.Provider, error) {
 	s, ok := Lookup(name)
 	if !ok {
-		if slices.Contains(Builtin(), name) || !pluginName.MatchString(name) {
+		if slices.Contains(Builtin(), name) || !plugin.ValidName(name) {
 			return nil, &UnknownError{Name: name}
 		}
 		if len(cfg.Options) > 0 {

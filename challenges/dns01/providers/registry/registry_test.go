@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/plugin"
 )
 
 func TestTableIsSortedAndUnique(t *testing.T) {
@@ -15,7 +16,7 @@ func TestTableIsSortedAndUnique(t *testing.T) {
 		if s.New == nil || s.Summary == "" {
 			t.Errorf("%s: New and Summary are required", s.Name)
 		}
-		if !pluginName.MatchString(s.Name) || slices.Contains(Builtin(), s.Name) {
+		if !plugin.ValidName(s.Name) || slices.Contains(Builtin(), s.Name) {
 			t.Errorf("%q: not a valid provider name", s.Name)
 		}
 		names = append(names, s.Name)
