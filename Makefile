@@ -11,7 +11,7 @@ VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || ech
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 export ACMECTL_TOOLS := $(TOOLS)
 
-.PHONY: install uninstall cross-check all build demo test test-race test-norace test-short test-long fuzz flake-check tools packages bench clean man docs release-check
+.PHONY: install uninstall cross-check all build demo test test-race test-e2e test-norace test-short test-long fuzz flake-check tools packages bench clean man docs release-check
 
 all: build
 
@@ -35,27 +35,34 @@ demo: build tools
 # Everything: unit, integration and end-to-end suites against real servers,
 # the race detector where it is affordable, the committed fuzz corpora
 # (replayed by plain `go test`; fresh fuzzing is `make fuzz`/`test-long`).
-# The two go test runs go side by side (-j2): the race-detected packages
-# are CPU-bound, the end-to-end suites mostly wait on their servers.
+# The three go test runs go side by side (-j3): test/e2e, the longest, mostly
+# waits on its servers and the acmectl processes it starts; the
+# race-detected packages are CPU-bound.
 test: tools packages
-	$(MAKE) -j2 test-race test-norace
-	$(GO) -C test/v1compat test -count=1 ./...
+	$(MAKE) -j3 test-e2e test-race test-norace
+	$(GO) -C test/v1compat test $(GOTESTFLAGS) -count=1 ./...
 	$(MAKE) cross-check
 
 # Packages tested under the race detector: those with concurrency of their
 # own (responders, renewal, fleet, client) and cheap enough instrumented.
 RACE_PKGS     := ./client/... ./challenges/... ./renew/... ./internal/...
-# Every other package of the module (commands, packaging, end-to-end suites).
-NORACE_PKGS    = $(shell $(GO) list ./... | grep -vxF "$$($(GO) list $(RACE_PKGS))")
-# The end-to-end suites run their independent tests in parallel; most of
-# their time is waiting on Pebble and the acmectl processes they start.
+# Every other package of the module but test/e2e (commands, packaging,
+# test/hostile).
+NORACE_PKGS    = $(shell $(GO) list ./... | grep -vxF -e "$$($(GO) list $(RACE_PKGS))" -e github.com/acmectl/acmectl/test/e2e)
+# test/e2e runs its long, independent tests (t.Parallel) this many at once.
 E2E_PARALLEL  ?= 6
+# Extra go test flags, e.g. GOTESTFLAGS=-json to measure the stages with
+# `make -O test GOTESTFLAGS=-json > t.json` and scripts/test-timing.sh.
+GOTESTFLAGS   ?=
 
 test-race:
-	ACMECTL_REQUIRE_SERVERS=1 $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
+	ACMECTL_REQUIRE_SERVERS=1 $(GO) test $(GOTESTFLAGS) -race -count=1 -timeout 20m $(RACE_PKGS)
+
+test-e2e:
+	ACMECTL_REQUIRE_SERVERS=1 $(GO) test $(GOTESTFLAGS) -count=1 -timeout 20m -parallel $(E2E_PARALLEL) ./test/e2e
 
 test-norace:
-	ACMECTL_REQUIRE_SERVERS=1 $(GO) test -count=1 -timeout 20m -parallel $(E2E_PARALLEL) $(NORACE_PKGS)
+	ACMECTL_REQUIRE_SERVERS=1 $(GO) test $(GOTESTFLAGS) -count=1 -timeout 20m $(NORACE_PKGS)
 
 # The release targets other than Linux must at least type-check
 # (.goreleaser.yaml builds windows, darwin and freebsd too).

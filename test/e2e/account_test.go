@@ -100,6 +100,7 @@ func readFile(t *testing.T, path string) []byte {
 // TestAccountLifecycle: register (terms), list, show, update, rollover,
 // several accounts per server, recover, deactivate.
 func TestAccountLifecycle(t *testing.T) {
+	t.Parallel() // own servers and state; long, so it runs beside the others (docs/dev/testing.md)
 	l := newLab(t, testenv.PebbleOptions{Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
 	terms := termsURL(t, l.p)
 

@@ -140,6 +140,7 @@ func (r *reader) done(t *testing.T) int64 {
 // job by resuming the stored order: one order and one finalize per
 // kill-and-rerun, never a second finalize of one order.
 func TestCrashConsistency(t *testing.T) {
+	t.Parallel() // own servers and state; long, so it runs beside the others (docs/dev/testing.md)
 	if testing.Short() {
 		t.Skip("kills against Pebble")
 	}

@@ -28,6 +28,7 @@ import (
 // to A; A's daemon then installs the same certificate and runs its own
 // deploy hook once.
 func TestFleetObtainAnsweredByAnotherHost(t *testing.T) {
+	t.Parallel() // own servers and state; long, so it runs beside the others (docs/dev/testing.md)
 	if testing.Short() {
 		t.Skip("needs etcd and Pebble")
 	}
@@ -241,6 +242,7 @@ func fingerprint(b []byte) string {
 //  3. etcd stopped past the next due time: no order, local live files
 //     untouched; after etcd returns the renewal happens once.
 func TestFleetThreeDaemons(t *testing.T) {
+	t.Parallel() // own servers and state; long, so it runs beside the others (docs/dev/testing.md)
 	if testing.Short() {
 		t.Skip("needs etcd and Pebble")
 	}

@@ -16,6 +16,7 @@ import (
 // is adopted with its account (no new account at the CA), the live files
 // are byte-identical to certbot's, and acmectl renews it.
 func TestImportCertbot(t *testing.T) {
+	t.Parallel() // own servers and state; long, so it runs beside the others (docs/dev/testing.md)
 	certbot := testenv.LookTool(t, "certbot", "apt-get install certbot")
 	l := newLab(t, testenv.PebbleOptions{Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
 	cb := t.TempDir()
@@ -71,6 +72,7 @@ func TestImportCertbot(t *testing.T) {
 
 // TestImportLego: the same for lego, whose solver comes from import's flags.
 func TestImportLego(t *testing.T) {
+	t.Parallel() // own servers and state; long, so it runs beside the others (docs/dev/testing.md)
 	lego := testenv.LookTool(t, "lego", "apt-get install lego")
 	l := newLab(t, testenv.PebbleOptions{Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
 	lp := t.TempDir()

@@ -218,6 +218,7 @@ func TestDelete(t *testing.T) {
 
 // TestKeyTypes: every --key-type gives a certificate for a key of that type.
 func TestKeyTypes(t *testing.T) {
+	t.Parallel() // own servers and state; long, so it runs beside the others (docs/dev/testing.md)
 	l := newLab(t, quietPebble(nil))
 	for _, kt := range keys.KeyTypes() {
 		t.Run(kt, func(t *testing.T) {

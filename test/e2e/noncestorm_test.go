@@ -15,6 +15,7 @@ import (
 // finalizes answered 200, N orders). N is 20 here and 200 under
 // `make test-long` (ACMECTL_NONCESTORM_N=200).
 func TestNonceStorm(t *testing.T) {
+	t.Parallel() // own servers and state; long, so it runs beside the others (docs/dev/testing.md)
 	if testing.Short() {
 		t.Skip("needs Pebble")
 	}

@@ -623,6 +623,7 @@ func TestRenewUsage(t *testing.T) {
 // TestRenewDaemon: the daemon renews a 20-second certificate on its own,
 // with replaces, and stops on SIGTERM with exit 0.
 func TestRenewDaemon(t *testing.T) {
+	t.Parallel() // own servers and state; long, so it runs beside the others (docs/dev/testing.md)
 	opts := quietPebble(nil)
 	opts.Profiles = map[string]int{"default": 7776000, "short": 20}
 	l := newLab(t, opts)
