@@ -19,6 +19,7 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/providers/gcloud"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/httpreq"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/linode"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/ovh"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/pdns"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/plugin"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/route53"
@@ -54,6 +55,8 @@ func specs() []Spec {
 			Options: []string{"project", "managed-zone", "allow-private-zone", "credentials-file", "ttl"}, New: gcloud.New},
 		{Name: "httpreq", Summary: "a web service of yours, lego's httpreq protocol (POST /present, /cleanup)", Options: []string{"username", "allow-http"}, New: httpreq.New},
 		{Name: "linode", Summary: "Linode (Akamai) DNS Manager (personal access token, Domains read/write)", New: linode.New},
+		{Name: "ovh", Summary: "OVHcloud DNS (application key/secret/consumer key or OAuth2 service account; ovh-eu, ovh-ca, ovh-us)",
+			Options: []string{"token-url", "ttl"}, New: ovh.New},
 		{Name: "pdns", Summary: "PowerDNS Authoritative HTTP API (X-API-Key)", Options: []string{"server-id", "ttl"}, New: pdns.New},
 		{Name: "route53", Summary: "Amazon Route 53 (AWS credential chain: keys, profiles, web identity, container and instance roles)",
 			Options: []string{"region", "hosted-zone-id", "private-zone", "wait-insync", "ttl"}, New: route53.New},
