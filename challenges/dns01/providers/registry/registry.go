@@ -17,6 +17,7 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/providers/cloudflare"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/digitalocean"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/gcloud"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/hetzner"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/httpreq"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/linode"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/ovh"
@@ -53,6 +54,7 @@ func specs() []Spec {
 		{Name: "digitalocean", Summary: "DigitalOcean DNS (API token, scopes domain:read/create/delete)", New: digitalocean.New},
 		{Name: "gcloud", Summary: "Google Cloud DNS (service account key, application default credentials, metadata server)",
 			Options: []string{"project", "managed-zone", "allow-private-zone", "credentials-file", "ttl"}, New: gcloud.New},
+		{Name: "hetzner", Summary: "Hetzner DNS through the Hetzner Cloud API (project API token, read & write)", New: hetzner.New},
 		{Name: "httpreq", Summary: "a web service of yours, lego's httpreq protocol (POST /present, /cleanup)", Options: []string{"username", "allow-http"}, New: httpreq.New},
 		{Name: "linode", Summary: "Linode (Akamai) DNS Manager (personal access token, Domains read/write)", New: linode.New},
 		{Name: "ovh", Summary: "OVHcloud DNS (application key/secret/consumer key or OAuth2 service account; ovh-eu, ovh-ca, ovh-us)",
