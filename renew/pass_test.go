@@ -220,9 +220,16 @@ func TestPassARI(t *testing.T) {
 	if res.Outcome != Renewed || res.Due.Rule != RuleARI {
 		t.Fatalf("result %+v; want renewed by the ARI rule", res)
 	}
-	// New certificate: ARI fetched once more (future window), not due,
-	// and the point drawn is stored.
+	// New certificate: no renewal information needed yet (a run right
+	// after issuance makes no request at all).
 	window = &RenewalInfo{Start: now.Add(50 * 24 * time.Hour), End: now.Add(52 * 24 * time.Hour)}
+	before := iss.fetches.Load()
+	if res = r.Pass(t.Context(), []string{"a"})[0]; res.Outcome != NotDue || iss.fetches.Load() != before {
+		t.Fatalf("pass right after renewal: %+v, fetches %d→%d; want not due and no fetch", res, before, iss.fetches.Load())
+	}
+	// A day later: ARI fetched (future window), not due, and the point
+	// drawn is stored.
+	now = now.Add(FirstARIFetchMax)
 	res = r.Pass(t.Context(), []string{"a"})[0]
 	st := ms.states["a"]
 	if res.Outcome != NotDue || st.ARI == nil || st.ARI.ChosenTime.Before(window.Start) || !st.ARI.ChosenTime.Before(window.End) ||

@@ -147,6 +147,10 @@ func ChooseInWindow(start, end time.Time, r *rand.Rand) time.Time {
 // that starts before NotAfter; the point is drawn before NotAfter); else
 // the lifetime rule. Force replaces the base with now and skips local
 // backoff. Local backoff then delays At; the CA's Retry-After delays it
+// FirstARIFetchMax bounds how long after issuance the first renewalInfo
+// fetch of a certificate waits (RFC 9773 clients check about daily).
+const FirstARIFetchMax = 24 * time.Hour
+
 // even under Force. Due is Now ≥ At.
 func (p Policy) Due(in DueInput) DueResult {
 	now := in.Now
@@ -195,7 +199,16 @@ func (p Policy) Due(in DueInput) DueResult {
 	if in.ARISupported && !in.Revoked && in.NotBefore.Before(in.NotAfter) && now.Before(in.NotAfter) {
 		w := in.ARI
 		pastUnseen := !w.End.IsZero() && !now.Before(w.End) && w.FetchedAt.Before(w.End)
-		res.NeedARIFetch = w.NextFetch.IsZero() || !now.Before(w.NextFetch) || pastUnseen
+		next := w.NextFetch
+		if next.IsZero() && w.FetchedAt.IsZero() {
+			// Never fetched: a certificate just issued needs no renewal
+			// information yet (its window lies weeks ahead), so the first
+			// fetch waits a fifteenth of the lifetime, at most a day. A run
+			// right after obtain then makes no request at all (and does not
+			// sleep before one).
+			next = in.NotBefore.Add(min(in.NotAfter.Sub(in.NotBefore)/15, FirstARIFetchMax))
+		}
+		res.NeedARIFetch = !now.Before(next) || pastUnseen
 	}
 	return res
 }

@@ -111,8 +111,14 @@ func TestPolicyDue(t *testing.T) {
 			dueView{At: t0.Add(60 * day), Rule: RuleLifetime, Reason: lifeThird}},
 
 		// ARI fetch scheduling.
-		{"fetch: never fetched", DueInput{NotBefore: nb90, NotAfter: na90, ARISupported: true, Now: t0},
+		{"fetch: never fetched, just issued", DueInput{NotBefore: nb90, NotAfter: na90, ARISupported: true, Now: nb90.Add(time.Hour)},
+			dueView{At: t0.Add(60 * day), Rule: RuleLifetime, Reason: lifeThird}},
+		{"fetch: never fetched, 1ns before a day", DueInput{NotBefore: nb90, NotAfter: na90, ARISupported: true, Now: nb90.Add(FirstARIFetchMax - ns)},
+			dueView{At: t0.Add(60 * day), Rule: RuleLifetime, Reason: lifeThird}},
+		{"fetch: never fetched, a day after issuance", DueInput{NotBefore: nb90, NotAfter: na90, ARISupported: true, Now: nb90.Add(FirstARIFetchMax)},
 			dueView{At: t0.Add(60 * day), Rule: RuleLifetime, Reason: lifeThird, NeedARIFetch: true}},
+		{"fetch: never fetched, 6d certificate after a fifteenth", DueInput{NotBefore: nb6, NotAfter: na6, ARISupported: true, Now: nb6.Add((na6.Sub(nb6)) / 15)},
+			dueView{At: t0.Add(72 * time.Hour), Rule: RuleShortLived, Reason: lifeHalf, NeedARIFetch: true}},
 		{"fetch: unsupported", DueInput{NotBefore: nb90, NotAfter: na90, Now: t0},
 			dueView{At: t0.Add(60 * day), Rule: RuleLifetime, Reason: lifeThird}},
 		{"fetch: after error, 1ns before NextFetch", DueInput{NotBefore: nb90, NotAfter: na90, ARISupported: true, ARI: ARIState{FetchedAt: t0, NextFetch: t0.Add(6 * time.Hour)}, Now: t0.Add(6*time.Hour - ns)},

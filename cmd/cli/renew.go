@@ -186,6 +186,10 @@ func randomSleep(a *app) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		d := rand.N(maxRandomSleep)
 		a.log.Debug("sleeping before the first request (--no-random-sleep skips it)", "duration", d.Round(time.Second))
+		if a.env.StderrTerminal && !a.g.quiet {
+			// Someone is watching: a silent wait of minutes looks hung.
+			fmt.Fprintf(a.env.Stderr, "acmectl: sleeping %s before contacting the CA (--no-random-sleep skips)\n", d.Round(time.Second))
+		}
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {

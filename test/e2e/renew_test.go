@@ -85,6 +85,25 @@ func makeDue(t *testing.T, l *lab, name string) {
 	now := time.Now().UTC()
 	l.p.SetRenewalInfo(t, certPEM, fmt.Sprintf(`{"suggestedWindow":{"start":%q,"end":%q}}`,
 		now.Add(-2*time.Hour).Format(time.RFC3339), now.Add(-time.Hour).Format(time.RFC3339)))
+	ariCheckDue(t, l, name)
+}
+
+// ariCheckDue stands in for the day after issuance: a certificate just
+// issued is not asked about for a day, so its next renewal-information
+// check is made due now.
+func ariCheckDue(t *testing.T, l *lab, name string) {
+	t.Helper()
+	now := time.Now().UTC()
+	path := filepath.Join(l.certDir(name), "state.json")
+	st := stateOf(t, l, name)
+	st["ari"] = map[string]any{"next_fetch": now.Add(-time.Minute).Format(time.RFC3339)}
+	data, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // stateOf reads state.json loosely.
@@ -210,26 +229,37 @@ func TestRenewARI(t *testing.T) {
 	}
 	sameSnapshot(t, fresh, snapshot(t, l.certDir("fresh.example.test")))
 
-	// Nothing due: silent, no order. The renewed certificate's ARI is
-	// fetched once (one GET), then nothing at all.
+	// Nothing due: silent, and no request at all — the certificates are
+	// fresh, so their renewal information is not needed before a day has
+	// passed. So a cron run (random sleep on) does not sleep either.
 	for i := range 2 {
 		l.p.ResetCounts()
-		r = run(t, nil, l.renewArgs()...)
+		args := l.renewArgs()
+		if i == 1 {
+			args = []string{"renew", "--state-dir", l.state} // the cron line: random sleep enabled
+		}
+		r = run(t, nil, args...)
 		if r.code != 0 || r.stdout != "" || r.stderr != "" {
 			t.Errorf("run %d with nothing due: exit %d, stdout %q, stderr %q; want 0 and silence", i+2, r.code, r.stdout, r.stderr)
 		}
-		if n := l.p.Count("POST /order-plz"); n != 0 {
-			t.Errorf("run %d: %d order requests; want 0", i+2, n)
+		if n := l.p.Count("total"); n != 0 {
+			t.Errorf("run %d: %d requests to the CA; want 0 (%v)", i+2, n, l.p.Counts())
 		}
-		if i == 1 {
-			if n := l.p.Count("total"); n != 0 {
-				t.Errorf("third run: %d requests to the CA; want 0 (%v)", n, l.p.Counts())
-			}
-		}
+	}
+	r = run(t, nil, "renew", "--state-dir", l.state, "--log-level", "debug")
+	if strings.Contains(r.stderr, "sleeping") || l.p.Count("total") != 0 {
+		t.Errorf("a run that needs no request slept or made one: %q, %v", r.stderr, l.p.Counts())
 	}
 	sameSnapshot(t, fresh, snapshot(t, l.certDir("fresh.example.test")))
 
-	// list and show report it from state.json.
+	// A day later both are asked about once (one renewalInfo GET each,
+	// no order); list and show report the windows from state.json.
+	ariCheckDue(t, l, "due.example.test")
+	ariCheckDue(t, l, "fresh.example.test")
+	l.p.ResetCounts()
+	if r = run(t, nil, l.renewArgs()...); r.code != 0 || l.p.Count("POST /order-plz") != 0 {
+		t.Errorf("renew a day later: exit %d, %v", r.code, l.p.Counts())
+	}
 	r = run(t, nil, "list", "--state-dir", l.state, "--json")
 	var list struct {
 		Certificates []struct {
