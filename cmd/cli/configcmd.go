@@ -24,7 +24,7 @@ flag > environment > config file > default. See config.example.yaml.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(&cobra.Command{
+	show := &cobra.Command{
 		Use:   "show",
 		Short: "Print the effective configuration and where each value comes from",
 		Long: `Print every setting with its effective value and its source: flag, env (ACMECTL_*),
@@ -35,10 +35,19 @@ config file and unknown ACMECTL_* variables are reported as warnings.
 Certificate settings already stored in <state-dir>/certificates/<name>/settings.yaml
 win over these values for that certificate; see "acmectl show NAME".`,
 		Example: `  acmectl config show
-  ACMECTL_SERVER=letsencrypt-staging acmectl config show --json`,
+  ACMECTL_SERVER=letsencrypt-staging acmectl config show --json
+  acmectl config show --webroot /var/www/html --deploy-hook "systemctl reload nginx"   # what obtain would use`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.runConfigShow(cmd) },
+	}
+	// The order settings it explains can be given as flags too, to see
+	// what obtain would make of them.
+	newObtainCmd(a, nil).Flags().VisitAll(func(f *pflag.Flag) {
+		if !slices.Contains(runOnlyFlags(), f.Name) && show.Flags().Lookup(f.Name) == nil {
+			show.Flags().AddFlag(f)
+		}
 	})
+	cmd.AddCommand(show)
 	return cmd
 }
 
@@ -129,14 +138,21 @@ func (a *app) runConfigShow(cmd *cobra.Command) error {
 			if s, ok := entries[i].Value.(string); ok && s != a.g.server {
 				entries[i].Value = a.g.server + " (" + s + ")"
 			}
+		case "lock-wait":
+			if entries[i].Source == sourceDefault {
+				entries[i].Value = "0s for renew, 2m0s for the other commands"
+			}
 		}
 	}
 	// Order settings (defaults for new certificates): obtain's flags, read
 	// as obtain reads them (file and env only, here). renew's own flags
 	// (--parallel, --metrics-file, ...) are per run, not config keys.
-	obtain := newObtainCmd(a, nil)
-	oc := &config{env: a.env, cmd: obtain, file: a.cfg.file, v: a.cfg.v}
-	obtain.Flags().VisitAll(func(f *pflag.Flag) { add("order", oc, f) })
+	oc := &config{env: a.env, cmd: cmd, file: a.cfg.file, v: a.cfg.v}
+	newObtainCmd(a, nil).Flags().VisitAll(func(f *pflag.Flag) {
+		if own := cmd.Flags().Lookup(f.Name); own != nil {
+			add("order", oc, own)
+		}
+	})
 
 	// Named solvers from the file, secrets masked.
 	solvers := map[string]map[string]any{}

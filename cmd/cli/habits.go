@@ -124,7 +124,7 @@ func usageHint(cmd *cobra.Command, msg string) string {
 			if near := nearFlag(cmd, flag); near != "" {
 				return fmt.Sprintf("unknown flag %s (did you mean --%s?)", flag, near)
 			}
-			return fmt.Sprintf("unknown flag %s (acmectl %s --help lists the flags)", flag, cmd.Name())
+			return fmt.Sprintf("unknown flag %s (%s --help lists the flags)", flag, cmd.CommandPath())
 		}
 		return "unknown flag " + flag + " (acmectl help COMMAND lists the flags)"
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -196,5 +197,32 @@ func TestJSONTimesOneFormat(t *testing.T) {
 	got := out.String()
 	if strings.Count(got, `"2026-12-03T13:05:06Z"`) != 2 || strings.Contains(got, ".789") || !strings.Contains(got, `"n": 1.5`) {
 		t.Errorf("document:\n%s", got)
+	}
+}
+
+// TestConfigShowExplainsFlags: config show takes the order flags it lists
+// (reporting them as given on the command line) and states the
+// per-command default of --lock-wait.
+func TestConfigShowExplainsFlags(t *testing.T) {
+	r := runUX(t, nil, "config", "show", "--json", "--state-dir", t.TempDir(), "--webroot", "/var/www/html")
+	var doc struct {
+		Settings []struct {
+			Key    string
+			Value  any
+			Source string
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 0 {
+		t.Fatalf("config show --webroot: exit %d, %v\n%s", r.code, err, r.stderr)
+	}
+	got := map[string]string{}
+	for _, e := range doc.Settings {
+		got[e.Key] = fmt.Sprint(e.Value) + " [" + e.Source + "]"
+	}
+	if got["webroot"] != "/var/www/html [flag]" {
+		t.Errorf("webroot = %q; want the flag's value", got["webroot"])
+	}
+	if !strings.Contains(got["lock-wait"], "2m0s for the other commands") {
+		t.Errorf("lock-wait = %q; want the per-command defaults", got["lock-wait"])
 	}
 }
