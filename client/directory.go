@@ -144,7 +144,7 @@ func (c *Client) Directory(ctx context.Context) (*Directory, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.log.Info("directory", "url", c.cfg.DirectoryURL, "dialect", dir.Dialect)
+	c.log.Debug("directory", "url", c.cfg.DirectoryURL, "dialect", dir.Dialect)
 	c.dir, c.d = dir, d
 	return dir, nil
 }

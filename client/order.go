@@ -178,7 +178,8 @@ func (c *Client) Obtain(ctx context.Context, a *Account, req OrderRequest) (*Cer
 	}
 	c.failpoint(ctx, FailpointAfterDownload)
 	cert.Requests = c.Requests() - startReqs
-	c.log.Info("certificate issued", "order_url", o.URL, "requests", cert.Requests)
+	// The caller reports the issuance (once); this is for debugging.
+	c.log.Debug("order complete", "order_url", o.URL, "requests", cert.Requests)
 	return cert, nil
 }
 

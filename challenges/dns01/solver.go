@@ -156,9 +156,9 @@ func (s *Solver) Present(ctx context.Context, ch challenges.Challenge) error {
 		return fmt.Errorf("dns01: set TXT %s: %w", target, err)
 	}
 	if target != name {
-		s.log.Info("dns record set", "name", name, "cname_target", target, "challenge_type", ch.Type)
+		s.log.Debug("dns record set", "name", name, "cname_target", target, "challenge_type", ch.Type)
 	} else {
-		s.log.Info("dns record set", "name", name, "challenge_type", ch.Type)
+		s.log.Debug("dns record set", "name", name, "challenge_type", ch.Type)
 	}
 	return nil
 }
@@ -187,7 +187,7 @@ func (s *Solver) CleanUp(ctx context.Context, ch challenges.Challenge) error {
 		s.mu.Unlock()
 		return fmt.Errorf("dns01: delete TXT %s: %w", target, err)
 	}
-	s.log.Info("dns record removed", "name", target)
+	s.log.Debug("dns record removed", "name", target)
 	return nil
 }
 

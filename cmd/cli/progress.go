@@ -138,7 +138,15 @@ func (p *certProgress) Event(ev client.Event) {
 	}
 	msg := describeEvent(ev)
 	if p.ui == nil {
-		p.a.log.Info(msg, "cert_name", p.name, "step", ev.Step, "identifier", ev.Identifier, "detail", ev.Detail)
+		// Only what the event carries: no empty identifier="" detail="".
+		attrs := []any{"cert_name", p.name, "step", ev.Step}
+		if ev.Identifier != "" {
+			attrs = append(attrs, "identifier", ev.Identifier)
+		}
+		if ev.Detail != "" && ev.Detail != msg {
+			attrs = append(attrs, "detail", ev.Detail)
+		}
+		p.a.log.Info(msg, attrs...)
 		return
 	}
 	p.mu.Lock()
