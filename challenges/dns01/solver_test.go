@@ -235,7 +235,7 @@ func TestCNAMEAcrossZones(t *testing.T) {
 	if err := s.Wait(ctx, ch); err != nil {
 		t.Fatalf("Wait: %v", err)
 	}
-	if !e.b.Lagging.SawQuery("_acme-challenge.www.acme.test", "TXT") || !e.b.SawQuery("x.delegated.test", "TXT") {
+	if !e.b.Lagging.AwaitQuery("_acme-challenge.www.acme.test", "TXT") || !e.b.AwaitQuery("x.delegated.test", "TXT") {
 		t.Errorf("check did not follow the chain: ns2 saw the name: %v, delegated.test saw the target: %v",
 			e.b.Lagging.SawQuery("_acme-challenge.www.acme.test", "TXT"), e.b.SawQuery("x.delegated.test", "TXT"))
 	}

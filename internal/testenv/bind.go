@@ -171,8 +171,11 @@ controls { };
 // Log is named's output so far (including its query log).
 func (b *BIND) Log() string { return b.proc.Log.String() }
 
-// SawQuery reports whether named logged a query for name (absolute, any
-// case) and type (e.g. "TXT").
+// SawQuery reports whether named has logged a query for name (absolute,
+// any case) and type (e.g. "TXT") so far. named's query log reaches Log
+// through a pipe, possibly after the answer reached the client: to assert
+// that a query happened, use AwaitQuery; SawQuery is for asserting that one
+// did not.
 func (b *BIND) SawQuery(name, qtype string) bool {
 	needle := " (" + strings.ToLower(strings.TrimSuffix(name, ".")) + "): query: "
 	for _, line := range strings.Split(b.Log(), "\n") {
@@ -182,4 +185,17 @@ func (b *BIND) SawQuery(name, qtype string) bool {
 		}
 	}
 	return false
+}
+
+// AwaitQuery reports whether named logs a query for name and type within
+// 10 s (at once when it already has), polling its log.
+func (b *BIND) AwaitQuery(name, qtype string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for !b.SawQuery(name, qtype) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond) // polling the log, not synchronising
+	}
+	return true
 }

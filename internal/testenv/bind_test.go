@@ -39,7 +39,7 @@ func TestStartBIND(t *testing.T) {
 			}
 		})
 	}
-	if !b.SawQuery("anything.acme.test", "A") {
+	if !b.AwaitQuery("anything.acme.test", "A") {
 		t.Errorf("SawQuery(anything.acme.test, A) = false; log:\n%s", b.Log())
 	}
 	if b.SawQuery("nothing.acme.test", "A") {

@@ -112,7 +112,7 @@ func TestDNS01RFC2136(t *testing.T) {
 	if got := leafNames(t, l, "one.acme.test"); !slices.Equal(got, []string{"one.acme.test"}) {
 		t.Errorf("names = %v", got)
 	}
-	if !b.SawQuery("_acme-challenge.one.acme.test.", "TXT") {
+	if !b.AwaitQuery("_acme-challenge.one.acme.test.", "TXT") {
 		t.Error("BIND logged no TXT query for _acme-challenge.one.acme.test")
 	}
 	if !strings.Contains(b.Log(), "adding an RR at '_acme-challenge.one.acme.test' TXT") {
@@ -209,7 +209,7 @@ func TestDNS01CNAMEDelegation(t *testing.T) {
 	if strings.Contains(b.Log(), "adding an RR at '_acme-challenge.www.acme.test'") {
 		t.Error("a record was placed at the CNAME itself")
 	}
-	if !b.SawQuery("www.delegated.test.", "TXT") {
+	if !b.AwaitQuery("www.delegated.test.", "TXT") {
 		t.Error("nobody queried the CNAME target's TXT")
 	}
 	wantNoTXT(t, b.Addr, "www.delegated.test")
