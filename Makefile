@@ -64,6 +64,14 @@ test-e2e:
 test-norace:
 	ACMECTL_REQUIRE_SERVERS=1 $(GO) test $(GOTESTFLAGS) -count=1 -timeout 20m $(NORACE_PKGS)
 
+# The end-to-end suite against the real Boulder (Let's Encrypt's CA
+# software), without Docker, on 127.0.0.1 (ports 80 and 443 must be free):
+# installs MariaDB, Redis, SoftHSM and dnsmasq, builds the pinned Boulder
+# release once into .tools/boulder, starts it, runs test/boulder, stops it.
+.PHONY: test-boulder
+test-boulder:
+	./scripts/boulder/test.sh
+
 # The release targets other than Linux must at least type-check
 # (.goreleaser.yaml builds windows, darwin and freebsd too).
 cross-check:
