@@ -100,6 +100,8 @@ type Result struct {
 	// Next is when this certificate next needs attention (the daemon
 	// sleeps until the earliest Next).
 	Next time.Time
+	// NextDue is, for a renewed certificate, when the new one is due.
+	NextDue time.Time
 	// ARIFetched: renewalInfo was fetched; Attempted: an order was tried.
 	ARIFetched, Attempted bool
 }
@@ -469,7 +471,11 @@ func (p *pass) locked(ctx context.Context, res Result, before *store.State, forc
 		res.Outcome, res.Next = DryRun, now
 		return res
 	}
-	res.Outcome, res.Next = Renewed, now // the new certificate's ARI is fetched next
+	// When the new certificate is due, by the same policy (its ARI is
+	// not needed for a while yet).
+	in2 := DueInputFor(st, now, false)
+	due2 := r.Policy.Due(in2)
+	res.Outcome, res.Next, res.NextDue = Renewed, nextAttention(due2, in2), due2.At
 	var derr error
 	if r.Hooks != nil {
 		derr = r.Hooks.Deploy(ctx, name, st)

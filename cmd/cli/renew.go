@@ -370,7 +370,12 @@ func retryIfNew(r renew.Result, retry string) string {
 
 func resultJSON(r renew.Result) map[string]any {
 	m := map[string]any{"cert_name": r.Name, "outcome": string(r.Outcome)}
-	if !r.Due.At.IsZero() {
+	if !r.NextDue.IsZero() {
+		// Renewed: the new certificate's next renewal, not this one.
+		m["next_renewal"] = r.NextDue.UTC().Format(time.RFC3339)
+		m["rule"] = string(r.Due.Rule)
+		m["reason"] = r.Due.Reason
+	} else if !r.Due.At.IsZero() {
 		m["next_renewal"] = r.Due.At.UTC().Format(time.RFC3339)
 		m["rule"] = string(r.Due.Rule)
 		m["reason"] = r.Due.Reason

@@ -40,6 +40,7 @@ type renewDoc struct {
 		OrderURL string `json:"order_url"`
 		Version  int    `json:"version"`
 		Rule     string `json:"rule"`
+		Next     string `json:"next_renewal"`
 		Error    *struct {
 			Class      string `json:"class"`
 			Message    string `json:"message"`
@@ -212,6 +213,12 @@ func TestRenewARI(t *testing.T) {
 	for _, c := range doc.Certificates {
 		if c.CertName == "due.example.test" {
 			orderURL, replaced = c.OrderURL, c.Replaced
+			// The new certificate's next renewal (a third of its
+			// lifetime before expiry), not the moment of this one.
+			next, err := time.Parse(time.RFC3339, c.Next)
+			if err != nil || next.Before(time.Now().Add(30*24*time.Hour)) {
+				t.Errorf("renewed certificate's next_renewal = %q; want the new certificate's (weeks ahead)", c.Next)
+			}
 		}
 	}
 	if replaced != oldID {
