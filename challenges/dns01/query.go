@@ -21,7 +21,9 @@ const (
 	udpSize       = 1232 // EDNS buffer size (DNS flag day 2020)
 )
 
-// querier sends single DNS queries, UDP with a TCP retry on truncation.
+// querier sends single DNS queries, UDP with a TCP retry on truncation. It
+// is acmectl's one DNS query implementation: the dns-01 solver, Resolver
+// (dns-persist-01, doctor) and the propagation checks all go through it.
 type querier struct {
 	dialer  *net.Dialer
 	timeout time.Duration
@@ -164,4 +166,90 @@ func describe(r *dns.Msg, a answer) string {
 		parts = append(parts, quote(v))
 	}
 	return "TXT " + strings.Join(parts, ", ")
+}
+
+// Resolver asks recursive resolvers, in turn, with the checks of every
+// answer that the dns-01 solver applies (grammar, sizes, the question
+// echoed). Safe for concurrent use.
+type Resolver struct {
+	Servers []string      // host:port; empty: the nameservers of ResolvConf
+	Timeout time.Duration // per query (default DefaultQueryTimeout)
+	Dialer  *net.Dialer
+	Logger  *slog.Logger
+}
+
+func (r *Resolver) querier() *querier {
+	q := &querier{dialer: r.Dialer, timeout: r.Timeout, log: r.Logger}
+	if q.timeout <= 0 {
+		q.timeout = DefaultQueryTimeout
+	}
+	if q.log == nil {
+		q.log = slog.New(slog.DiscardHandler)
+	}
+	return q
+}
+
+// Lookup asks the resolvers in turn (recursion desired) for name/qtype and
+// returns the first NOERROR or NXDOMAIN response.
+func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	servers := r.Servers
+	if len(servers) == 0 {
+		var err error
+		if servers, err = SystemResolvers(); err != nil {
+			return nil, err
+		}
+	}
+	return lookupAt(ctx, r.querier(), servers, fqdn(name), qtype)
+}
+
+// LookupTXT returns the TXT values at name, following the CNAME chain in
+// the answer (at most max values; none for NXDOMAIN).
+func (r *Resolver) LookupTXT(ctx context.Context, name string, max int) ([]string, error) {
+	m, err := r.Lookup(ctx, name, dns.TypeTXT)
+	if err != nil || m.Rcode == dns.RcodeNameError {
+		return nil, err
+	}
+	a, err := follow(m, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.txt) > max {
+		a.txt = a.txt[:max]
+	}
+	return a.txt, nil
+}
+
+// SystemResolvers are the nameservers of ResolvConf, as host:port.
+func SystemResolvers() ([]string, error) {
+	cfg, err := dns.ClientConfigFromFile(ResolvConf)
+	if err != nil {
+		return nil, fmt.Errorf("read system resolvers: %w", err)
+	}
+	if len(cfg.Servers) == 0 {
+		return nil, fmt.Errorf("no nameserver in %s (set --dns-resolvers)", ResolvConf)
+	}
+	servers := make([]string, 0, len(cfg.Servers))
+	for _, h := range cfg.Servers {
+		servers = append(servers, net.JoinHostPort(h, cfg.Port))
+	}
+	return servers, nil
+}
+
+// lookupAt asks servers in turn (recursion desired) and returns the first
+// NOERROR or NXDOMAIN response.
+func lookupAt(ctx context.Context, q *querier, servers []string, name string, qtype uint16) (*dns.Msg, error) {
+	var errs []error
+	for _, srv := range servers {
+		r, err := q.query(ctx, srv, name, qtype, true)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
+			errs = append(errs, fmt.Errorf("query %s %s at %s: %s", name, dns.TypeToString[qtype], srv, dns.RcodeToString[r.Rcode]))
+			continue
+		}
+		return r, nil
+	}
+	return nil, errors.Join(errs...)
 }

@@ -277,17 +277,7 @@ func (s *Solver) resolvers() ([]string, error) {
 	defer s.mu.Unlock()
 	if !s.sysSet {
 		s.sysSet = true
-		cfg, err := dns.ClientConfigFromFile(ResolvConf)
-		switch {
-		case err != nil:
-			s.sysErr = fmt.Errorf("read system resolvers: %w", err)
-		case len(cfg.Servers) == 0:
-			s.sysErr = fmt.Errorf("no nameserver in %s (set --dns-resolvers)", ResolvConf)
-		default:
-			for _, h := range cfg.Servers {
-				s.sys = append(s.sys, net.JoinHostPort(h, cfg.Port))
-			}
-		}
+		s.sys, s.sysErr = SystemResolvers()
 	}
 	return s.sys, s.sysErr
 }
@@ -299,20 +289,7 @@ func (s *Solver) lookup(ctx context.Context, name string, qtype uint16) (*dns.Ms
 	if err != nil {
 		return nil, err
 	}
-	var errs []error
-	for _, srv := range servers {
-		r, err := s.q.query(ctx, srv, name, qtype, true)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
-			errs = append(errs, fmt.Errorf("query %s %s at %s: %s", name, dns.TypeToString[qtype], srv, dns.RcodeToString[r.Rcode]))
-			continue
-		}
-		return r, nil
-	}
-	return nil, errors.Join(errs...)
+	return lookupAt(ctx, s.q, servers, name, qtype)
 }
 
 // FollowCNAME returns the end of the CNAME chain starting at name (name

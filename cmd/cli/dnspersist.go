@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/acmectl/acmectl/internal/issue"
+	"github.com/acmectl/acmectl/challenges/dnspersist01"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -123,15 +123,15 @@ func (a *app) runDNSPersistRecord(ctx context.Context, opts *dnsPersistOptions) 
 	case issuer == "":
 		issuer = issuers[0]
 	}
-	r := issue.PersistRecord{Issuer: issuer, AccountURI: rec.URL, Wildcard: wildcard, PersistUntil: until}
-	rname := issue.PersistName(base)
+	r := dnspersist01.Record{Issuer: issuer, AccountURI: rec.URL, Wildcard: wildcard, PersistUntil: until}
+	rname := dnspersist01.RecordName(base)
 	var checkErr error
 	if opts.check {
 		allowed := issuers
 		if opts.issuer != "" {
 			allowed = []string{issuer}
 		}
-		checkErr = issue.CheckPersist(ctx, opts.resolvers, base, strings.HasPrefix(name, "*."), allowed, rec.URL, a.env.Now())
+		checkErr = dnspersist01.Check(ctx, opts.resolvers, base, strings.HasPrefix(name, "*."), allowed, rec.URL, a.env.Now())
 	}
 	if a.g.json {
 		doc := map[string]any{

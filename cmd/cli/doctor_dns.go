@@ -12,29 +12,15 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/acmectl/acmectl/challenges/dns01"
 	"github.com/acmectl/acmectl/client"
 )
 
-// resolvConf is where doctor finds the system's resolvers when
-// --dns-resolvers is not given.
-const resolvConf = "/etc/resolv.conf"
-
-// dnsLookup queries recursive resolvers directly (miekg/dns), the way a
-// CA's resolver sees the names, not through the local stub or /etc/hosts.
+// dnsLookup queries recursive resolvers directly (dns01.Resolver, the one
+// DNS query implementation), the way a CA's resolver sees the names, not
+// through the local stub or /etc/hosts.
 type dnsLookup struct {
-	servers []string // host:port
-	timeout time.Duration
-}
-
-// errRcode is a DNS answer with a failing rcode (other than NXDOMAIN).
-type errRcode struct {
-	name  string
-	qtype string
-	rcode int
-}
-
-func (e *errRcode) Error() string {
-	return fmt.Sprintf("%s %s: %s", e.qtype, e.name, dns.RcodeToString[e.rcode])
+	res *dns01.Resolver
 }
 
 func newDNSLookup(resolvers []string, timeout time.Duration) (*dnsLookup, error) {
@@ -46,67 +32,32 @@ func newDNSLookup(resolvers []string, timeout time.Duration) (*dnsLookup, error)
 		servers = append(servers, r)
 	}
 	if len(servers) == 0 {
-		cc, err := dns.ClientConfigFromFile(resolvConf)
-		if err != nil {
-			return nil, fmt.Errorf("read resolvers: %w (use --dns-resolvers HOST:PORT)", err)
-		}
-		for _, s := range cc.Servers {
-			servers = append(servers, net.JoinHostPort(s, cc.Port))
+		var err error
+		if servers, err = dns01.SystemResolvers(); err != nil {
+			return nil, err
 		}
 	}
-	if len(servers) == 0 {
-		return nil, errors.New("no DNS resolvers (use --dns-resolvers HOST:PORT)")
-	}
-	return &dnsLookup{servers: servers, timeout: timeout}, nil
+	return &dnsLookup{res: &dns01.Resolver{Servers: servers, Timeout: timeout}}, nil
 }
 
 // query asks each resolver in turn until one answers. It returns the
 // records of type qtype in the answer (following the CNAME chain the
 // resolver returned) and whether the name exists.
 func (l *dnsLookup) query(ctx context.Context, name string, qtype uint16) ([]dns.RR, bool, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(name), qtype)
-	m.RecursionDesired = true
-	m.SetEdns0(1232, false)
-	var lastErr error
-	for _, srv := range l.servers {
-		r, err := l.exchange(ctx, m, srv)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		switch r.Rcode {
-		case dns.RcodeSuccess:
-		case dns.RcodeNameError:
-			return nil, false, nil
-		default:
-			lastErr = &errRcode{name: name, qtype: dns.TypeToString[qtype], rcode: r.Rcode}
-			continue
-		}
-		var out []dns.RR
-		for _, rr := range r.Answer {
-			if rr.Header().Rrtype == qtype {
-				out = append(out, rr)
-			}
-		}
-		return out, true, nil
-	}
-	return nil, false, lastErr
-}
-
-func (l *dnsLookup) exchange(ctx context.Context, m *dns.Msg, srv string) (*dns.Msg, error) {
-	ctx, cancel := context.WithTimeout(ctx, l.timeout)
-	defer cancel()
-	c := &dns.Client{Net: "udp", Timeout: l.timeout}
-	r, _, err := c.ExchangeContext(ctx, m, srv)
-	if err == nil && r.Truncated {
-		c.Net = "tcp"
-		r, _, err = c.ExchangeContext(ctx, m, srv)
-	}
+	r, err := l.res.Lookup(ctx, name, qtype)
 	if err != nil {
-		return nil, fmt.Errorf("query %s at %s: %w", strings.TrimSuffix(m.Question[0].Name, "."), srv, err)
+		return nil, false, err
 	}
-	return r, nil
+	if r.Rcode == dns.RcodeNameError {
+		return nil, false, nil
+	}
+	var out []dns.RR
+	for _, rr := range r.Answer {
+		if rr.Header().Rrtype == qtype {
+			out = append(out, rr)
+		}
+	}
+	return out, true, nil
 }
 
 // addrs returns the A and AAAA addresses of name.

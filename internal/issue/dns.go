@@ -7,11 +7,8 @@ import (
 	"io"
 	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/miekg/dns"
 
 	"github.com/acmectl/acmectl/challenges"
 	"github.com/acmectl/acmectl/challenges/dns01"
@@ -21,6 +18,7 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 	"github.com/acmectl/acmectl/challenges/dns01/rfc2136"
+	"github.com/acmectl/acmectl/challenges/dnspersist01"
 	"github.com/acmectl/acmectl/challenges/http01"
 	"github.com/acmectl/acmectl/challenges/tlsalpn01"
 	"github.com/acmectl/acmectl/client"
@@ -282,228 +280,12 @@ func (b *setBuilder) namedSolver(name string, cfg map[string]string) ([]client.S
 		}
 		return []client.SolverChoice{{Type: typ, Solver: sol}}, nil
 	case SolverDNSPersist01:
-		return []client.SolverChoice{{Type: challenges.DNSPersist01, Solver: &PersistSolver{Resolvers: list("resolvers"), Now: e.Now}}}, nil
+		return []client.SolverChoice{{Type: challenges.DNSPersist01, Solver: &dnspersist01.Solver{Resolvers: list("resolvers"), Now: e.Now}}}, nil
 	case "":
 		return nil, fmt.Errorf("%s: no type (want http-01, webroot, tls-alpn-01, dns-01, dns-account-01 or dns-persist-01)", what)
 	default:
 		return nil, fmt.Errorf("%s: type %q is unknown (want http-01, webroot, tls-alpn-01, dns-01, dns-account-01 or dns-persist-01)", what, typ)
 	}
-}
-
-// PersistName is the TXT record name of dns-persist-01 for a DNS name
-// (without "*."), with a trailing dot.
-func PersistName(name string) string {
-	return "_validation-persist." + strings.TrimSuffix(strings.TrimPrefix(name, "*."), ".") + "."
-}
-
-// PersistRecord is a dns-persist-01 TXT record value
-// (draft-ietf-acme-dns-persist): "<issuer>; accounturi=<URL>[;
-// policy=wildcard][; persistUntil=<unix>]".
-type PersistRecord struct {
-	Issuer       string
-	AccountURI   string
-	Wildcard     bool      // policy=wildcard: also authorizes *.name and subdomains
-	PersistUntil time.Time // zero: no expiry
-}
-
-// String is the TXT value to publish.
-func (r PersistRecord) String() string {
-	v := r.Issuer + "; accounturi=" + r.AccountURI
-	if r.Wildcard {
-		v += "; policy=wildcard"
-	}
-	if !r.PersistUntil.IsZero() {
-		v += "; persistUntil=" + strconv.FormatInt(r.PersistUntil.Unix(), 10)
-	}
-	return v
-}
-
-// ParsePersistRecord parses a TXT value; an error says what is malformed.
-// Unknown parameters are ignored, as the CA ignores them.
-func ParsePersistRecord(v string) (PersistRecord, error) {
-	var r PersistRecord
-	parts := strings.Split(v, ";")
-	r.Issuer = strings.TrimSpace(parts[0])
-	if r.Issuer == "" {
-		return r, errors.New("no issuer domain name")
-	}
-	seen := map[string]bool{}
-	for _, p := range parts[1:] {
-		p = strings.TrimSpace(p)
-		tag, val, ok := strings.Cut(p, "=")
-		if !ok || strings.TrimSpace(tag) == "" {
-			return r, fmt.Errorf("malformed parameter %q", client.Sanitize(p, 80))
-		}
-		tag, val = strings.ToLower(strings.TrimSpace(tag)), strings.TrimSpace(val)
-		if seen[tag] {
-			return r, fmt.Errorf("duplicate parameter %q", tag)
-		}
-		seen[tag] = true
-		for _, c := range val {
-			if c < 0x21 || c > 0x7e || c == ';' {
-				return r, fmt.Errorf("malformed value for %q", tag)
-			}
-		}
-		switch tag {
-		case "accounturi":
-			r.AccountURI = val
-		case "policy":
-			r.Wildcard = strings.EqualFold(val, "wildcard")
-		case "persistuntil":
-			n, err := strconv.ParseInt(val, 10, 64)
-			if err != nil {
-				return r, fmt.Errorf("malformed persistUntil %q", client.Sanitize(val, 40))
-			}
-			r.PersistUntil = time.Unix(n, 0).UTC()
-		}
-	}
-	if r.AccountURI == "" {
-		return r, errors.New("no accounturi")
-	}
-	return r, nil
-}
-
-// PersistError says why no published dns-persist-01 record authorizes an
-// account for a name.
-type PersistError struct {
-	Name   string   // the record name queried
-	Reason string   // what is wrong
-	Found  []string // the values found (sanitized)
-}
-
-func (e *PersistError) Error() string {
-	msg := fmt.Sprintf("dns-persist-01: %s: %s", strings.TrimSuffix(e.Name, "."), e.Reason)
-	if len(e.Found) > 0 {
-		msg += " (found: " + strings.Join(e.Found, " | ") + ")"
-	}
-	return msg + ": publish the record from `acmectl dns-persist record`"
-}
-
-// CheckPersist asks resolvers (host:port; default those of
-// /etc/resolv.conf) for the dns-persist-01 record of name and returns nil
-// when one value authorizes accountURL with one of issuers (wildcard
-// policy when wildcard, persistUntil not past at now). Otherwise it
-// returns a *PersistError, or a lookup error.
-func CheckPersist(ctx context.Context, resolvers []string, name string, wildcard bool, issuers []string, accountURL string, now time.Time) error {
-	rname := PersistName(name)
-	values, err := lookupTXT(ctx, resolvers, rname)
-	if err != nil {
-		return fmt.Errorf("dns-persist-01: look up %s: %w", rname, err)
-	}
-	pe := &PersistError{Name: rname}
-	for _, v := range values {
-		pe.Found = append(pe.Found, strconv.Quote(client.Sanitize(v, 200)))
-	}
-	if len(values) == 0 {
-		pe.Reason = "no TXT record"
-		return pe
-	}
-	var reasons []string
-	for _, v := range values {
-		r, err := ParsePersistRecord(v)
-		if err != nil {
-			reasons = append(reasons, err.Error())
-			continue
-		}
-		switch {
-		case !slices.Contains(issuers, r.Issuer):
-			reasons = append(reasons, fmt.Sprintf("issuer %q is not the CA's (%s)", client.Sanitize(r.Issuer, 80), strings.Join(issuers, ", ")))
-		case r.AccountURI != accountURL:
-			reasons = append(reasons, "accounturi is not this account ("+accountURL+")")
-		case wildcard && !r.Wildcard:
-			reasons = append(reasons, "a wildcard needs policy=wildcard")
-		case !r.PersistUntil.IsZero() && now.After(r.PersistUntil):
-			reasons = append(reasons, "persistUntil "+r.PersistUntil.Format(time.RFC3339)+" has passed")
-		default:
-			return nil
-		}
-	}
-	pe.Reason = strings.Join(reasons, "; ")
-	return pe
-}
-
-const maxTXTValues = 32
-
-// lookupTXT asks each resolver in turn (recursion desired, TCP after a
-// truncated UDP answer) for the TXT values at name, following a CNAME in
-// the answer; the first NOERROR/NXDOMAIN answer counts.
-func lookupTXT(ctx context.Context, resolvers []string, name string) ([]string, error) {
-	if len(resolvers) == 0 {
-		cfg, err := dns.ClientConfigFromFile(dns01.ResolvConf)
-		if err != nil || len(cfg.Servers) == 0 {
-			return nil, fmt.Errorf("no nameserver in %s (set --dns-resolvers)", dns01.ResolvConf)
-		}
-		for _, s := range cfg.Servers {
-			resolvers = append(resolvers, net.JoinHostPort(s, cfg.Port))
-		}
-	}
-	var errs []error
-	for _, srv := range resolvers {
-		m := new(dns.Msg)
-		m.SetQuestion(dns.Fqdn(name), dns.TypeTXT)
-		m.RecursionDesired = true
-		m.SetEdns0(4096, false)
-		c := &dns.Client{Timeout: dns01.DefaultQueryTimeout}
-		r, _, err := c.ExchangeContext(ctx, m, srv)
-		if err == nil && r.Truncated {
-			c.Net = "tcp"
-			r, _, err = c.ExchangeContext(ctx, m, srv)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", srv, err))
-			continue
-		}
-		if r.Rcode == dns.RcodeNameError {
-			return nil, nil
-		}
-		if r.Rcode != dns.RcodeSuccess {
-			errs = append(errs, fmt.Errorf("%s: %s", srv, dns.RcodeToString[r.Rcode]))
-			continue
-		}
-		var out []string
-		for _, rr := range r.Answer {
-			if t, ok := rr.(*dns.TXT); ok && len(out) < maxTXTValues {
-				out = append(out, strings.Join(t.Txt, ""))
-			}
-		}
-		return out, nil
-	}
-	return nil, errors.Join(errs...)
-}
-
-// PersistSolver answers dns-persist-01 (draft-ietf-acme-dns-persist) with a
-// record the user published once (see `acmectl dns-persist record`):
-// Present checks that the published record authorizes the account for
-// the challenge's issuer names, so a wrong record fails before the
-// challenge is answered. It never changes DNS.
-type PersistSolver struct {
-	Resolvers []string // host:port; default /etc/resolv.conf
-	Now       func() time.Time
-}
-
-var _ challenges.Solver = (*PersistSolver)(nil)
-
-// Present checks the published record (a few DNS queries).
-func (p *PersistSolver) Present(ctx context.Context, ch challenges.Challenge) error {
-	if ch.Type != challenges.DNSPersist01 {
-		return fmt.Errorf("dns-persist-01 solver: challenge type %q", ch.Type)
-	}
-	now := time.Now()
-	if p.Now != nil {
-		now = p.Now()
-	}
-	return CheckPersist(ctx, p.Resolvers, ch.Identifier.Value, ch.Wildcard, ch.IssuerDomainNames, ch.AccountURL, now)
-}
-
-// CheckBeforeOrder checks the published record for an identifier whose
-// preferred solver this is, before any order exists: issuers are the
-// directory's CAA identities (the names a dns-persist-01 challenge offers).
-func (p *PersistSolver) CheckBeforeOrder(ctx context.Context, id client.Identifier, wildcard bool, accountURL string, issuers []string) error {
-	now := time.Now()
-	if p.Now != nil {
-		now = p.Now()
-	}
-	return CheckPersist(ctx, p.Resolvers, id.Value, wildcard, issuers, accountURL, now)
 }
 
 // preOrderChecker is a solver that can tell before the order whether it
@@ -536,6 +318,3 @@ func checkBeforeOrder(ctx context.Context, ids []client.Identifier, solverFor fu
 	}
 	return nil
 }
-
-// CleanUp does nothing: the record is persistent.
-func (p *PersistSolver) CleanUp(context.Context, challenges.Challenge) error { return nil }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/acmectl/acmectl/challenges"
 	"github.com/acmectl/acmectl/challenges/dns01"
+	"github.com/acmectl/acmectl/challenges/dnspersist01"
 	"github.com/acmectl/acmectl/challenges/http01"
 	"github.com/acmectl/acmectl/challenges/tlsalpn01"
 	"github.com/acmectl/acmectl/client"
@@ -220,7 +221,7 @@ func (b *setBuilder) build(name string) error {
 		}
 		choices = []client.SolverChoice{{Type: name, Solver: sol}}
 	case SolverDNSPersist01:
-		choices = []client.SolverChoice{{Type: challenges.DNSPersist01, Solver: &PersistSolver{Resolvers: s.DNS.Resolvers, Now: e.Now}}}
+		choices = []client.SolverChoice{{Type: challenges.DNSPersist01, Solver: &dnspersist01.Solver{Resolvers: s.DNS.Resolvers, Now: e.Now}}}
 	default:
 		return fmt.Errorf("solver %q is unknown: use http-01, webroot, tls-alpn-01, dns-01, dns-account-01, dns-persist-01 or a solver named in the config", name)
 	}
