@@ -76,6 +76,8 @@ func (a *app) openFleetHost(st *store.Dir) (*fleet.Host, error) {
 	hooks := newHookRun(a)
 	return &fleet.Host{
 		Fleet: f, Local: st, Engine: a.engine(st), Logger: a.log, Now: a.env.Now, Account: acct, Classify: errorClass,
+		// Host-local settings come from this host only (never etcd).
+		Defaults: &store.Settings{Server: a.g.server, CABundle: a.g.caBundle},
 		Deploy: func(ctx context.Context, name string, s *store.Settings, inst *store.Installed) error {
 			if len(s.Hooks.Deploy) == 0 {
 				return nil

@@ -123,9 +123,13 @@ func (f *Fleet) get(ctx context.Context, k string) ([]byte, int64, error) {
 
 // ---- settings ----
 
-// sharedSettings strips what must never come from etcd (hooks, exec
-// programs, named solvers from the local config) and what is per host
-// (listen addresses).
+// sharedSettings strips what must never come from etcd: hooks, exec
+// programs, named solvers from the local config, and the host-local
+// settings (hostLocal) — listen addresses, server, ca-bundle, key-group,
+// webroot, DNS server and TSIG settings. What stays is fleet-wide: names,
+// account label, ACME version, key type, reuse-key, CSR, solver choice,
+// resolvers, propagation times, profile, preferred chain, must-staple,
+// e-mail.
 func sharedSettings(s *store.Settings) *store.Settings {
 	c := *s
 	c.Hooks = store.Hooks{}
@@ -135,12 +139,33 @@ func sharedSettings(s *store.Settings) *store.Settings {
 	c.NamedSolvers = nil
 	c.HTTP01Addrs = nil
 	c.TLSALPN01Addrs = nil
+	setHostLocal(&c, nil)
 	return &c
 }
 
+// setHostLocal sets the host-local settings of dst from src (zero if src
+// is nil): values only this host's own settings or configuration may
+// give, because they name its files, groups, servers and trust.
+func setHostLocal(dst, src *store.Settings) {
+	var z store.Settings
+	if src == nil {
+		src = &z
+	}
+	dst.Server = src.Server
+	dst.CABundle = src.CABundle
+	dst.KeyGroup = src.KeyGroup
+	dst.Webroot = src.Webroot
+	dst.DNS.RFC2136Server = src.DNS.RFC2136Server
+	dst.DNS.RFC2136TSIGFile = src.DNS.RFC2136TSIGFile
+	dst.DNS.RFC2136TSIGKey = src.DNS.RFC2136TSIGKey
+	dst.DNS.RFC2136TSIGAlgorithm = src.DNS.RFC2136TSIGAlgorithm
+	dst.DNS.RFC2136Zone = src.DNS.RFC2136Zone
+}
+
 // MergeSettings returns shared settings from etcd with this host's own
-// hooks, hook timeout, exec program, named solvers and listen addresses
-// taken from local (which may be nil). A shared setting that asks for the
+// hooks, hook timeout and environment, exec program, named solvers, listen
+// addresses and host-local settings (setHostLocal) taken from local (which
+// may be nil: then those are empty). A shared setting that asks for the
 // built-in http-01 or tls-alpn-01 responder but has no local address keeps
 // the solver (answers go through etcd) with no address.
 func MergeSettings(shared, local *store.Settings) *store.Settings {
@@ -154,6 +179,7 @@ func MergeSettings(shared, local *store.Settings) *store.Settings {
 		m.HTTP01Addrs = local.HTTP01Addrs
 		m.TLSALPN01Addrs = local.TLSALPN01Addrs
 	}
+	setHostLocal(&m, local)
 	return &m
 }
 
@@ -209,6 +235,11 @@ func decodeSettings(k string, data []byte) (*store.Settings, []string, error) {
 	}
 	if len(s.Names) == 0 && s.CSR == "" || len(s.Names) > maxSANames {
 		return nil, nil, &store.SettingsError{Path: "etcd:" + k, Msg: "names: want 1 to 100 names"}
+	}
+	for _, n := range s.Names {
+		if err := validStoredName(n); err != nil {
+			return nil, nil, &store.SettingsError{Path: "etcd:" + k, Msg: err.Error()}
+		}
 	}
 	if s.KeyType != "" {
 		if err := keys.ValidKeyType(s.KeyType); err != nil {
@@ -308,6 +339,11 @@ type Version struct {
 	PrivKey    []byte    `json:"privkey,omitempty"` // sealed; empty for --csr
 	IssuedBy   string    `json:"issued_by,omitempty"`
 	Published  time.Time `json:"published,omitzero"`
+	// Names are the certificate's names (settings order); MAC
+	// authenticates Cert, Chain, Fullchain, Names and Generation under
+	// the storage key (Sealer.recordMAC).
+	Names []string `json:"names,omitempty"`
+	MAC   []byte   `json:"mac,omitempty"`
 }
 
 // Latest returns the newest published version of name with its private
@@ -324,6 +360,9 @@ func (f *Fleet) Latest(ctx context.Context, name string) (*Version, *store.Files
 	var v Version
 	if err := json.Unmarshal(data, &v); err != nil {
 		return nil, nil, fmt.Errorf("latest version of %s in etcd: %w", name, err)
+	}
+	if err := f.sealer.checkRecord(k, &v); err != nil {
+		return nil, nil, err
 	}
 	files := &store.Files{Cert: v.Cert, Chain: v.Chain, Fullchain: v.Fullchain}
 	if len(v.PrivKey) > 0 {

@@ -54,6 +54,15 @@ func newTestHost(t *testing.T, e *testenv.Etcd, name, httpAddr string, keyFile s
 	return th
 }
 
+// pebbleDefaults gives hosts without their own settings.yaml the server
+// and ca-bundle (Pebble's HTTPS and issuing roots) from "their config":
+// host-local settings never come from etcd.
+func pebbleDefaults(p *testenv.Pebble, hosts ...*testHost) {
+	for _, h := range hosts {
+		h.h.Defaults = &store.Settings{Server: p.DirURL, CABundle: p.CABundle}
+	}
+}
+
 func writeKeyFile(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "storage.key")
@@ -94,6 +103,7 @@ func TestFleetIssueThroughOtherHostsResponder(t *testing.T) {
 	b := newTestHost(t, e, "b", "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)), key, nil)
 	c := newTestHost(t, e, "c", "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)), key, nil)
 	ctx := testenv.Context(t, 2*time.Minute)
+	pebbleDefaults(p, a, b, c)
 
 	resp := &Responder{Fleet: a.h.Fleet, HTTPAddrs: []string{a.addr}}
 	if err := resp.Start(ctx); err != nil {
@@ -184,6 +194,7 @@ func TestFleetDaemonsRenewOnceAndTakeOver(t *testing.T) {
 	a := newTestHost(t, e, "a", "127.0.0.1:"+strconv.Itoa(p.HTTPPort), key, nil)
 	b := newTestHost(t, e, "b", "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)), key, fpB)
 	c := newTestHost(t, e, "c", "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)), key, nil)
+	pebbleDefaults(p, a, b, c)
 
 	// First issuance by c with a 12-second profile, through a's responder.
 	respA := &Responder{Fleet: a.h.Fleet, HTTPAddrs: []string{a.addr}}

@@ -44,6 +44,11 @@ type Host struct {
 	// Classify names an error's class for the shared last error (the
 	// CLI's one mapping); nil leaves it empty.
 	Classify func(error) string
+	// Defaults are this host's own values of the host-local settings
+	// (server, ca-bundle, key-group, webroot, DNS server and TSIG) from
+	// its flags and config, used where its settings.yaml for a
+	// certificate gives none. Host-local settings never come from etcd.
+	Defaults *store.Settings
 }
 
 func (h *Host) log() *slog.Logger {
@@ -72,7 +77,24 @@ func (h *Host) localSettings(name string) *store.Settings {
 // Settings returns name's settings for this host (etcd merged with the
 // local host-specific parts).
 func (h *Host) Settings(ctx context.Context, name string) (*store.Settings, error) {
-	return h.Fleet.Settings(ctx, name, h.localSettings(name))
+	m, err := h.Fleet.Settings(ctx, name, h.localSettings(name))
+	if err != nil {
+		return nil, err
+	}
+	if d := h.Defaults; d != nil {
+		fill := func(dst *string, v string) {
+			if *dst == "" {
+				*dst = v
+			}
+		}
+		fill(&m.Server, d.Server)
+		fill(&m.CABundle, d.CABundle)
+		fill(&m.KeyGroup, d.KeyGroup)
+		fill(&m.Webroot, d.Webroot)
+		fill(&m.DNS.RFC2136Server, d.DNS.RFC2136Server)
+		fill(&m.DNS.RFC2136TSIGFile, d.DNS.RFC2136TSIGFile)
+	}
+	return m, nil
 }
 
 // Publish stores new settings for name in etcd (under lk) and the full
@@ -267,12 +289,27 @@ func (h *Host) Sync(ctx context.Context, name string) (*SyncResult, error) {
 	cur, _, cerr := h.Local.Current(name)
 	same := cerr == nil && bytes.Equal(cur.Fullchain, files.Fullchain) && bytes.Equal(cur.PrivKey, files.PrivKey)
 	if !same {
-		newLeaf, err := leafOf(files.Cert)
+		// The checks a certificate from the CA passes, and those its TLS
+		// connection stood for (the record's MAC was checked by Latest).
+		roots, err := rootsFor(shared)
 		if err != nil {
 			return nil, fmt.Errorf("certificate of %s in etcd: %w", name, err)
 		}
+		now := h.now()
+		newLeaf, err := verifyFleetCertificate(v, files, shared, roots, now)
+		if err != nil {
+			return nil, fmt.Errorf("certificate of %s in etcd (generation %d): %w", name, v.Generation, err)
+		}
 		if cerr == nil {
-			if old, err := leafOf(cur.Cert); err == nil && old.NotBefore.After(newLeaf.NotBefore) {
+			old, err := leafOf(cur.Cert)
+			switch {
+			case err != nil:
+			case old.NotBefore.After(now.Add(clockSkew)):
+				// Never valid yet (planted before these checks existed):
+				// it must not block good certificates for ever.
+				h.log().Warn("the live certificate is not valid before a future date; replacing it", "cert_name", name,
+					"not_before", old.NotBefore.UTC().Format(time.RFC3339))
+			case old.NotBefore.After(newLeaf.NotBefore):
 				h.log().Warn("etcd holds an older certificate than this host; not installing it", "cert_name", name, "generation", v.Generation)
 				return res, nil
 			}

@@ -178,11 +178,13 @@ func (s *certStore) Install(name string, files store.Files, _ ...store.InstallOp
 	if s.latest != nil {
 		v.Generation = s.latest.Generation + 1
 	}
+	v.Names = leafNames(leaf)
 	if files.PrivKey != nil {
 		if v.PrivKey, err = s.f.sealer.Seal(s.f.certKey(name, "latest")+"#privkey", files.PrivKey); err != nil {
 			return nil, err
 		}
 	}
+	v.MAC = s.f.sealer.recordMAC(s.f.certKey(name, "latest"), v)
 	s.staged = v
 	return &store.Installed{Version: v.Generation, Leaf: leaf}, nil
 }

@@ -151,7 +151,34 @@ func StartPebble(t testing.TB, opts PebbleOptions) *Pebble {
 		HTTPClient: hc, counts: map[string]int{},
 	}
 	p.DirURL = p.startProxy(t, upstream, certPEM, keyPEM, pool) + "/dir"
+	p.appendIssuingRoots(t)
 	return p
+}
+
+// appendIssuingRoots adds Pebble's issuing roots (default and alternates)
+// to CABundle, as a user of a private CA puts its root there: a fleet host
+// verifies certificates from etcd against the system roots and its
+// ca-bundle.
+func (p *Pebble) appendIssuingRoots(t testing.TB) {
+	t.Helper()
+	f, err := os.OpenFile(p.CABundle, os.O_WRONLY|os.O_APPEND, 0)
+	must(t, err)
+	defer f.Close()
+	for i := 0; ; i++ {
+		resp, err := p.HTTPClient.Get(p.MgmtURL + "/roots/" + strconv.Itoa(i))
+		must(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		must(t, err)
+		if resp.StatusCode != 200 {
+			if i == 0 {
+				t.Fatalf("pebble management /roots/0: %d %s", resp.StatusCode, b)
+			}
+			return
+		}
+		_, err = f.Write(append([]byte("\n"), b...))
+		must(t, err)
+	}
 }
 
 // startProxy runs the counting TLS reverse proxy; the Host header is kept

@@ -64,7 +64,7 @@ func TestFleetObtainAnsweredByAnotherHost(t *testing.T) {
 	}
 	ctx := testenv.Context(t, 3*time.Minute)
 	daemon := exec.CommandContext(ctx, filepath.Join(binDir, "acmectl"), append([]string{"renew", "--daemon", "--state-dir", stateA, "--log-level", "debug"},
-		"--storage", storage, "--storage-key-file", keyFile, "--etcd-lease-ttl", "3s")...)
+		"--storage", storage, "--storage-key-file", keyFile, "--etcd-lease-ttl", "3s", "--ca-bundle", p.CABundle)...)
 	daemon.Env = cleanEnv()
 	proc := testenv.Start(t, "acmectl daemon A", daemon)
 	testenv.WaitFor(t, "A's responder", 30*time.Second, func() error {
@@ -118,7 +118,7 @@ func TestFleetObtainAnsweredByAnotherHost(t *testing.T) {
 	renewB := func(extra ...string) (result, map[string]any) {
 		t.Helper()
 		r := run(t, nil, append([]string{"renew", "--state-dir", stateB, "--json", "--no-random-sleep",
-			"--storage", storage, "--storage-key-file", keyFile, "--etcd-lease-ttl", "3s"}, extra...)...)
+			"--storage", storage, "--storage-key-file", keyFile, "--etcd-lease-ttl", "3s", "--ca-bundle", p.CABundle}, extra...)...)
 		var doc map[string]any
 		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
 			t.Fatalf("renew --json: stdout is not one JSON document: %v\n%s", err, r.stdout)
@@ -274,7 +274,8 @@ func TestFleetThreeDaemons(t *testing.T) {
 		t.Fatal(err)
 	}
 	storage := "etcd://" + e.Endpoint + "/e2e-fleet3"
-	fleetArgs := []string{"--storage", storage, "--storage-key-file", keyFile, "--etcd-lease-ttl", "3s"}
+	// ca-bundle is host-local (never from etcd): each host gives its own.
+	fleetArgs := []string{"--storage", storage, "--storage-key-file", keyFile, "--etcd-lease-ttl", "3s", "--ca-bundle", p.CABundle}
 	respAddr := fmt.Sprintf("127.0.0.1:%d", p.HTTPPort)
 
 	hosts := map[string]*fleetHost{}
