@@ -129,12 +129,12 @@ func validate(t *testing.T, addr string, ch challenges.Challenge) {
 }
 
 // startLimited presents one challenge on a Server with the given limits
-// (the ClientHello deadline long, so only eviction closes idle
-// connections unless hello is set) and returns its address.
-func startLimited(t *testing.T, hello time.Duration, perSource, total, hard int) (string, challenges.Challenge) {
+// and returns its address. With a long hello, only eviction closes idle
+// connections.
+func startLimited(t *testing.T, hello, quiet time.Duration, perSource, total, hard int) (string, challenges.Challenge) {
 	t.Helper()
 	s := tlsalpn01.NewServer([]string{"127.0.0.1:0"}, testLogger(t))
-	tlsalpn01.SetLimits(s, hello, 0, perSource, total, hard)
+	tlsalpn01.SetLimits(s, hello, quiet, perSource, total, hard)
 	ch := chal(challenges.IdentifierDNS, "limits.example.test", "tok")
 	if err := s.Present(t.Context(), ch); err != nil {
 		t.Fatal(err)
@@ -147,14 +147,26 @@ func startLimited(t *testing.T, hello time.Duration, perSource, total, hard int)
 // connections, a CA's connection gets in by closing the oldest idle one,
 // and only that one.
 func TestServerEvictsOldestQuietConnection(t *testing.T) {
-	addr, ch := startLimited(t, time.Minute, 100, 4, 100)
+	addr, ch := startLimited(t, time.Minute, 0, 100, 4, 100)
+	idle := dialIdle(t, addr, 4)
+	validate(t, addr, ch)
+	onlyOldestClosed(t, idle)
+}
+
+func dialIdle(t *testing.T, addr string, n int) []net.Conn {
 	var idle []net.Conn
-	for range 4 {
+	for range n {
 		idle = append(idle, dialFrom(t, "127.0.0.1", addr))
 	}
-	validate(t, addr, ch)
+	return idle
+}
+
+// onlyOldestClosed checks that the server closed idle[0] and none of the
+// others.
+func onlyOldestClosed(t *testing.T, idle []net.Conn) {
+	t.Helper()
 	if !closedByServer(idle[0], 10*time.Second) {
-		t.Error("oldest idle connection still open after a validation found every slot taken; want it closed")
+		t.Error("oldest idle connection still open; want it closed to make room")
 	}
 	for i, c := range idle[1:] {
 		if closedByServer(c, 100*time.Millisecond) {
@@ -166,7 +178,7 @@ func TestServerEvictsOldestQuietConnection(t *testing.T) {
 // TestServerPerSourceLimit: a source at its limit makes room among its own
 // connections, not another source's older ones.
 func TestServerPerSourceLimit(t *testing.T) {
-	addr, ch := startLimited(t, time.Minute, 2, 100, 100)
+	addr, ch := startLimited(t, time.Minute, 0, 2, 100, 100)
 	other := dialFrom(t, "127.0.0.2", addr) // oldest, another source
 	first := dialFrom(t, "127.0.0.1", addr)
 	second := dialFrom(t, "127.0.0.1", addr)
@@ -185,31 +197,17 @@ func TestServerPerSourceLimit(t *testing.T) {
 // TestServerHardLimit: past the hard limit a connection is closed whatever
 // its age, the oldest one that sent no ClientHello first.
 func TestServerHardLimit(t *testing.T) {
-	s := tlsalpn01.NewServer([]string{"127.0.0.1:0"}, testLogger(t))
-	tlsalpn01.SetLimits(s, time.Minute, time.Hour, 1, 1, 3) // nothing is quiet for an hour
-	ch := chal(challenges.IdentifierDNS, "hard.example.test", "tok")
-	if err := s.Present(t.Context(), ch); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
-	addr := listenAddr(t, s)
-	idle := []net.Conn{dialFrom(t, "127.0.0.1", addr), dialFrom(t, "127.0.0.1", addr), dialFrom(t, "127.0.0.1", addr)}
+	addr, ch := startLimited(t, time.Minute, time.Hour, 1, 1, 3) // nothing is quiet for an hour
+	idle := dialIdle(t, addr, 3)
 	validate(t, addr, ch)
-	if !closedByServer(idle[0], 10*time.Second) {
-		t.Error("oldest idle connection still open past the hard limit; want it closed")
-	}
-	for i, c := range idle[1:] {
-		if closedByServer(c, 100*time.Millisecond) {
-			t.Errorf("idle connection %d closed; want only the oldest closed", i+1)
-		}
-	}
+	onlyOldestClosed(t, idle)
 }
 
 // TestServerClientHelloDeadline: a connection that sends nothing, or only
 // part of a ClientHello, is closed after the ClientHello deadline; a
 // validation still succeeds.
 func TestServerClientHelloDeadline(t *testing.T) {
-	addr, ch := startLimited(t, 200*time.Millisecond, 100, 100, 100)
+	addr, ch := startLimited(t, 200*time.Millisecond, 0, 100, 100, 100)
 	silent := dialFrom(t, "127.0.0.1", addr)
 	trickle := dialFrom(t, "127.0.0.1", addr)
 	if _, err := trickle.Write([]byte{0x16, 0x03, 0x01}); err != nil { // a TLS record header, cut short
