@@ -48,20 +48,14 @@ type cloud struct {
 	arm, login string
 }
 
-var clouds = map[string]cloud{
-	"public":       {"https://management.azure.com", "https://login.microsoftonline.com"},
-	"china":        {"https://management.chinacloudapi.cn", "https://login.chinacloudapi.cn"},
-	"usgovernment": {"https://management.usgovcloudapi.net", "https://login.microsoftonline.us"},
-}
-
 func cloudNamed(name string) (cloud, bool) {
 	switch strings.ToLower(name) {
 	case "", "public", "azurepublic", "azurepubliccloud", "azurecloud":
-		return clouds["public"], true
+		return cloud{"https://management.azure.com", "https://login.microsoftonline.com"}, true
 	case "china", "azurechina", "azurechinacloud":
-		return clouds["china"], true
+		return cloud{"https://management.chinacloudapi.cn", "https://login.chinacloudapi.cn"}, true
 	case "usgovernment", "azureusgovernment", "azureusgovernmentcloud":
-		return clouds["usgovernment"], true
+		return cloud{"https://management.usgovcloudapi.net", "https://login.microsoftonline.us"}, true
 	}
 	return cloud{}, false
 }

@@ -57,7 +57,7 @@ type fakeARM struct {
 	preconFail int
 }
 
-var rsPath = regexp.MustCompile(`^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Network/dnsZones/([^/]+)/TXT/([^/]+)$`)
+var rsPath = regexp.MustCompile(`^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Network/(?:dnsZones|privateDnsZones)/([^/]+)/TXT/([^/]+)$`)
 
 func cloudError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
@@ -79,7 +79,11 @@ func (f *fakeARM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.recordSet(w, r, m[2], m[3], m[4])
 		return
 	}
-	if strings.HasSuffix(r.URL.Path, "/dnsZones") || strings.HasSuffix(r.URL.Path, "/dnszones") {
+	if private := strings.Contains(r.URL.Path, "rivateDnsZones") || strings.Contains(r.URL.Path, "privatednszones"); private != (r.URL.Query().Get("api-version") == azure.PrivateAPIVersion) {
+		cloudError(w, http.StatusBadRequest, "InvalidApiVersionParameter", "wrong api-version for the resource type")
+		return
+	}
+	if strings.HasSuffix(r.URL.Path, "/dnsZones") || strings.HasSuffix(r.URL.Path, "/dnszones") || strings.HasSuffix(strings.ToLower(r.URL.Path), "/privatednszones") {
 		f.listZones(w, r)
 		return
 	}
@@ -420,6 +424,45 @@ func TestAzure(t *testing.T) {
 	t.Run("plain http endpoint off loopback refused", func(t *testing.T) {
 		_, err := newProvider(t, vars, map[string]string{"endpoint": "http://management.example.net"})
 		if err == nil || !strings.Contains(err.Error(), "want https") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("private zone (Microsoft.Network/privateDnsZones, 2020-06-01; not validated: that document is not committed)", func(t *testing.T) {
+		plain := httptest.NewServer(arm)
+		defer plain.Close()
+		p, err := newProvider(t, vars, map[string]string{"endpoint": plain.URL, "private-zone": "true", "zone": "example.test", "resource-group": "rg-dns"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := "_acme-challenge.private.example.test."
+		for _, v := range []string{"p1", "p2"} {
+			if err := p.SetTXT(t.Context(), name, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := env.Zones.TXT(name); !slices.Equal(got, []string{"p1", "p2"}) {
+			t.Fatalf("TXT = %q", got)
+		}
+		for _, v := range []string{"p1", "p2"} {
+			if err := p.DeleteTXT(t.Context(), name, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := env.Zones.TXT(name); len(got) != 0 {
+			t.Fatalf("TXT left = %q", got)
+		}
+	})
+	t.Run("a nextLink off the API base is refused", func(t *testing.T) {
+		// The fake's pages link to the validating server's address, which
+		// is not this one: the token must not follow such a link.
+		plain := httptest.NewServer(arm)
+		defer plain.Close()
+		p, err := newProvider(t, vars, map[string]string{"endpoint": plain.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = p.SetTXT(t.Context(), "_acme-challenge.x.zzz.test.", "v")
+		if err == nil || !strings.Contains(err.Error(), "azure: list zones: the next page") || !strings.Contains(err.Error(), "is not under "+plain.URL) {
 			t.Fatalf("err = %v", err)
 		}
 	})

@@ -30,23 +30,39 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 )
 
-// endpoints are OVH's API regions (the names lego, certbot-dns-ovh and
-// the OVH SDKs accept).
-var endpoints = map[string]string{
-	"ovh-eu":        "https://eu.api.ovh.com/1.0",
-	"ovh-ca":        "https://ca.api.ovh.com/1.0",
-	"ovh-us":        "https://api.us.ovhcloud.com/1.0",
-	"kimsufi-eu":    "https://eu.api.kimsufi.com/1.0",
-	"kimsufi-ca":    "https://ca.api.kimsufi.com/1.0",
-	"soyoustart-eu": "https://eu.api.soyoustart.com/1.0",
-	"soyoustart-ca": "https://ca.api.soyoustart.com/1.0",
+// endpoint returns the API base URL of an OVH region name (the names
+// lego, certbot-dns-ovh and the OVH SDKs accept), or name itself.
+func endpoint(name string) string {
+	switch strings.ToLower(name) {
+	case "ovh-eu":
+		return "https://eu.api.ovh.com/1.0"
+	case "ovh-ca":
+		return "https://ca.api.ovh.com/1.0"
+	case "ovh-us":
+		return "https://api.us.ovhcloud.com/1.0"
+	case "kimsufi-eu":
+		return "https://eu.api.kimsufi.com/1.0"
+	case "kimsufi-ca":
+		return "https://ca.api.kimsufi.com/1.0"
+	case "soyoustart-eu":
+		return "https://eu.api.soyoustart.com/1.0"
+	case "soyoustart-ca":
+		return "https://ca.api.soyoustart.com/1.0"
+	}
+	return name
 }
 
-// tokenURLs are the OAuth2 token endpoints of the regions.
-var tokenURLs = map[string]string{
-	"https://eu.api.ovh.com/1.0":      "https://www.ovh.com/auth/oauth2/token",
-	"https://ca.api.ovh.com/1.0":      "https://ca.ovh.com/auth/oauth2/token",
-	"https://api.us.ovhcloud.com/1.0": "https://us.ovhcloud.com/auth/oauth2/token",
+// tokenURL returns the OAuth2 token endpoint of an API base URL.
+func tokenURL(base string) string {
+	switch base {
+	case "https://eu.api.ovh.com/1.0":
+		return "https://www.ovh.com/auth/oauth2/token"
+	case "https://ca.api.ovh.com/1.0":
+		return "https://ca.ovh.com/auth/oauth2/token"
+	case "https://api.us.ovhcloud.com/1.0":
+		return "https://us.ovhcloud.com/auth/oauth2/token"
+	}
+	return ""
 }
 
 const defaultTTL = 60
@@ -100,10 +116,7 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw := strings.TrimSpace(ep.Value)
-	if u, ok := endpoints[strings.ToLower(raw)]; ok {
-		raw = u
-	}
+	raw := endpoint(strings.TrimSpace(ep.Value))
 	base, err := providers.Endpoint(name, raw, false)
 	if err != nil {
 		return nil, err
@@ -132,7 +145,7 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 				return nil, err
 			}
 			p.clientID, p.clientSecret, from = id.Value, sec.Value, sec.From+" (client "+id.Value+")"
-			tu, err := cfg.Setting("token-url", itemTokenURL, tokenURLs[base.String()])
+			tu, err := cfg.Setting("token-url", itemTokenURL, tokenURL(base.String()))
 			if err != nil {
 				return nil, err
 			}
