@@ -146,7 +146,7 @@ const maxNonceAttempts = 6
 
 // nonce returns a pooled nonce or fetches one with HEAD.
 func (c *Client) nonce(ctx context.Context, nonceURL string) (string, error) {
-	if n := c.nonces.take(); n != "" {
+	if n := c.nonces.awaitInflight(ctx); n != "" {
 		return n, nil
 	}
 	if nonceURL == "" {
@@ -209,7 +209,9 @@ func (c *Client) post(ctx context.Context, r postRequest) (*response, error) {
 		if err != nil {
 			return nil, err
 		}
+		c.nonces.begin()
 		resp, err := c.do(ctx, http.MethodPost, r.url, body, "application/jose+json", r.accept)
+		c.nonces.end()
 		if err != nil {
 			var te *TemporaryError
 			if idempotent && errors.As(err, &te) && transient < maxTransientRetries {

@@ -127,21 +127,12 @@ func usesManual(s *store.Settings) bool {
 
 // client returns one ACME client per server for ARI fetches.
 func (w *renewer) client(s *store.Settings, eng *issue.Engine) (*client.Client, error) {
-	key := s.Server + "\x00" + s.CABundle + "\x00" + s.ACMEVersion
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if c, ok := w.clients[key]; ok {
-		return c, nil
-	}
-	// ARI fetches are routine: the client's Info lines (directory) become
-	// Debug so a cron run with nothing due stays silent.
-	eng.Logger = slog.New(demoteHandler{eng.Logger.Handler()})
-	c, err := eng.Client(s)
-	if err != nil {
-		return nil, err
-	}
-	w.clients[key] = c
-	return c, nil
+	return w.cached(w.clients, s, func() (*client.Client, error) {
+		// ARI fetches are routine: the client's Info lines (directory)
+		// become Debug so a cron run with nothing due stays silent.
+		eng.Logger = slog.New(demoteHandler{eng.Logger.Handler()})
+		return eng.Client(s)
+	})
 }
 
 // issueClient returns the pass's ACME client for orders on s's server,
@@ -149,19 +140,26 @@ func (w *renewer) client(s *store.Settings, eng *issue.Engine) (*client.Client, 
 // renewal of the pass then shares one directory, one nonce pool and the
 // kept-alive connections (the client is safe for concurrent orders).
 func (w *renewer) issueClient(s *store.Settings, eng *issue.Engine) (*client.Client, error) {
+	return w.cached(w.issuers, s, func() (*client.Client, error) {
+		plain := *eng
+		plain.HTTPClient = nil
+		return plain.Client(s)
+	})
+}
+
+// cached returns m's client for s's server, building it once.
+func (w *renewer) cached(m map[string]*client.Client, s *store.Settings, build func() (*client.Client, error)) (*client.Client, error) {
 	key := s.Server + "\x00" + s.CABundle + "\x00" + s.ACMEVersion
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if c, ok := w.issuers[key]; ok {
+	if c, ok := m[key]; ok {
 		return c, nil
 	}
-	plain := *eng
-	plain.HTTPClient = nil
-	c, err := plain.Client(s)
+	c, err := build()
 	if err != nil {
 		return nil, err
 	}
-	w.issuers[key] = c
+	m[key] = c
 	return c, nil
 }
 
