@@ -40,6 +40,9 @@ func BenchmarkPassNothingDue10k(b *testing.B) {
 		if err := os.WriteFile(filepath.Join(dir, "state.json"), js, 0o600); err != nil {
 			b.Fatal(err)
 		}
+		if err := os.WriteFile(filepath.Join(dir, "settings.yaml"), []byte("version: 1\n"), 0o600); err != nil {
+			b.Fatal(err)
+		}
 	}
 	iss := &fakeIssuer{now: time.Now}
 	r := &Runner{Store: d, Issuer: iss, Hooks: &fakeHooks{}, Parallel: 1, Cache: &StateCache{Root: d.Root()}}

@@ -497,9 +497,16 @@ func (p *pass) locked(ctx context.Context, res Result, before *store.State, forc
 // fetchARI updates st.ARI from the CA; failures are not the certificate's
 // failure: the lifetime rule applies until the next fetch.
 func (p *pass) fetchARI(ctx context.Context, name string, st *store.State, now time.Time) {
-	r := p.r
+	ri, retryAt, err := p.r.Issuer.RenewalInfo(ctx, name, st)
+	UpdateARI(st, ri, retryAt, err, now, p.r.log().With("cert_name", name))
+}
+
+// UpdateARI records in st.ARI the outcome of one renewalInfo fetch at now
+// (ri and the server's Retry-After as retryAt, or err): the new window and
+// next fetch, or, on error, only a later next fetch (a window fetched
+// before is kept). Local and fleet renewals share it.
+func UpdateARI(st *store.State, ri *RenewalInfo, retryAt time.Time, err error, now time.Time, log *slog.Logger) {
 	cur := ARIFromStore(st.ARI)
-	ri, retryAt, err := r.Issuer.RenewalInfo(ctx, name, st)
 	if err != nil {
 		next := now.Add(ARIErrorRetry)
 		var ue *client.UnsupportedError
@@ -507,11 +514,10 @@ func (p *pass) fetchARI(ctx context.Context, name string, st *store.State, now t
 			if ra := client.RetryAfterOf(err); !ra.IsZero() && client.Temporary(err) && !client.RateLimited(err) {
 				next = now.Add(ClampARIRetry(ra.Sub(now)))
 			}
-			r.log().Warn("renewalInfo fetch failed; using the lifetime rule", "cert_name", name, "err", err, "next_fetch", next)
+			log.Warn("renewalInfo fetch failed; using the lifetime rule", "err", err, "next_fetch", next)
 		} else {
-			r.log().Debug("server has no renewalInfo", "cert_name", name)
+			log.Debug("server has no renewalInfo")
 		}
-		// Keep a window fetched before, if any; only move the next fetch.
 		cur.NextFetch, cur.FetchedAt = next, now
 		st.ARI = ARIToStore(cur)
 		return
@@ -522,7 +528,7 @@ func (p *pass) fetchARI(ctx context.Context, name string, st *store.State, now t
 	}
 	cur = cur.WithRenewalInfo(ri, now, NextARIFetch(now, d, !retryAt.IsZero()))
 	st.ARI = ARIToStore(cur)
-	r.log().Debug("renewalInfo fetched", "cert_name", name, "window_start", ri.Start, "window_end", ri.End)
+	log.Debug("renewalInfo fetched", "window_start", ri.Start, "window_end", ri.End)
 }
 
 // recordFailure stores the failure (last error, CA Retry-After, backoff

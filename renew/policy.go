@@ -256,3 +256,9 @@ func minTime(a, b time.Time) time.Time {
 }
 
 func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// DueByLifetime applies the lifetime rule alone (no ARI, no backoff) at
+// now: obtain's "is current" test.
+func DueByLifetime(notBefore, notAfter, now time.Time) bool {
+	return Policy{}.Due(DueInput{NotBefore: notBefore, NotAfter: notAfter, Now: now}).Due
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -60,23 +61,13 @@ func (a *app) runDeploy(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := st.CurrentPaths(name); errors.Is(err, store.ErrNotFound) {
+	paths, err := st.CurrentPaths(name)
+	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%s has no certificate yet: nothing to deploy", name)
-	}
-	if len(s.Hooks.Deploy) == 0 {
-		if state.DeployPending {
-			state.DeployPending = false
-			if err := st.SaveState(name, state); err != nil {
-				return err
-			}
-		}
-		return a.deployDone(name, 0, nil)
-	}
-	derr := a.runDeployHooks(ctx, st, name, s, state, newHookRun(a))
-	state.DeployPending = derr != nil
-	if err := st.SaveState(name, state); err != nil {
+	} else if err != nil {
 		return err
 	}
+	derr := a.hookManager().Deploy(ctx, lifecycle.HookCert(name, s), lifecycle.HookInstalled(paths, state.NotAfter), lifecycle.RecordDeploy(st, name))
 	return a.deployDone(name, len(s.Hooks.Deploy), derr)
 }
 

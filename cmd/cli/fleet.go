@@ -2,17 +2,18 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/fleet"
-	"github.com/acmectl/acmectl/internal/hook"
+	"github.com/acmectl/acmectl/internal/issue"
+	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/renew"
 )
@@ -73,21 +74,23 @@ func (a *app) openFleetHost(st *store.Dir) (*fleet.Host, error) {
 		f.Close()
 		return nil, err
 	}
-	hooks := newHookRun(a)
+	hooks := a.hookManager()
 	return &fleet.Host{
 		Fleet: f, Local: st, Engine: a.engine(st), Logger: a.log, Now: a.env.Now, Account: acct, Classify: errorClass,
 		// Host-local settings come from this host only (never etcd).
 		Defaults: &store.Settings{Server: a.g.server, CABundle: a.g.caBundle},
+		RenewalInfo: func(ctx context.Context, s *store.Settings, leaf *x509.Certificate) (*renew.RenewalInfo, time.Time, error) {
+			eng := a.engine(st)
+			eng.Logger = slog.New(demoteHandler{eng.Logger.Handler()}) // routine: a cron run stays silent
+			c, err := eng.Client(s)
+			if err != nil {
+				return nil, time.Time{}, err
+			}
+			return fetchRenewalInfo(ctx, c, leaf)
+		},
+		// Sync records this host's deploy_pending.
 		Deploy: func(ctx context.Context, name string, s *store.Settings, inst *store.Installed) error {
-			if len(s.Hooks.Deploy) == 0 {
-				return nil
-			}
-			ev := hook.Event{
-				Kind: hook.Deploy, CertName: name, Domains: s.Names, Server: s.Server, NotAfter: inst.Leaf.NotAfter,
-				CertPath: inst.Cert, KeyPath: inst.PrivKey, ChainPath: inst.Chain,
-				FullchainPath: inst.Fullchain, Lineage: filepath.Dir(inst.Cert),
-			}
-			return hooks.runDeploy(ctx, st, name, s, ev)
+			return hooks.Deploy(ctx, lifecycle.HookCert(name, s), lifecycle.HookInstalled(inst, inst.Leaf.NotAfter), nil)
 		},
 	}, nil
 }
@@ -115,64 +118,58 @@ func (a *app) runFleetObtain(ctx context.Context, opts *obtainOptions, name stri
 	}
 	defer lk.Unlock()
 	settings := fresh
+	var changes lifecycle.Changes
 	if old, err := h.Settings(ctx, name); err == nil {
-		merged := *old
-		if err := a.applyOrderFlags(&merged, false); err != nil {
+		g, err := a.orderGiven(false)
+		if err != nil {
 			return err
 		}
-		if a.cfg.source("server") == sourceFlag || a.cfg.source("server") == sourceEnv {
-			merged.Server = fresh.Server
+		if settings, changes, err = a.merge(old, g); err != nil {
+			return err
 		}
-		settings = &merged
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	sameNames := false
-	if _, files, err := h.Fleet.Latest(ctx, name); err == nil && !opts.force {
-		if leaf, err := leafOf(files.Cert); err == nil {
-			sameNames = equalNames(leaf.DNSNames, settings.Names)
-			if sameNames && !dueByLifetime(leaf.NotBefore, leaf.NotAfter, a.env.Now()) {
-				if err := h.Publish(ctx, lk, settings); err != nil {
-					return err
-				}
-				lk.Unlock()
-				if _, err := h.Sync(ctx, name); err != nil {
-					return err
-				}
-				fmt.Fprintf(a.env.Stderr, "%s is current until %s (use --force to reorder)\n", name, leaf.NotAfter.UTC().Format(time.RFC3339))
-				return nil
+	if _, files, err := h.Fleet.Latest(ctx, name); err == nil && !opts.force && len(changes.Shaping) == 0 {
+		if leaf, err := leafOf(files.Cert); err == nil && equalNames(leaf.DNSNames, settings.Names) && !dueByLifetime(leaf.NotBefore, leaf.NotAfter, a.env.Now()) {
+			if err := h.Publish(ctx, lk, settings); err != nil {
+				return err
 			}
+			lk.Unlock()
+			if _, err := h.Sync(ctx, name); err != nil {
+				return err
+			}
+			return a.reportCurrent(name, leaf.NotAfter, changes.RenewalOnly)
 		}
 	}
 	if err := h.Publish(ctx, lk, settings); err != nil {
 		return err
 	}
-	hooks := newHookRun(a)
-	hooks.pre(ctx, settings)
+	hooks, hc := a.hookManager(), lifecycle.HookCert(name, settings)
+	hooks.Pre(ctx, hc)
 	iss, err := h.Issue(ctx, lk, fleet.IssueOptions{Force: opts.force})
 	if err != nil {
 		h.RecordFailure(ctx, lk, err)
-		hooks.failure(ctx, name, settings, err)
-		hooks.post(ctx, nil, []string{name})
+		hooks.Failure(ctx, hc, err)
+		hooks.Post(ctx, nil, []string{name})
 		return err
 	}
 	lk.Unlock()
 	res, err := h.Sync(ctx, name)
-	hooks.post(ctx, []string{name}, nil)
+	hooks.Post(ctx, []string{name}, nil)
 	if err != nil {
 		return fmt.Errorf("certificate published to the fleet (generation %d) but not installed here: %w", iss.Generation, err)
 	}
-	paths, perr := st.CurrentPaths(name)
-	if perr == nil {
-		w := a.env.Stdout
-		fmt.Fprintf(w, "certificate %s (fleet generation %d) valid until %s\n", name, iss.Generation, iss.Leaf.NotAfter.UTC().Format(time.RFC3339))
-		fmt.Fprintf(w, "  fullchain: %s\n", paths.Fullchain)
-		if paths.PrivKey != "" {
-			fmt.Fprintf(w, "  privkey:   %s\n", paths.PrivKey)
-		}
+	paths, err := st.CurrentPaths(name)
+	if err != nil {
+		return fmt.Errorf("certificate published to the fleet (generation %d) but not installed here: %w", iss.Generation, err)
+	}
+	// The same report as a local obtain (text or --json).
+	if err := a.reportObtain(name, settings, &issue.Result{Installed: paths, Leaf: iss.Leaf, Replaced: iss.Replaced, OrderURL: iss.OrderURL}, false, ""); err != nil {
+		return err
 	}
 	if res.DeployErr != nil {
-		return res.DeployErr
+		return &exitError{code: ExitFailed, err: res.DeployErr}
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/keys"
+	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -150,20 +151,7 @@ func (a *app) applyImport(ctx context.Context, st *store.Dir, plan *importPlan) 
 		if err != nil {
 			return done, err
 		}
-		inst, err := st.Install(c.name, c.files)
-		var ierr *store.InstallError
-		if errors.As(err, &ierr) {
-			inst, err = ierr.Installed, nil
-		}
-		if err == nil {
-			err = st.SaveSettings(c.name, c.settings)
-		}
-		if err == nil {
-			state := &store.State{}
-			state.RecordInstall(inst)
-			state.IssuedBy, state.IssuedAccount = c.settings.Server, c.settings.Account
-			err = st.SaveState(c.name, state)
-		}
+		err = lifecycle.Adopt(st, c.name, c.files, c.settings)
 		unlockCert()
 		if err != nil {
 			return done, fmt.Errorf("import %s: %w", c.name, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -314,19 +315,6 @@ func settingsChanges(s *store.Settings, to, bundle, want string) [][3]string {
 	return ch
 }
 
-func applySettingsChanges(s *store.Settings, changes [][3]string) {
-	for _, c := range changes {
-		switch c[0] {
-		case "server":
-			s.Server = c[2]
-		case "ca-bundle":
-			s.CABundle = c[2]
-		case "acme-version":
-			s.ACMEVersion = c[2]
-		}
-	}
-}
-
 // applyMigration stores the accounts under the new server (registering
 // where needed) and then rewrites each certificate's settings under its
 // lock. Certificates that cannot be locked are reported and left as they
@@ -384,22 +372,21 @@ func (a *app) applyMigration(ctx context.Context, st *store.Dir, c *client.Clien
 	return errors.Join(errs...)
 }
 
+// migrateCertSettings points one certificate at the new server through
+// the lifecycle owner's settings writer.
 func migrateCertSettings(ctx context.Context, st *store.Dir, mc *migrateCert, plan *migratePlan, lockWait time.Duration) error {
-	unlock, err := st.LockCert(ctx, mc.name, lockWait)
-	if err != nil {
-		return err
+	var g lifecycle.Given
+	for _, c := range mc.changes {
+		switch c[0] {
+		case "server":
+			g.Server = ptr(c[2])
+		case "ca-bundle":
+			g.CABundle = ptr(c[2])
+		case "acme-version":
+			g.ACMEVersion = ptr(c[2])
+		}
 	}
-	defer unlock()
-	// Re-read under the lock: a renewal or an edit may have come first.
-	s, err := st.LoadSettings(mc.name)
-	if err != nil {
-		return err
-	}
-	if s.Server != plan.from {
-		return fmt.Errorf("its server changed meanwhile to %s; left alone", s.Server)
-	}
-	applySettingsChanges(s, mc.changes)
-	return st.SaveSettings(mc.name, s)
+	return lifecycle.Repoint(ctx, st, mc.name, plan.from, g, lockWait)
 }
 
 func (a *app) printMigrationPlan(w io.Writer, plan *migratePlan, termsNeeded bool) {

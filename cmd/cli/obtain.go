@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/issue"
+	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -31,8 +31,12 @@ func newObtainCmd(a *app, runF func(context.Context, *obtainOptions) error) *cob
 		Long: `Order a certificate for the given names, store it under the state directory and
 remember the settings so that "acmectl renew" can repeat the order.
 
-On an existing certificate with the same names that is not due, nothing is ordered
-(use --force). Files land in <state-dir>/certificates/<cert-name>/{cert,chain,fullchain,privkey}.pem.`,
+On an existing certificate whose names, server, account, key type, profile and
+must-staple are unchanged and that is not due, nothing is ordered (use --force); other
+changed settings (solvers, hooks, email, ...) are stored for the next renewal. A change
+to one of those six orders now; the new settings are stored once the new certificate is
+installed. Solver flags replace the stored solver set. A first obtain that fails leaves
+nothing behind. Files land in <state-dir>/certificates/<cert-name>/{cert,chain,fullchain,privkey}.pem.`,
 		Example: `  acmectl obtain --accept-tos --email admin@example.com -d example.com -d www.example.com --http-01
   acmectl obtain -d example.com --webroot /var/www/html --deploy-hook "systemctl reload nginx"
   acmectl obtain -d '*.example.com' -d example.com --dns-01 rfc2136 --rfc2136-server ns1.example.com:53 --rfc2136-tsig-file /etc/acmectl/tsig.key`,
@@ -64,15 +68,14 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	if err != nil {
 		return err
 	}
-	server := a.g.server
-	if opts.dryRun && server == serverAliases()["letsencrypt"] {
-		server = serverAliases()["letsencrypt-staging"]
-		fmt.Fprintln(a.env.Stderr, "acmectl: --dry-run: using letsencrypt-staging instead of letsencrypt")
+	// Before the lock: the flags parse, and the settings a new certificate
+	// would have name it.
+	g, err := a.orderGiven(true)
+	if err != nil {
+		return err
 	}
-
-	// The settings as they would be after this command.
-	fresh := &store.Settings{Server: server, Account: a.g.account, ACMEVersion: a.g.acmeVersion, CABundle: a.g.caBundle, Email: a.g.email}
-	if err := a.applyOrderFlags(fresh, true); err != nil {
+	fresh, _, err := a.merge(nil, g)
+	if err != nil {
 		return err
 	}
 	if len(fresh.Names) == 0 {
@@ -102,61 +105,37 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 		defer unlock()
 	}
 
-	settings := fresh
-	state := &store.State{}
-	var current *store.Files
-	if old, err := st.LoadSettings(name); err == nil {
-		state, err = st.LoadState(name)
-		if err != nil {
-			return err
-		}
-		// A flag given replaces the stored value; an absent flag keeps it.
-		merged := *old
-		if err := a.applyOrderFlags(&merged, false); err != nil {
-			return err
-		}
-		if a.cfg.source("server") == sourceFlag || a.cfg.source("server") == sourceEnv {
-			merged.Server = server
-		}
-		if a.cfg.flag("account").Changed {
-			merged.Account = a.g.account
-		}
-		if a.cfg.source("acme-version") == sourceFlag {
-			merged.ACMEVersion = a.g.acmeVersion
-		}
-		if a.cfg.source("ca-bundle") == sourceFlag {
-			merged.CABundle = a.g.caBundle
-		}
-		if a.cfg.source("email") == sourceFlag {
-			merged.Email = a.g.email
-		}
-		added, removed := diffNames(old.Names, merged.Names)
-		if len(removed) > 0 && !opts.allowNameRemoval && opts.certName == "" {
-			return usagef("obtain would remove %s from %s: pass --allow-name-removal or --cert-name %s", strings.Join(removed, ", "), name, name)
-		}
-		if len(added)+len(removed) > 0 {
-			a.log.Info("names change", "cert_name", name, "added", orDash(added), "removed", orDash(removed))
-		}
-		settings = &merged
-		if files, _, err := st.Current(name); err == nil {
-			current = files
-		}
-		if current != nil && len(added)+len(removed) == 0 && !opts.force && !state.Revoked && !opts.dryRun {
-			leaf, err := leafOf(current.Cert)
-			if err == nil && !dueByLifetime(leaf.NotBefore, leaf.NotAfter, a.env.Now()) {
-				if err := st.SaveSettings(name, settings); err != nil {
-					return err
-				}
-				msg := fmt.Sprintf("%s is current until %s (use --force to reorder)", name, leaf.NotAfter.UTC().Format(time.RFC3339))
-				if a.g.json {
-					return a.writeJSON(map[string]any{"cert_name": name, "outcome": "not_due", "not_after": leaf.NotAfter.UTC().Format(time.RFC3339), "message": msg})
-				}
-				fmt.Fprintln(a.env.Stdout, msg)
-				return nil
-			}
-		}
-	} else if !errors.Is(err, store.ErrNotFound) {
+	// The settings as they will be after this command: a flag given
+	// replaces the stored value, an absent one keeps it (lifecycle.Merge).
+	stored, err := st.LoadSettings(name)
+	if errors.Is(err, store.ErrNotFound) {
+		stored = nil
+	} else if err != nil {
 		return err
+	}
+	if stored != nil {
+		if g, err = a.orderGiven(false); err != nil {
+			return err
+		}
+	}
+	settings, changes, err := a.merge(stored, g)
+	if err != nil {
+		return err
+	}
+	if len(settings.Names) == 0 {
+		return usagef("obtain: no names to order")
+	}
+	if opts.dryRun && settings.Server == serverAliases()["letsencrypt"] {
+		settings.Server = serverAliases()["letsencrypt-staging"]
+		fmt.Fprintln(a.env.Stderr, "acmectl: --dry-run: using letsencrypt-staging instead of letsencrypt")
+	}
+	if stored != nil {
+		if len(changes.Removed) > 0 && !opts.allowNameRemoval && opts.certName == "" {
+			return usagef("obtain would remove %s from %s: pass --allow-name-removal or --cert-name %s", strings.Join(changes.Removed, ", "), name, name)
+		}
+		if len(changes.Added)+len(changes.Removed) > 0 {
+			fmt.Fprintf(a.env.Stderr, "%s: names change (added: %s; removed: %s)\n", name, orDash(changes.Added), orDash(changes.Removed))
+		}
 	}
 
 	extras, err := a.obtainExtrasFromFlags(settings)
@@ -168,70 +147,52 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	if err != nil {
 		return err
 	}
-	acctOpts.Label = settings.Account
 	// Live status on a terminal (progress.go); logs, prompts and manual
 	// DNS instructions print above it.
 	prog := a.progress(name)
 	defer prog.Done(errors.New("interrupted"))
 	eng.Logger, eng.Stderr = prog.Logger(eng.Logger), prog.Writer(eng.Stderr)
 	acctOpts.Confirm = prog.Confirm(acctOpts.Confirm)
-	req := issue.Request{Name: name, Settings: settings, State: state, Account: acctOpts, DryRun: opts.dryRun, Progress: prog.Event}
-	extras.apply(&req)
-	if current != nil {
-		if leaf, err := leafOf(current.Cert); err == nil {
-			req.Replaces = leaf
-		}
+	var p12 string
+	plan := lifecycle.Plan{Name: name, Stored: stored, Settings: settings, Changes: changes, Force: opts.force, DryRun: opts.dryRun,
+		Account: acctOpts, NotBefore: extras.notBefore, NotAfter: extras.notAfter, Progress: prog.Event,
+		Installed: func(res *issue.Result) (err error) { p12, err = extras.writePKCS12(res); return err }}
+	out, err := a.obtainer(st, eng).Obtain(ctx, plan)
+	if !out.Ordered && err == nil {
+		prog.Drop()
+		return a.reportCurrent(name, out.NotAfter, changes.RenewalOnly)
 	}
-	// The run's engine knows whether a person is at the terminal, so a
-	// manual DNS solver off a terminal is refused here, before anything.
-	if _, err := eng.Solvers(settings); err != nil {
-		return usagef("%v", err)
-	}
-	isNew := !st.Exists(name)
-	orderCreated := false
-	if !opts.dryRun && isNew {
-		// A new certificate's settings are saved as soon as the CA created
-		// the order: a crash mid-order leaves one that renew can finish,
-		// and a request refused before any order leaves nothing behind.
-		// An existing certificate keeps its settings until the new order
-		// succeeded.
-		req.OnOrder = func() error {
-			orderCreated = true
-			return st.SaveSettings(name, settings)
-		}
-	}
-	hooks := newHookRun(a)
-	hooks.pre(ctx, settings)
-	res, err := eng.Issue(ctx, req)
 	prog.Done(err)
-	if err != nil {
-		switch {
-		case opts.dryRun:
-		case isNew && !orderCreated:
-			_ = st.Delete(name) // pending key or state of a certificate that never existed
-		default:
-			recordFailure(st, name, state, err, a.env.Now())
-		}
-		hooks.failure(ctx, name, settings, err)
-		hooks.post(ctx, nil, []string{name})
+	var pe *lifecycle.PlanError
+	if errors.As(err, &pe) {
+		return usagef("%v", pe.Err)
+	} else if err != nil {
 		return err
 	}
-	deployErr := error(nil)
-	p12, p12Err := "", error(nil)
-	if !opts.dryRun {
-		if err := st.SaveSettings(name, settings); err != nil {
-			return err
-		}
-		p12, p12Err = extras.writePKCS12(res)
-		deployErr = hooks.deploy(ctx, st, name, settings, res)
-	}
-	hooks.post(ctx, []string{name}, nil)
-	if err := a.reportObtain(name, settings, res, opts.dryRun, p12); err != nil {
+	if err := a.reportObtain(name, settings, out.Result, opts.dryRun, p12); err != nil {
 		return err
 	}
-	if err := errors.Join(p12Err, deployErr); err != nil {
+	if err := errors.Join(out.InstalledErr, out.DeployErr); err != nil {
 		return &exitError{code: ExitFailed, err: err}
 	}
+	return nil
+}
+
+// obtainer is the lifecycle owner of this run for the local state dir.
+func (a *app) obtainer(st *store.Dir, eng *issue.Engine) *lifecycle.Obtainer {
+	return &lifecycle.Obtainer{Store: st, Engine: eng, Hooks: a.hookManager(), Logger: a.log, Now: a.env.Now, Classify: errorClass}
+}
+
+func (a *app) reportCurrent(name string, notAfter time.Time, stored []string) error {
+	msg := fmt.Sprintf("%s is current until %s (use --force to reorder)", name, notAfter.UTC().Format(time.RFC3339))
+	if a.g.json {
+		return a.writeJSON(map[string]any{"cert_name": name, "outcome": "not_due", "not_after": notAfter.UTC().Format(time.RFC3339),
+			"message": msg, "changed": nonNil(stored)})
+	}
+	if len(stored) > 0 && !a.g.quiet {
+		fmt.Fprintf(a.env.Stdout, "%s: stored %s; used from the next renewal\n", name, strings.Join(stored, ", "))
+	}
+	fmt.Fprintln(a.env.Stdout, msg)
 	return nil
 }
 
@@ -327,15 +288,6 @@ func (a *app) confirm(q string) (bool, error) {
 	}
 	answer = strings.ToLower(strings.TrimSpace(answer))
 	return answer == "y" || answer == "yes", nil
-}
-
-func recordFailure(st *store.Dir, name string, state *store.State, err error, now time.Time) {
-	state.LastAttempt = now
-	state.LastError = &store.LastError{Class: errorClass(err), Message: oneLine(err.Error()), Time: now, RetryAfter: client.RetryAfterOf(err)}
-	if ra := client.RetryAfterOf(err); !ra.IsZero() {
-		state.RetryAfter = ra
-	}
-	_ = st.SaveState(name, state)
 }
 
 func diffNames(old, new []string) (added, removed []string) {

@@ -17,6 +17,7 @@ import (
 	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/keys"
+	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -92,269 +93,295 @@ func normalizeName(n string) (string, error) {
 	return a, nil
 }
 
-// applyOrderFlags merges the order flags the user gave (and config-file
-// defaults for keys the settings lack) into s. A flag given replaces the
-// stored value; an absent flag keeps it.
+// applyOrderFlags merges the order flags the user gave (and, for fresh
+// settings, config-file defaults) into s through lifecycle.Merge.
 func (a *app) applyOrderFlags(s *store.Settings, fresh bool) error {
+	g, err := a.orderGiven(fresh)
+	if err != nil {
+		return err
+	}
+	merged, _, err := a.merge(s, g)
+	if err != nil {
+		return err
+	}
+	*s = *merged
+	return nil
+}
+
+// merge is lifecycle.Merge plus the check that every named solver the
+// result uses has a definition that parsed.
+func (a *app) merge(stored *store.Settings, g lifecycle.Given) (*store.Settings, lifecycle.Changes, error) {
+	merged, ch := lifecycle.Merge(stored, g)
+	if err := a.checkNamedSolvers(merged); err != nil {
+		return nil, ch, err
+	}
+	return merged, ch, nil
+}
+
+// given reports whether key counts as given on this command: on an
+// existing certificate only a flag does; for fresh settings also env and
+// the config file.
+func (a *app) given(key string, fresh bool) bool {
+	src := a.cfg.source(key)
+	return src != sourceDefault && (fresh || src == sourceFlag)
+}
+
+// globalsGiven puts the account and server globals into g: for fresh
+// settings always (their resolved values), else only when given as a flag
+// (env and config never move a stored certificate).
+func (a *app) globalsGiven(g *lifecycle.Given, fresh bool) {
+	explicit := func(key string) bool { return fresh || a.cfg.source(key) == sourceFlag }
+	if explicit("server") {
+		g.Server = ptr(a.g.server)
+	}
+	if explicit("account") {
+		g.Account = ptr(a.g.account)
+	}
+	if explicit("acme-version") {
+		g.ACMEVersion = ptr(a.g.acmeVersion)
+	}
+	if explicit("ca-bundle") {
+		g.CABundle = ptr(a.g.caBundle)
+	}
+	if explicit("email") {
+		g.Email = ptr(slices.Clone(a.g.email))
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// orderGiven reads the order flags into a lifecycle.Given, checking each
+// (exit 2 on bad input, before any request). fresh: settings for a new
+// certificate, where config-file defaults count as given.
+func (a *app) orderGiven(fresh bool) (lifecycle.Given, error) {
 	c := a.cfg
-	set := func(key string) bool { return c.source(key) != sourceDefault && (fresh || c.source(key) == sourceFlag) }
+	var g lifecycle.Given
+	set := func(key string) bool { return a.given(key, fresh) }
+	str := func(key string) *string {
+		if !set(key) {
+			return nil
+		}
+		return ptr(c.String(key))
+	}
+	boolean := func(key string) *bool {
+		if !set(key) {
+			return nil
+		}
+		v, _ := c.Bool(key)
+		return &v
+	}
+	duration := func(key string) (*string, error) {
+		if !set(key) {
+			return nil, nil
+		}
+		if _, err := c.Duration(key); err != nil {
+			return nil, err
+		}
+		return ptr(c.String(key)), nil
+	}
+	absPath := func(key string) (*string, error) {
+		if !set(key) {
+			return nil, nil
+		}
+		p, err := filepath.Abs(c.String(key))
+		if err != nil {
+			return nil, usagef("--%s: %v", key, err)
+		}
+		return &p, nil
+	}
 	if set("domain") {
-		var names []string
+		g.Names = []string{}
 		for _, n := range c.Strings("domain") {
 			nn, err := normalizeName(n)
 			if err != nil {
-				return err
+				return g, err
 			}
-			if !slices.Contains(names, nn) {
-				names = append(names, nn)
+			if !slices.Contains(g.Names, nn) {
+				g.Names = append(g.Names, nn)
 			}
 		}
-		s.Names = names
 	}
-	if set("key-type") || (fresh && s.KeyType == "") {
+	if set("key-type") || fresh {
 		kt := c.String("key-type")
 		if err := keys.ValidKeyType(kt); err != nil {
-			return usagef("--key-type %q: want one of %s", kt, strings.Join(keys.KeyTypes(), ", "))
+			return g, usagef("--key-type %q: want one of %s", kt, strings.Join(keys.KeyTypes(), ", "))
 		}
-		s.KeyType = kt
+		g.KeyType = &kt
 	}
-	if set("reuse-key") {
-		s.ReuseKey, _ = c.Bool("reuse-key")
-	}
-	if set("key-group") {
-		s.KeyGroup = c.String("key-group")
-	}
+	g.ReuseKey = boolean("reuse-key")
+	g.KeyGroup = str("key-group")
 	if set("csr") {
 		path := c.String("csr")
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return usagef("--csr: %v", err)
+			return g, usagef("--csr: %v", err)
 		}
 		csr, err := issue.ParseCSR(data)
 		if err != nil {
-			return usagef("--csr %s: %v", path, err)
+			return g, usagef("--csr %s: %v", path, err)
 		}
-		s.CSR = string(pemCSR(csr.Raw))
-		var names []string
+		g.CSR = ptr(string(pemCSR(csr.Raw)))
+		g.Names = nil
 		for _, n := range issue.CSRNames(csr) {
 			nn, err := normalizeName(n)
 			if err != nil {
-				return usagef("--csr %s: %v", path, err)
+				return g, usagef("--csr %s: %v", path, err)
 			}
-			names = append(names, nn)
+			g.Names = append(g.Names, nn)
 		}
-		s.Names = names
 	}
-	if set("http-01") || set("http-01-addr") {
-		on, _ := c.Bool("http-01")
-		addrs := c.Strings("http-01-addr")
-		switch {
-		case len(addrs) > 0:
-		case on && len(s.HTTP01Addrs) > 0:
-			addrs = s.HTTP01Addrs // --http-01 alone keeps the stored addresses
-		case on:
-			addrs = []string{":80"}
+	if slices.ContainsFunc(solverSetFlags(), set) {
+		sp := &lifecycle.SolverSpec{}
+		if set("http-01") {
+			sp.HTTP01, _ = c.Bool("http-01")
 		}
-		s.HTTP01Addrs = addrs
-	}
-	if set("webroot") {
-		w := c.String("webroot")
-		if w != "" {
+		if set("http-01-addr") {
+			sp.HTTP01Addrs = c.Strings("http-01-addr")
+		}
+		if set("tls-alpn-01") {
+			sp.TLSALPN01, _ = c.Bool("tls-alpn-01")
+		}
+		if set("tls-alpn-01-addr") {
+			sp.TLSALPN01Addrs = c.Strings("tls-alpn-01-addr")
+		}
+		if w := c.String("webroot"); set("webroot") && w != "" {
 			abs, err := filepath.Abs(w)
 			if err != nil {
-				return usagef("--webroot: %v", err)
+				return g, usagef("--webroot: %v", err)
 			}
 			if st, err := os.Stat(abs); err != nil || !st.IsDir() {
-				return usagef("--webroot %s: not a directory", w)
+				return g, usagef("--webroot %s: not a directory", w)
 			}
-			w = abs
+			sp.Webroot = abs
 		}
-		s.Webroot = w
-	}
-	if set("tls-alpn-01") || set("tls-alpn-01-addr") {
-		on, _ := c.Bool("tls-alpn-01")
-		addrs := c.Strings("tls-alpn-01-addr")
-		switch {
-		case len(addrs) > 0:
-		case on && len(s.TLSALPN01Addrs) > 0:
-			addrs = s.TLSALPN01Addrs // --tls-alpn-01 alone keeps the stored addresses
-		case on:
-			addrs = []string{":443"}
+		if set("dns-01") {
+			p := c.String("dns-01")
+			if p != "" && !registry.ValidName(p) {
+				return g, usagef("--dns-01 %q: want one of %s, or a plugin name", p, strings.Join(registry.Names(), ", "))
+			}
+			sp.DNSProvider = p
 		}
-		s.TLSALPN01Addrs = addrs
-	}
-	if set("dns-01") {
-		p := c.String("dns-01")
-		if p != "" && !registry.ValidName(p) {
-			return usagef("--dns-01 %q: want one of %s, or a plugin name", p, strings.Join(registry.Names(), ", "))
+		if set("solver") {
+			sp.PerIdentifier = map[string][]string{}
+			for _, spec := range c.RawStrings("solver") {
+				ident, names, ok := strings.Cut(spec, "=")
+				if !ok || ident == "" || names == "" {
+					return g, usagef("--solver %q: want IDENT=NAME[,NAME...]", spec)
+				}
+				if ident != "default" {
+					nn, err := normalizeName(ident)
+					if err != nil {
+						return g, err
+					}
+					ident = nn
+				}
+				sp.PerIdentifier[ident] = append(sp.PerIdentifier[ident], splitCommas([]string{names})...)
+			}
 		}
-		s.DNS.Provider = p
+		g.Solvers = sp
 	}
-	if set("rfc2136-server") {
-		s.DNS.RFC2136Server = c.String("rfc2136-server")
+	var err error
+	d := &g.DNS
+	d.RFC2136Server = str("rfc2136-server")
+	if d.RFC2136TSIGFile, err = absPath("rfc2136-tsig-file"); err != nil {
+		return g, err
 	}
-	if set("rfc2136-tsig-file") {
-		p, err := filepath.Abs(c.String("rfc2136-tsig-file"))
-		if err != nil {
-			return usagef("--rfc2136-tsig-file: %v", err)
-		}
-		s.DNS.RFC2136TSIGFile = p
-	}
-	if set("dns-exec") {
-		p, err := filepath.Abs(c.String("dns-exec"))
-		if err != nil {
-			return usagef("--dns-exec: %v", err)
-		}
-		s.DNS.Exec = p
+	if d.Exec, err = absPath("dns-exec"); err != nil {
+		return g, err
 	}
 	if set("dns-resolvers") {
-		s.DNS.Resolvers = c.Strings("dns-resolvers")
-	}
-	if set("dns-propagation-wait") {
-		if _, err := c.Duration("dns-propagation-wait"); err != nil {
-			return err
-		}
-		s.DNS.PropagationWait = c.String("dns-propagation-wait")
+		d.Resolvers = ptr(c.Strings("dns-resolvers"))
 	}
 	for _, k := range []struct {
 		key string
-		dst *string
+		dst **string
 	}{
-		{"dns-propagation-timeout", &s.DNS.PropagationTimeout},
-		{"manual-continue-after", &s.DNS.ManualContinueAfter},
+		{"dns-propagation-wait", &d.PropagationWait},
+		{"dns-propagation-timeout", &d.PropagationTimeout},
+		{"manual-continue-after", &d.ManualContinueAfter},
+		{"hook-timeout", &g.HookTimeout},
 	} {
-		if set(k.key) {
-			if _, err := c.Duration(k.key); err != nil {
-				return err
-			}
-			*k.dst = c.String(k.key)
+		if *k.dst, err = duration(k.key); err != nil {
+			return g, err
 		}
 	}
-	if set("rfc2136-zone") {
-		s.DNS.RFC2136Zone = c.String("rfc2136-zone")
+	d.RFC2136Zone = str("rfc2136-zone")
+	d.RFC2136TSIGKey = str("rfc2136-tsig-key")
+	d.RFC2136Alg = str("rfc2136-tsig-algorithm")
+	if g.NamedSolverDefs, err = a.namedSolverDefs(); err != nil {
+		return g, err
 	}
-	if set("rfc2136-tsig-key") {
-		s.DNS.RFC2136TSIGKey = c.String("rfc2136-tsig-key")
+	g.Profile = str("profile")
+	g.PreferredChain = str("preferred-chain")
+	if g.MustStaple = boolean("must-staple"); g.MustStaple != nil && *g.MustStaple {
+		fmt.Fprintln(a.env.Stderr, "acmectl: warning: --must-staple: Let's Encrypt refuses must-staple orders")
 	}
-	if set("rfc2136-tsig-algorithm") {
-		s.DNS.RFC2136TSIGAlgorithm = c.String("rfc2136-tsig-algorithm")
-	}
-	if set("solver") {
-		m := map[string][]string{}
-		for _, spec := range c.RawStrings("solver") {
-			ident, names, ok := strings.Cut(spec, "=")
-			if !ok || ident == "" || names == "" {
-				return usagef("--solver %q: want IDENT=NAME[,NAME...]", spec)
-			}
-			if ident != "default" {
-				nn, err := normalizeName(ident)
-				if err != nil {
-					return err
-				}
-				ident = nn
-			}
-			m[ident] = append(m[ident], splitCommas([]string{names})...)
-		}
-		s.Solvers = m
-	}
-	if err := a.applyNamedSolvers(s, set("solver")); err != nil {
-		return err
-	}
-	if set("profile") {
-		s.Profile = c.String("profile")
-	}
-	if set("preferred-chain") {
-		s.PreferredChain = c.String("preferred-chain")
-	}
-	if set("must-staple") {
-		s.MustStaple, _ = c.Bool("must-staple")
-		if s.MustStaple {
-			fmt.Fprintln(a.env.Stderr, "acmectl: warning: --must-staple: Let's Encrypt refuses must-staple orders")
-		}
-	}
-	for _, kind := range []string{"pre", "post", "deploy", "failure"} {
-		key := kind + "-hook"
-		if !set(key) {
+	for _, h := range []struct {
+		key string
+		dst **[][]string
+	}{{"pre-hook", &g.Hooks.Pre}, {"post-hook", &g.Hooks.Post}, {"deploy-hook", &g.Hooks.Deploy}, {"failure-hook", &g.Hooks.Failure}} {
+		if !set(h.key) {
 			continue
 		}
-		var argvs [][]string
-		for _, h := range c.RawStrings(key) {
-			argv, err := hook.Split(h)
+		argvs := [][]string{}
+		for _, raw := range c.RawStrings(h.key) {
+			argv, err := hook.Split(raw)
 			if err != nil {
-				return usagef("--%s %q: %v", key, h, err)
+				return g, usagef("--%s %q: %v", h.key, raw, err)
 			}
 			argvs = append(argvs, argv)
 		}
-		switch kind {
-		case "pre":
-			s.Hooks.Pre = argvs
-		case "post":
-			s.Hooks.Post = argvs
-		case "deploy":
-			s.Hooks.Deploy = argvs
-		case "failure":
-			s.Hooks.Failure = argvs
-		}
-	}
-	if set("hook-timeout") {
-		if _, err := c.Duration("hook-timeout"); err != nil {
-			return err
-		}
-		s.HookTimeout = c.String("hook-timeout")
+		*h.dst = &argvs
 	}
 	if set("hook-env") {
 		names, err := hookEnvNames(c.Strings("hook-env"))
 		if err != nil {
-			return err
+			return g, err
 		}
-		s.HookEnv = names
+		g.HookEnv = &names
 	}
-	return nil
+	a.globalsGiven(&g, fresh)
+	return g, nil
 }
 
-// applyNamedSolvers copies the config file's definitions (`solvers:`) of
-// the solvers s.Solvers names into s.NamedSolvers, so renewals use what the
-// order used. With --solver given (or a definition missing) the config's
-// definition replaces the stored one; definitions no longer named are
-// dropped.
-func (a *app) applyNamedSolvers(s *store.Settings, given bool) error {
-	var conf map[string]any
-	if a.cfg.file != "" && a.cfg.v.IsSet("solvers") {
-		var ok bool
-		if conf, ok = a.cfg.v.Get("solvers").(map[string]any); !ok {
-			return usagef("config file %s: solvers: want a map of name → {type: ..., ...}", a.cfg.file)
-		}
+// solverSetFlags are the flags that choose solvers: any of them given
+// replaces the stored solver set.
+func solverSetFlags() []string {
+	return []string{"http-01", "http-01-addr", "webroot", "tls-alpn-01", "tls-alpn-01-addr", "dns-01", "solver"}
+}
+
+// namedSolverDefs reads the config file's named solvers (`solvers:`);
+// a definition that does not parse is kept as an error for
+// checkNamedSolvers.
+func (a *app) namedSolverDefs() (map[string]map[string]string, error) {
+	if a.cfg.file == "" || !a.cfg.v.IsSet("solvers") {
+		return nil, nil
 	}
-	used := map[string]bool{}
-	for _, list := range s.Solvers {
-		for _, n := range list {
-			used[n] = true
-		}
+	conf, ok := a.cfg.v.Get("solvers").(map[string]any)
+	if !ok {
+		return nil, usagef("config file %s: solvers: want a map of name → {type: ..., ...}", a.cfg.file)
 	}
-	for n := range s.NamedSolvers {
-		if !used[n] {
-			delete(s.NamedSolvers, n)
-		}
-	}
-	for n := range used {
-		raw, ok := conf[strings.ToLower(n)]
-		if !ok {
-			continue
-		}
-		if _, have := s.NamedSolvers[n]; have && !given {
-			continue
-		}
+	out := map[string]map[string]string{}
+	for n, raw := range conf {
 		def, err := namedSolverDef(n, raw)
 		if err != nil {
-			return usagef("config file %s: %v", a.cfg.file, err)
+			def = map[string]string{badDefKey: err.Error()}
 		}
-		if s.NamedSolvers == nil {
-			s.NamedSolvers = map[string]map[string]string{}
-		}
-		s.NamedSolvers[n] = def
+		out[strings.ToLower(n)] = def
 	}
-	if len(s.NamedSolvers) == 0 {
-		s.NamedSolvers = nil
+	return out, nil
+}
+
+// badDefKey marks a config solver definition that did not parse.
+const badDefKey = "\x00error"
+
+// checkNamedSolvers refuses settings that use a named solver whose config
+// definition did not parse.
+func (a *app) checkNamedSolvers(s *store.Settings) error {
+	for _, def := range s.NamedSolvers {
+		if msg, bad := def[badDefKey]; bad {
+			return usagef("config file %s: %s", a.cfg.file, msg)
+		}
 	}
 	return nil
 }

@@ -157,6 +157,20 @@ func (p *certProgress) Event(ev client.Event) {
 
 // Done ends the certificate's progress with err (nil: success). On a
 // terminal the live line becomes a one-line summary.
+// Drop ends p without a result line (nothing was ordered).
+func (p *certProgress) Drop() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	done := p.done
+	p.done = true
+	p.mu.Unlock()
+	if !done && p.ui != nil {
+		p.ui.finish(p, "")
+	}
+}
+
 func (p *certProgress) Done(err error) {
 	if p == nil {
 		return
@@ -279,7 +293,9 @@ func (u *progressUI) finish(p *certProgress, line string) {
 			break
 		}
 	}
-	u.pending = append(u.pending, line)
+	if line != "" {
+		u.pending = append(u.pending, line)
+	}
 	var stop, stopped chan struct{}
 	if len(u.active) == 0 && u.stop != nil {
 		stop, stopped = u.stop, u.stopped

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/acmectl/acmectl/internal/issue"
+	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -26,7 +26,8 @@ func newReconfigureCmd(a *app) *cobra.Command {
 		Short: "Change a certificate's stored settings (reorders only if names change)",
 		Long: `Change what settings.yaml of a stored certificate says, with the flags of obtain: solvers,
 hooks, key type, --reuse-key, profile, preferred chain, must-staple, --server, --account, ...
-A flag given replaces the stored value; an absent flag keeps it.
+A flag given replaces the stored value; an absent flag keeps it; any solver flag
+replaces the stored solver set.
 
 When the names stay the same nothing is ordered: the new settings apply from the next
 renewal (or now with "acmectl renew --cert-name N --force"). When -d or --csr change the
@@ -79,33 +80,23 @@ func (a *app) runReconfigure(ctx context.Context, o *reconfigureOptions) error {
 	} else if err != nil {
 		return err
 	}
-	merged := *old
-	if err := a.applyOrderFlags(&merged, false); err != nil {
+	// The same merge as obtain's: a flag given replaces the stored value,
+	// solver flags replace the stored set.
+	g, err := a.orderGiven(false)
+	if err != nil {
 		return err
 	}
-	if a.cfg.flag("server").Changed {
-		merged.Server = a.g.server
-	}
-	if a.cfg.flag("account").Changed {
-		merged.Account = a.g.account
-	}
-	if a.cfg.flag("ca-bundle").Changed {
-		merged.CABundle = a.g.caBundle
-	}
-	if a.cfg.flag("acme-version").Changed {
-		merged.ACMEVersion = a.g.acmeVersion
-	}
-	if a.cfg.flag("domain").Changed && !a.cfg.flag("csr").Changed {
-		merged.CSR = "" // new names from -d: no longer the old CSR's
+	merged, ch, err := a.merge(old, g)
+	if err != nil {
+		return err
 	}
 	if len(merged.Names) == 0 {
 		return usagef("reconfigure: no names left")
 	}
-	if _, err := (&issue.Engine{}).Solvers(&merged); err != nil {
+	if _, err := (&issue.Engine{}).Solvers(merged); err != nil {
 		return usagef("%v", err)
 	}
-	changed := changedSettings(old, &merged)
-	added, removed := diffNames(old.Names, merged.Names)
+	changed, added, removed := ch.All(), ch.Added, ch.Removed
 	reorder := len(added)+len(removed) > 0
 	target := name
 	if o.newName != "" {
@@ -130,18 +121,18 @@ func (a *app) runReconfigure(ctx context.Context, o *reconfigureOptions) error {
 		if st.Exists(o.newName) {
 			return usagef("--new-name %q: a certificate with that name exists", o.newName)
 		}
-		if err := moveCert(st, name, o.newName, &merged); err != nil {
+		if err := lifecycle.Rename(st, name, o.newName, merged); err != nil {
 			return err
 		}
 		a.log.Info("certificate renamed", "from", name, "to", o.newName)
 	}
 	if !reorder {
-		if err := st.SaveSettings(target, &merged); err != nil {
+		if err := st.SaveSettings(target, merged); err != nil {
 			return err
 		}
 		return a.reportReconfigure(name, target, changed, nil, nil, false, nil, false)
 	}
-	res, err := a.reorder(ctx, st, target, &merged)
+	res, err := a.reorder(ctx, st, target, old, merged, ch)
 	if err != nil {
 		return err
 	}
@@ -149,102 +140,34 @@ func (a *app) runReconfigure(ctx context.Context, o *reconfigureOptions) error {
 }
 
 // reorder orders the certificate again with settings s (the caller holds
-// its lock), saving s only once the order succeeded.
-func (a *app) reorder(ctx context.Context, st *store.Dir, name string, s *store.Settings) (*issue.Result, error) {
-	state, err := st.LoadState(name)
-	if err != nil {
-		return nil, err
-	}
+// its lock) through the lifecycle owner, which stores s only once the new
+// certificate is issued.
+func (a *app) reorder(ctx context.Context, st *store.Dir, name string, old, s *store.Settings, ch lifecycle.Changes) (*issue.Result, error) {
 	eng := a.engine(st)
 	acctOpts, err := a.accountOptions()
 	if err != nil {
 		return nil, err
 	}
-	acctOpts.Label = s.Account
 	prog := a.progress(name)
 	defer prog.Done(errors.New("interrupted"))
 	eng.Logger, eng.Stderr = prog.Logger(eng.Logger), prog.Writer(eng.Stderr)
 	acctOpts.Confirm = prog.Confirm(acctOpts.Confirm)
-	req := issue.Request{Name: name, Settings: s, State: state, Account: acctOpts, Progress: prog.Event}
-	if files, _, err := st.Current(name); err == nil {
-		if leaf, err := leafOf(files.Cert); err == nil {
-			req.Replaces = leaf
-		}
-	}
-	hooks := newHookRun(a)
-	hooks.pre(ctx, s)
-	res, err := eng.Issue(ctx, req)
+	out, err := a.obtainer(st, eng).Obtain(ctx, lifecycle.Plan{Name: name, Stored: old, Settings: s, Changes: ch,
+		Force: true, Account: acctOpts, Progress: prog.Event})
 	prog.Done(err)
-	if err != nil {
-		recordFailure(st, name, state, err, a.env.Now())
-		hooks.failure(ctx, name, s, err)
-		hooks.post(ctx, nil, []string{name})
+	var pe *lifecycle.PlanError
+	if errors.As(err, &pe) {
+		return nil, usagef("%v", pe.Err)
+	} else if err != nil {
 		return nil, err
 	}
-	if err := st.SaveSettings(name, s); err != nil {
-		return nil, err
-	}
-	deployErr := hooks.deploy(ctx, st, name, s, res)
-	hooks.post(ctx, []string{name}, nil)
-	if deployErr != nil {
+	if out.DeployErr != nil {
 		// The certificate is installed; report it, then fail.
-		_ = a.reportReconfigure(name, name, nil, nil, nil, true, res, false)
+		_ = a.reportReconfigure(name, name, nil, nil, nil, true, out.Result, false)
 		a.jsonDone = true
-		return nil, &exitError{code: ExitFailed, err: deployErr}
+		return nil, &exitError{code: ExitFailed, err: out.DeployErr}
 	}
-	return res, nil
-}
-
-// moveCert installs the current version, settings and state of from under
-// to, then deletes from. A crash in between leaves both (never neither).
-func moveCert(st *store.Dir, from, to string, s *store.Settings) error {
-	state, err := st.LoadState(from)
-	if err != nil {
-		return err
-	}
-	state.PendingOrder = nil // an order in flight belongs to the old name
-	files, _, err := st.Current(from)
-	switch {
-	case err == nil:
-		inst, err := st.Install(to, *files, store.InstallOptions{KeyGroup: s.KeyGroup})
-		var ierr *store.InstallError
-		if errors.As(err, &ierr) {
-			inst = ierr.Installed
-		} else if err != nil {
-			return fmt.Errorf("rename %s to %s: %w", from, to, err)
-		}
-		state.RecordInstall(inst)
-	case errors.Is(err, store.ErrNotFound):
-	default:
-		return err
-	}
-	if err := st.SaveState(to, state); err != nil {
-		return err
-	}
-	if err := st.SaveSettings(to, s); err != nil {
-		return err
-	}
-	if err := st.Delete(from); err != nil {
-		return fmt.Errorf("rename %s to %s: %s is installed but removing %s failed: %w", from, to, to, from, err)
-	}
-	return nil
-}
-
-// changedSettings lists the settings.yaml keys whose values differ.
-func changedSettings(old, new *store.Settings) []string {
-	var keys []string
-	ov, nv := reflect.ValueOf(*old), reflect.ValueOf(*new)
-	t := ov.Type()
-	for i := range t.NumField() {
-		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if tag == "" || tag == "-" {
-			continue
-		}
-		if !reflect.DeepEqual(ov.Field(i).Interface(), nv.Field(i).Interface()) {
-			keys = append(keys, tag)
-		}
-	}
-	return keys
+	return out.Result, nil
 }
 
 func (a *app) reportReconfigure(name, target string, changed, added, removed []string, reordered bool, res *issue.Result, dryRun bool) error {

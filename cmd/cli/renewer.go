@@ -2,19 +2,19 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/issue"
+	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/renew"
 )
@@ -30,7 +30,7 @@ type renewer struct {
 
 	mu       sync.Mutex
 	settings map[string]*store.Settings
-	hooks    *hookRun
+	hooks    *hook.Manager
 	clients  map[string]*client.Client // ARI fetches (quiet)
 	issuers  map[string]*client.Client // orders, when no live status is shown
 
@@ -41,7 +41,7 @@ type renewer struct {
 
 func newRenewer(a *app, st *store.Dir, acctOpts issue.AccountOptions, opts *renewOptions) *renewer {
 	w := &renewer{a: a, st: st, acctOpts: acctOpts, opts: opts, settings: map[string]*store.Settings{},
-		hooks: newHookRun(a), clients: map[string]*client.Client{}, issuers: map[string]*client.Client{}}
+		hooks: a.hookManager(), clients: map[string]*client.Client{}, issuers: map[string]*client.Client{}}
 	if !opts.daemon {
 		w.ui = a.newProgressUI()
 	}
@@ -177,11 +177,17 @@ func (w *renewer) RenewalInfo(ctx context.Context, name string, _ *store.State) 
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("current certificate of %s: %w", name, err)
 	}
-	id, err := renew.CertID(leaf)
+	c, err := w.client(s, w.a.engine(w.st))
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	c, err := w.client(s, w.a.engine(w.st))
+	return fetchRenewalInfo(ctx, c, leaf)
+}
+
+// fetchRenewalInfo fetches and parses leaf's ARI window with c (local and
+// fleet renewals).
+func fetchRenewalInfo(ctx context.Context, c *client.Client, leaf *x509.Certificate) (*renew.RenewalInfo, time.Time, error) {
+	id, err := renew.CertID(leaf)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -275,45 +281,24 @@ func (w *renewer) Pre(ctx context.Context, name string) {
 	}
 	w.preMu.Lock()
 	defer w.preMu.Unlock()
-	w.mu.Lock()
-	h := w.hooks
-	w.mu.Unlock()
-	h.pre(ctx, s)
+	w.hooks.Pre(ctx, lifecycle.HookCert(name, s))
 }
 
-// Deploy implements renew.Hooks: the deploy hooks for the current version.
+// Deploy implements renew.Hooks: the deploy hooks for the current version
+// (the pass records deploy_pending).
 func (w *renewer) Deploy(ctx context.Context, name string, st *store.State) error {
 	s, err := w.loadSettings(name)
 	if err != nil {
 		return err
 	}
-	return w.a.runDeployHooks(ctx, w.st, name, s, st, w.hooks)
-}
-
-// runDeployHooks runs a certificate's deploy hooks for its live version;
-// the caller records deploy_pending.
-func (a *app) runDeployHooks(ctx context.Context, st *store.Dir, name string, s *store.Settings, state *store.State, h *hookRun) error {
 	if len(s.Hooks.Deploy) == 0 {
 		return nil
 	}
-	paths, err := st.CurrentPaths(name)
+	paths, err := w.st.CurrentPaths(name)
 	if err != nil {
 		return err
 	}
-	ev := hook.Event{
-		Kind: hook.Deploy, CertName: name, Domains: s.Names, Server: s.Server, NotAfter: state.NotAfter,
-		CertPath: paths.Cert, KeyPath: paths.PrivKey, ChainPath: paths.Chain, FullchainPath: paths.Fullchain,
-		Lineage: filepath.Dir(paths.Cert),
-	}
-	r := h.runner(s)
-	var errs []error
-	for _, argv := range s.Hooks.Deploy {
-		res := r.Run(ctx, hook.Spec{Argv: argv, Event: ev})
-		if !res.OK() {
-			errs = append(errs, fmt.Errorf("deploy hook %q: %v", strings.Join(argv, " "), res.Err))
-		}
-	}
-	return errors.Join(errs...)
+	return w.hooks.Deploy(ctx, lifecycle.HookCert(name, s), lifecycle.HookInstalled(paths, st.NotAfter), nil)
 }
 
 // Failure implements renew.Hooks.
@@ -322,22 +307,18 @@ func (w *renewer) Failure(ctx context.Context, name string, err error) {
 	if lerr != nil {
 		return
 	}
-	w.mu.Lock()
-	h := w.hooks
-	w.mu.Unlock()
-	h.failure(ctx, name, s, err)
+	w.hooks.Failure(ctx, lifecycle.HookCert(name, s), err)
 }
 
 // Post implements renew.Hooks; it also ends the pass: the next one reads
-// settings afresh and de-duplicates hooks anew.
+// settings afresh and de-duplicates hooks anew (the manager starts afresh
+// after Post).
 func (w *renewer) Post(ctx context.Context, renewed, failed []string) {
 	w.mu.Lock()
-	h := w.hooks
-	w.hooks = newHookRun(w.a)
 	w.settings = map[string]*store.Settings{}
 	w.clients = map[string]*client.Client{}
 	w.mu.Unlock()
-	h.post(ctx, renewed, failed)
+	w.hooks.Post(ctx, renewed, failed)
 }
 
 // listenAddrs are the addresses a certificate's built-in responders bind.

@@ -208,8 +208,8 @@ func (d *Daemon) tend(ctx context.Context, name string) Report {
 		return rep
 	}
 	rep.Sync = sr
-	due, at, err := d.due(ctx, name, d.Force)
-	if err != nil || !due {
+	due, at, fetch, err := d.decide(ctx, name, d.Force)
+	if err != nil || !due && !fetch {
 		rep.Next, rep.Err = at, err
 		return rep
 	}
@@ -226,7 +226,12 @@ func (d *Daemon) tend(ctx context.Context, name string) Report {
 	}
 	defer lk.Unlock()
 	// Re-check under the lock: another host may have renewed meanwhile.
-	due, at, err = d.due(ctx, name, d.Force)
+	due, at, fetch, err = d.decide(ctx, name, d.Force)
+	if err == nil && fetch {
+		if err = d.refreshARI(ctx, lk, name); err == nil {
+			due, at, _, err = d.decide(ctx, name, d.Force)
+		}
+	}
 	if err != nil || !due {
 		rep.Next, rep.Err = at, err
 		return rep
@@ -262,29 +267,36 @@ func (d *Daemon) tend(ctx context.Context, name string) Report {
 
 // due says whether name should be ordered now and when it will be due.
 // An order left pending by a dead host is due at once (within backoff).
-func (d *Daemon) due(ctx context.Context, name string, force bool) (bool, time.Time, error) {
+// The decision is the local renewer's: renew.DueInputFor of the shared
+// state (ARI window and the point drawn in it, backoff, the CA's
+// Retry-After) through the same Policy. ariFetch: the stored window asks
+// for a renewalInfo fetch (refreshARI, under the lock).
+func (d *Daemon) due(ctx context.Context, name string, force bool) (due bool, at time.Time, err error) {
+	due, at, _, err = d.decide(ctx, name, force)
+	return due, at, err
+}
+
+func (d *Daemon) decide(ctx context.Context, name string, force bool) (bool, time.Time, bool, error) {
 	h := d.Host
 	st, err := h.Fleet.LoadState(ctx, name)
 	if err != nil {
-		return false, time.Time{}, err
+		return false, time.Time{}, false, err
 	}
-	in := renew.DueInput{RetryAfter: st.RetryAfter, Revoked: st.Revoked, Now: h.now()}
-	if st.Backoff != nil {
-		in.BackoffUntil = st.Backoff.NextAttempt
-	}
+	in := renew.DueInputFor(st, h.now(), false)
+	in.ARISupported = h.RenewalInfo != nil
 	_, files, err := h.Fleet.Latest(ctx, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		// Never issued: obtain does the first order; nothing to renew.
 		if st.PendingOrder == nil {
-			return false, time.Time{}, nil
+			return false, time.Time{}, false, nil
 		}
 	case err != nil:
-		return false, time.Time{}, err
+		return false, time.Time{}, false, err
 	default:
 		leaf, err := leafOf(files.Cert)
 		if err != nil {
-			return false, time.Time{}, err
+			return false, time.Time{}, false, err
 		}
 		in.NotBefore, in.NotAfter = leaf.NotBefore, leaf.NotAfter
 	}
@@ -302,9 +314,49 @@ func (d *Daemon) due(ctx context.Context, name string, force bool) (bool, time.T
 		if in.RetryAfter.After(at) {
 			at = in.RetryAfter
 		}
-		return !at.After(in.Now), at, nil
+		return !at.After(in.Now), at, false, nil
 	}
-	return res.Due, res.At, nil
+	at := res.At
+	if nf := in.ARI.NextFetch; in.ARISupported && !nf.IsZero() && nf.Before(at) && !in.Revoked {
+		at = nf
+	}
+	fetch := res.NeedARIFetch && !in.Force && in.ARISupported
+	if fetch {
+		at = in.Now
+	}
+	return res.Due, at, fetch, nil
+}
+
+// refreshARI fetches name's renewalInfo under lk and stores the window,
+// and the point drawn in it, in the shared state (renew.UpdateARI, as a
+// local renewal does).
+func (d *Daemon) refreshARI(ctx context.Context, lk *Lock, name string) error {
+	h := d.Host
+	st, err := h.Fleet.LoadState(ctx, name)
+	if err != nil {
+		return err
+	}
+	_, files, err := h.Fleet.Latest(ctx, name)
+	if err != nil {
+		return err
+	}
+	leaf, err := leafOf(files.Cert)
+	if err != nil {
+		return err
+	}
+	s, err := h.Settings(ctx, name)
+	if err != nil {
+		return err
+	}
+	now := h.now()
+	ri, retryAt, ferr := h.RenewalInfo(ctx, s, leaf)
+	renew.UpdateARI(st, ri, retryAt, ferr, now, h.log().With("cert_name", name))
+	in := renew.DueInputFor(st, now, false)
+	in.NotBefore, in.NotAfter = leaf.NotBefore, leaf.NotAfter
+	if res := h.Policy.Due(in); res.ARIChanged && !res.ARI.Chosen.IsZero() {
+		st.ARI = renew.ARIToStore(res.ARI)
+	}
+	return h.Fleet.SaveState(ctx, lk, st)
 }
 
 // watch sends certificate names whose keys change (settings, state,

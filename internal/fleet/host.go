@@ -38,6 +38,9 @@ type Host struct {
 	Policy renew.Policy
 	// Account is used when an account must be registered.
 	Account issue.AccountOptions
+	// RenewalInfo fetches the ARI window of leaf from the server of s
+	// (the local renewer's fetch); nil: the lifetime rule only.
+	RenewalInfo func(ctx context.Context, s *store.Settings, leaf *x509.Certificate) (*renew.RenewalInfo, time.Time, error)
 	// LocalLockWait bounds the wait for the local flock when installing
 	// (default 2m).
 	LocalLockWait time.Duration
@@ -164,7 +167,9 @@ func (h *Host) Issue(ctx context.Context, lk *Lock, opts IssueOptions) (*Issued,
 	}
 	acct := h.Account
 	acct.Label = acctLabel(s)
-	if len(acct.Email) == 0 {
+	if len(s.Email) > 0 {
+		// The stored value wins over global flags and env, as in a local
+		// renewal (docs/renewal.md).
 		acct.Email = s.Email
 	}
 	res, err := e.Issue(ctx, issue.Request{

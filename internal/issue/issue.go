@@ -100,6 +100,10 @@ type Request struct {
 	// else is recorded (obtain saves a new certificate's settings there, so
 	// a request refused before any order leaves nothing behind).
 	OnOrder func() error
+	// OnIssued, if set, runs once the certificate is downloaded, right
+	// before it is installed (obtain stores a new certificate's settings
+	// there: a certificate exists once it has been issued).
+	OnIssued func() error
 	// Solvers, if set, may replace the solver choices for an identifier
 	// (fleet mode publishes http-01 and tls-alpn-01 answers in etcd).
 	Solvers func(id client.Identifier, wildcard bool, choices []client.SolverChoice) []client.SolverChoice
@@ -463,6 +467,11 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	}
 	if key != nil {
 		if files.PrivKey, err = keys.MarshalPrivateKeyPEM(key); err != nil {
+			return nil, err
+		}
+	}
+	if req.OnIssued != nil {
+		if err := req.OnIssued(); err != nil {
 			return nil, err
 		}
 	}

@@ -34,6 +34,9 @@ func BenchmarkListAndLoadState10k(b *testing.B) {
 		if err := os.WriteFile(filepath.Join(dir, "state.json"), js, 0o600); err != nil {
 			b.Fatal(err)
 		}
+		if err := os.WriteFile(filepath.Join(dir, "settings.yaml"), []byte("version: 1\n"), 0o600); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -154,9 +154,10 @@ func (d *Dir) SaveState(name string, s *State) error {
 	return nil
 }
 
-// List returns the names of the stored certificates, sorted. It reads only
-// the certificates directory (one ReadDir), skipping entries that are not
-// directories or not valid names.
+// List returns the names of the stored certificates, sorted: the
+// certificates directory (one ReadDir) and one Lstat of settings.yaml per
+// entry, skipping entries that are not directories, not valid names or
+// have no settings.
 func (d *Dir) List() ([]string, error) {
 	ents, err := os.ReadDir(d.certsDir())
 	if errors.Is(err, os.ErrNotExist) {
@@ -167,9 +168,17 @@ func (d *Dir) List() ([]string, error) {
 	}
 	names := make([]string, 0, len(ents))
 	for _, e := range ents {
-		if e.IsDir() && ValidCertName(e.Name()) == nil {
-			names = append(names, e.Name()) // ReadDir sorts by name
+		if !e.IsDir() || ValidCertName(e.Name()) != nil {
+			continue
 		}
+		// A certificate exists once it has been issued and its settings
+		// stored: what a killed first order left (state.json with its
+		// pending order, the pending key) is not one; only rerunning
+		// that obtain resumes it.
+		if _, err := os.Lstat(filepath.Join(d.certsDir(), e.Name(), settingsFile)); err != nil {
+			continue
+		}
+		names = append(names, e.Name()) // ReadDir sorts by name
 	}
 	return names, nil
 }

@@ -334,6 +334,14 @@ func TestStateAndList(t *testing.T) {
 		if err := d.SaveState(n, want); err != nil {
 			t.Fatalf("SaveState(%s): %v", n, err)
 		}
+		if err := d.SaveSettings(n, &Settings{Names: []string{"a.test"}, Server: "https://ca.test/dir"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What a killed first order leaves (state and pending key, no
+	// settings) is not a certificate.
+	if err := d.SaveState("ghost.test", &State{PendingOrder: &PendingOrder{URL: "https://ca.test/order/1"}}); err != nil {
+		t.Fatal(err)
 	}
 	got, err := d.LoadState("b.test")
 	if err != nil {

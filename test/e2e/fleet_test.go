@@ -100,8 +100,8 @@ func TestFleetObtainAnsweredByAnotherHost(t *testing.T) {
 	// A second obtain with the same names is a no-op (current), and the
 	// hook does not run again on A.
 	r = run(t, nil, append([]string{"obtain", "--state-dir", stateB, "-d", name, "--http-01", "--http-01-addr", addrB}, common...)...)
-	if r.code != 0 || !strings.Contains(r.stderr, "is current until") {
-		t.Errorf("second obtain: exit %d, stderr %q", r.code, r.stderr)
+	if r.code != 0 || !strings.Contains(r.stdout, "is current until") {
+		t.Errorf("second obtain: exit %d, stdout %q; want the line on stdout, as a local obtain", r.code, r.stdout)
 	}
 	if got := p.Count("POST /order-plz 201"); got != 1 {
 		t.Errorf("orders after second obtain = %d; want 1", got)
