@@ -89,19 +89,27 @@ func clientFor(t *testing.T, rootFile string) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }
 
-// TestBinarySIGTERM builds the command and checks it exits 0 on SIGTERM.
-func TestBinarySIGTERM(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
+// TestMain runs the command's main instead of the tests when
+// ACMECTL_TESTCA_MAIN=1, so TestBinarySIGTERM runs the command as a process
+// without a go build of its own.
+func TestMain(m *testing.M) {
+	if os.Getenv("ACMECTL_TESTCA_MAIN") == "1" {
+		main()
 	}
+	os.Exit(m.Run())
+}
+
+// TestBinarySIGTERM runs the command as a process and checks it exits 0 on
+// SIGTERM.
+func TestBinarySIGTERM(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "acmectl-testca")
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(t.Context(), bin, "--listen", "127.0.0.1:0", "--dns-server", "127.0.0.1:53",
 		"--https-ca-out", filepath.Join(dir, "h.pem"), "--issuer-ca-out", filepath.Join(dir, "i.pem"))
+	cmd.Env = append(os.Environ(), "ACMECTL_TESTCA_MAIN=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
