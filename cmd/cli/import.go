@@ -18,6 +18,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
 
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/lifecycle"
@@ -39,8 +40,10 @@ func newImportCmd(a *app) *cobra.Command {
 certbot (--from, default /etc/letsencrypt): every account under accounts/ (key and URL,
 so no new account is created), every certificate with a renewal/<name>.conf: the live
 files become version 1 under <state-dir>/certificates/<name>/, and the renewal settings
-(server, account, authenticator standalone → --http-01, webroot → --webroot, key type,
-hooks) become settings.yaml. certbot hooks are shell commands; one that needs a shell
+(server, account, authenticator standalone → --http-01, webroot → --webroot, the dns-*
+plugins (dns-cloudflare, dns-digitalocean, dns-linode, dns-route53, dns-google, ...) → the
+DNS provider of that name reading the same credentials file, key type, hooks) become
+settings.yaml. certbot hooks are shell commands; one that needs a shell
 (pipes, $VARS, ;) is skipped with a warning: put it in a script and add it with
 "acmectl reconfigure --deploy-hook".
 
@@ -346,6 +349,12 @@ func (a *app) certbotCert(conf string) (importCert, string, error) {
 		}
 		s.Webroot = strings.TrimSpace(w)
 	default:
+		// certbot's dns-* plugins: the matching DNS provider, reading the
+		// same credentials file (challenges/dns01/providers/registry).
+		if p, opts, wait, ok := registry.FromCertbot(rp["authenticator"], rp); ok {
+			s.DNS = store.DNSSettings{Provider: p, Options: opts, PropagationWait: wait}
+			break
+		}
 		c.warnings = append(c.warnings, fmt.Sprintf("certbot authenticator %q has no acmectl equivalent: set a solver with acmectl reconfigure --cert-name %s", rp["authenticator"], name))
 	}
 	for key, dst := range map[string]*[][]string{"pre_hook": &s.Hooks.Pre, "post_hook": &s.Hooks.Post, "renew_hook": &s.Hooks.Deploy} {

@@ -68,7 +68,7 @@ var (
 // New builds the provider; it does no network I/O. An API token is looked
 // for first; without one, the global API key and e-mail.
 func New(cfg providers.Config) (dns01.Provider, error) {
-	ep, err := cfg.Setting("endpoint", creds.Item{Env: []string{"ACMECTL_CLOUDFLARE_ENDPOINT", "CLOUDFLARE_BASE_URL"}}, DefaultEndpoint)
+	ep, err := cfg.Setting("endpoint", creds.Item{Env: []string{"ACMECTL_CLOUDFLARE_ENDPOINT"}}, DefaultEndpoint)
 	if err != nil {
 		return nil, err
 	}

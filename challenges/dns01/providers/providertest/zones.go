@@ -309,6 +309,8 @@ func (z *Zones) answer(m *dns.Msg, q dns.Question) {
 		switch {
 		case r.Type == "TXT" && q.Qtype == dns.TypeTXT:
 			m.Answer = append(m.Answer, &dns.TXT{Hdr: hdr(dns.TypeTXT), Txt: splitTXT(r.Value)})
+		case r.Type == "A" && q.Qtype == dns.TypeA:
+			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(dns.TypeA), A: net.ParseIP(r.Value)})
 		case r.Type == "CNAME":
 			m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr(dns.TypeCNAME), Target: dns.Fqdn(r.Value)})
 		}
