@@ -144,4 +144,3 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		failure(w, 405, 10405, "Method not allowed")
 	}
 }
-
