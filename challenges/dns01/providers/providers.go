@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,6 +78,34 @@ func (c Config) Setting(key string, it creds.Item, def string) (creds.Value, err
 		}
 	}
 	return creds.Value{Value: def, From: "default"}, nil
+}
+
+// Bool returns the boolean setting key (see Setting), def when unset; the
+// error names the key.
+func (c Config) Bool(key string, it creds.Item, def bool) (bool, error) {
+	v, err := c.Setting(key, it, strconv.FormatBool(def))
+	if err != nil {
+		return false, err
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(v.Value))
+	if err != nil {
+		return false, fmt.Errorf("%s: %s %s: want true or false", c.Name, key, Quote(v.Value, 20))
+	}
+	return b, nil
+}
+
+// Seconds returns the setting key (see Setting) as a positive number of
+// seconds, such as a TTL; def when unset.
+func (c Config) Seconds(key string, it creds.Item, def int) (int, error) {
+	v, err := c.Setting(key, it, strconv.Itoa(def))
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v.Value))
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s: %s %s: want a number of seconds", c.Name, key, Quote(v.Value, 20))
+	}
+	return n, nil
 }
 
 // Secret looks a secret up in Creds; the error names the provider and

@@ -26,7 +26,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -125,19 +124,12 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 		return nil, err
 	}
 	p.zoneName = providers.Unfqdn(p.zoneName)
-	priv, err := setting("private-zone", itemPrivate, "false")
-	if err != nil {
+	cfg.Name = name
+	if p.private, err = cfg.Bool("private-zone", itemPrivate, false); err != nil {
 		return nil, err
 	}
-	if p.private, err = strconv.ParseBool(priv); err != nil {
-		return nil, fmt.Errorf("%s: private-zone %q: want true or false", name, providers.Sanitize(priv, 20))
-	}
-	ttl, err := setting("ttl", itemTTL, strconv.Itoa(defaultTTL))
-	if err != nil {
+	if p.ttl, err = cfg.Seconds("ttl", itemTTL, defaultTTL); err != nil {
 		return nil, err
-	}
-	if p.ttl, err = strconv.Atoi(ttl); err != nil || p.ttl < 1 {
-		return nil, fmt.Errorf("%s: ttl %q: want a number of seconds", name, providers.Sanitize(ttl, 20))
 	}
 	env, err := setting("environment", itemEnvironment, "public")
 	if err != nil {

@@ -30,7 +30,6 @@ import (
 
 	"github.com/acmectl/acmectl/challenges/dns01"
 	"github.com/acmectl/acmectl/challenges/dns01/creds"
-	"github.com/acmectl/acmectl/challenges/dns01/dnstest"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/azure"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
@@ -301,11 +300,7 @@ func TestAzure(t *testing.T) {
 	}
 	p := mustProvider(t)
 
-	t.Run("conformance", func(t *testing.T) { dnstest.Run(t, p, "example.test", env.Check) })
-	t.Run("issue", func(t *testing.T) { env.Issue(t, p, "example.test") })
-	t.Run("crash cleanup", func(t *testing.T) {
-		env.CrashCleanup(t, func() dns01.Provider { return mustProvider(t) }, "_acme-challenge.crash.example.test.")
-	})
+	env.Common(t, "example.test", mustProvider)
 	t.Run("zones listed once, across pages, the longest match", func(t *testing.T) {
 		before := fake.Count("GET /subscriptions/{subscriptionId}/providers/Microsoft.Network/dnszones")
 		p := mustProvider(t)

@@ -23,7 +23,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -99,24 +98,17 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 		return nil, err
 	}
 	p.project = proj.Value
-	priv, err := setting("allow-private-zone", itemPrivate, "false")
-	if err != nil {
+	cfg.Name = name
+	if p.private, err = cfg.Bool("allow-private-zone", itemPrivate, false); err != nil {
 		return nil, err
-	}
-	if p.private, err = strconv.ParseBool(priv.Value); err != nil {
-		return nil, fmt.Errorf("%s: allow-private-zone %q: want true or false", name, providers.Sanitize(priv.Value, 20))
 	}
 	zid, err := setting("managed-zone", itemZoneID, "")
 	if err != nil {
 		return nil, err
 	}
 	p.zoneID = zid.Value
-	ttl, err := setting("ttl", itemTTL, strconv.Itoa(defaultTTL))
-	if err != nil {
+	if p.ttl, err = cfg.Seconds("ttl", itemTTL, defaultTTL); err != nil {
 		return nil, err
-	}
-	if p.ttl, err = strconv.Atoi(ttl.Value); err != nil || p.ttl < 1 {
-		return nil, fmt.Errorf("%s: ttl %q: want a number of seconds", name, providers.Sanitize(ttl.Value, 20))
 	}
 	base, err := setting("endpoint", creds.Item{}, defaultBase)
 	if err != nil {

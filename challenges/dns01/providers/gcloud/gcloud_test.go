@@ -31,7 +31,6 @@ import (
 
 	"github.com/acmectl/acmectl/challenges/dns01"
 	"github.com/acmectl/acmectl/challenges/dns01/creds"
-	"github.com/acmectl/acmectl/challenges/dns01/dnstest"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/gcloud"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
@@ -345,11 +344,7 @@ func TestGoogleCloudDNS(t *testing.T) {
 	}
 	p := mustProvider(t)
 
-	t.Run("conformance", func(t *testing.T) { dnstest.Run(t, p, "example.test", env.Check) })
-	t.Run("issue", func(t *testing.T) { env.Issue(t, p, "example.test") })
-	t.Run("crash cleanup", func(t *testing.T) {
-		env.CrashCleanup(t, func() dns01.Provider { return mustProvider(t) }, "_acme-challenge.crash.example.test.")
-	})
+	env.Common(t, "example.test", mustProvider)
 	t.Run("public zone chosen over the private one of the same name", func(t *testing.T) {
 		zone, ok, err := p.(dns01.ZoneKnower).KnownZone(t.Context(), "_acme-challenge.www.example.test.")
 		if err != nil || !ok || zone != "example.test" {

@@ -121,12 +121,9 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	ttl, err := cfg.Setting("ttl", itemTTL, strconv.Itoa(defaultTTL))
-	if err != nil {
+	cfg.Name = name
+	if p.ttl, err = cfg.Seconds("ttl", itemTTL, defaultTTL); err != nil {
 		return nil, err
-	}
-	if p.ttl, err = strconv.Atoi(ttl.Value); err != nil || p.ttl < 1 {
-		return nil, fmt.Errorf("%s: ttl %q: want a number of seconds", name, providers.Sanitize(ttl.Value, 20))
 	}
 	zone, err := cfg.Setting("zone", creds.Item{}, "")
 	if err != nil {

@@ -24,7 +24,6 @@ import (
 
 	"github.com/acmectl/acmectl/challenges/dns01"
 	"github.com/acmectl/acmectl/challenges/dns01/creds"
-	"github.com/acmectl/acmectl/challenges/dns01/dnstest"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/ovh"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
@@ -205,11 +204,7 @@ func TestOVH(t *testing.T) {
 	}
 	p := mustProvider(t)
 
-	t.Run("conformance", func(t *testing.T) { dnstest.Run(t, p, "example.test", env.Check) })
-	t.Run("issue", func(t *testing.T) { env.Issue(t, p, "example.test") })
-	t.Run("crash cleanup", func(t *testing.T) {
-		env.CrashCleanup(t, func() dns01.Provider { return mustProvider(t) }, "_acme-challenge.crash.example.test.")
-	})
+	env.Common(t, "example.test", mustProvider)
 	t.Run("existing value not added twice; changes refreshed", func(t *testing.T) {
 		name := "_acme-challenge.twice.example.test."
 		f.mu.Lock()

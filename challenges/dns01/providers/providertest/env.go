@@ -12,6 +12,7 @@ import (
 
 	"github.com/acmectl/acmectl/challenges"
 	"github.com/acmectl/acmectl/challenges/dns01"
+	"github.com/acmectl/acmectl/challenges/dns01/dnstest"
 	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/testenv"
 )
@@ -136,4 +137,19 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
+}
+
+// Common runs, as subtests, what every provider of an API passes: the
+// dnstest conformance checks in zone, a wildcard-plus-apex issuance for
+// zone through the Env's Pebble, and a cleanup by a second provider value
+// of a record a first one presented (a crash between present and
+// cleanup). newProvider builds a provider as a new process would.
+func (e *Env) Common(t *testing.T, zone string, newProvider func(t *testing.T) dns01.Provider) {
+	t.Helper()
+	p := newProvider(t)
+	t.Run("conformance", func(t *testing.T) { dnstest.Run(t, p, zone, e.Check) })
+	t.Run("issue", func(t *testing.T) { e.Issue(t, p, zone) })
+	t.Run("crash cleanup", func(t *testing.T) {
+		e.CrashCleanup(t, func() dns01.Provider { return newProvider(t) }, "_acme-challenge.crash."+strings.TrimSuffix(zone, ".")+".")
+	})
 }

@@ -138,26 +138,15 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 	if p.base, err = providers.Endpoint(name, base, false); err != nil {
 		return nil, err
 	}
-	priv, err := setting("private-zone", itemPrivate, "false")
-	if err != nil {
+	cfg.Name = name
+	if p.private, err = cfg.Bool("private-zone", itemPrivate, false); err != nil {
 		return nil, err
 	}
-	if p.private, err = strconv.ParseBool(priv); err != nil {
-		return nil, fmt.Errorf("%s: private-zone %q: want true or false", name, providers.Sanitize(priv, 20))
-	}
-	wait, err := setting("wait-insync", itemWait, "true")
-	if err != nil {
+	if p.wait, err = cfg.Bool("wait-insync", itemWait, true); err != nil {
 		return nil, err
 	}
-	if p.wait, err = strconv.ParseBool(wait); err != nil {
-		return nil, fmt.Errorf("%s: wait-insync %q: want true or false", name, providers.Sanitize(wait, 20))
-	}
-	ttl, err := setting("ttl", itemTTL, strconv.Itoa(defaultTTL))
-	if err != nil {
+	if p.ttl, err = cfg.Seconds("ttl", itemTTL, defaultTTL); err != nil {
 		return nil, err
-	}
-	if p.ttl, err = strconv.Atoi(ttl); err != nil || p.ttl < 1 {
-		return nil, fmt.Errorf("%s: ttl %q: want a number of seconds", name, providers.Sanitize(ttl, 20))
 	}
 	zoneID, err := setting("hosted-zone-id", itemZoneID, "")
 	if err != nil {

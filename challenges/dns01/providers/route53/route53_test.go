@@ -24,7 +24,6 @@ import (
 
 	"github.com/acmectl/acmectl/challenges/dns01"
 	"github.com/acmectl/acmectl/challenges/dns01/creds"
-	"github.com/acmectl/acmectl/challenges/dns01/dnstest"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/route53"
@@ -533,11 +532,7 @@ func TestRoute53(t *testing.T) {
 	}
 	p := mustProvider(t)
 
-	t.Run("conformance", func(t *testing.T) { dnstest.Run(t, p, "example.test", env.Check) })
-	t.Run("issue", func(t *testing.T) { env.Issue(t, p, "example.test") })
-	t.Run("crash cleanup", func(t *testing.T) {
-		env.CrashCleanup(t, func() dns01.Provider { return mustProvider(t) }, "_acme-challenge.crash.example.test.")
-	})
+	env.Common(t, "example.test", mustProvider)
 	t.Run("public hosted zone, found across pages", func(t *testing.T) {
 		for name, want := range map[string]string{"_acme-challenge.x.example.test.": "example.test", "_acme-challenge.x.b.test.": "b.test"} {
 			zone, ok, err := p.(dns01.ZoneKnower).KnownZone(t.Context(), name)
