@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto"
+	"crypto/x509"
 	"errors"
 	"time"
 )
@@ -82,10 +83,12 @@ func (c *Client) Revoke(ctx context.Context, a *Account, certKey crypto.Signer, 
 	return d.revoke(ctx, a, certKey, certDER, reason)
 }
 
-// RenewalInfo fetches the ARI document for certID (RFC 9773), returning the
-// raw body for the caller to parse and the server's Retry-After. It returns
-// an *UnsupportedError when the server has no renewalInfo.
-func (c *Client) RenewalInfo(ctx context.Context, certID string) ([]byte, time.Time, error) {
+// RenewalInfo fetches and parses the ARI renewal information of cert
+// (RFC 9773), returning the server's Retry-After too. It returns an
+// *UnsupportedError when the server has no renewalInfo, ErrNoAKI (wrapped)
+// for a certificate without an ARI identity, and a *RenewalInfoError for a
+// body that breaks the rules.
+func (c *Client) RenewalInfo(ctx context.Context, cert *x509.Certificate) (*RenewalInfo, time.Time, error) {
 	d, err := c.dialect(ctx)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -94,5 +97,17 @@ func (c *Client) RenewalInfo(ctx context.Context, certID string) ([]byte, time.T
 	if !ok || r.dir.RenewalInfo == "" {
 		return nil, time.Time{}, &UnsupportedError{Feature: "ARI (renewalInfo)", Dialect: d.name()}
 	}
-	return r.renewalInfo(ctx, certID)
+	id, err := CertID(cert)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	body, retryAt, err := r.renewalInfo(ctx, id)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	ri, err := ParseRenewalInfo(body)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return ri, retryAt, nil
 }

@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -126,6 +128,18 @@ func TestObtainAgainstPebble(t *testing.T) {
 	}
 	if got := p.Count("POST /finalize-order 200"); got != 1 {
 		t.Errorf("finalizes accepted = %d; want 1", got)
+	}
+	// ARI: fetched and parsed into a typed window by client; a body that
+	// breaks RFC 9773 is a *RenewalInfoError, never a window.
+	ri, _, err := c.RenewalInfo(ctx, leaf)
+	if err != nil || !ri.Start.Before(ri.End) || !ri.End.Before(leaf.NotAfter) {
+		t.Errorf("RenewalInfo = %+v, %v; want a window before notAfter %v", ri, err, leaf.NotAfter)
+	}
+	leafPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Chain[0]})
+	p.SetRenewalInfo(t, leafPEM, `{"suggestedWindow":{"start":"2026-01-02T00:00:00Z","end":"2026-01-01T00:00:00Z"}}`)
+	var rie *client.RenewalInfoError
+	if ri, _, err := c.RenewalInfo(ctx, leaf); !errors.As(err, &rie) {
+		t.Errorf("RenewalInfo with end before start = %+v, %v; want a *RenewalInfoError", ri, err)
 	}
 	t.Logf("requests seen by Pebble: %v", p.Counts())
 	if len(solver.tokens) != 0 {

@@ -27,7 +27,7 @@ type Issuer interface {
 	// certificate (one or two requests: directory, renewalInfo). retryAt is
 	// the server's Retry-After as an absolute time, zero if none. A server
 	// without renewalInfo returns an error (*client.UnsupportedError).
-	RenewalInfo(ctx context.Context, name string, st *store.State) (ri *RenewalInfo, retryAt time.Time, err error)
+	RenewalInfo(ctx context.Context, name string, st *store.State) (ri *client.RenewalInfo, retryAt time.Time, err error)
 	// Issue orders a new certificate for name with its stored settings and,
 	// unless dryRun, installs it and records it in st (saving st).
 	Issue(ctx context.Context, name string, st *store.State, dryRun bool) (*Issued, error)
@@ -505,7 +505,7 @@ func (p *pass) fetchARI(ctx context.Context, name string, st *store.State, now t
 // (ri and the server's Retry-After as retryAt, or err): the new window and
 // next fetch, or, on error, only a later next fetch (a window fetched
 // before is kept). Local and fleet renewals share it.
-func UpdateARI(st *store.State, ri *RenewalInfo, retryAt time.Time, err error, now time.Time, log *slog.Logger) {
+func UpdateARI(st *store.State, ri *client.RenewalInfo, retryAt time.Time, err error, now time.Time, log *slog.Logger) {
 	cur := ARIFromStore(st.ARI)
 	if err != nil {
 		next := now.Add(ARIErrorRetry)

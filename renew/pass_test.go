@@ -60,7 +60,7 @@ type fakeIssuer struct {
 	life     time.Duration
 	now      func() time.Time
 	fail     func(name string) error
-	ari      func(name string) (*RenewalInfo, time.Time, error)
+	ari      func(name string) (*client.RenewalInfo, time.Time, error)
 	delay    time.Duration
 	issues   atomic.Int64
 	fetches  atomic.Int64
@@ -68,7 +68,7 @@ type fakeIssuer struct {
 	maxPar   atomic.Int64
 }
 
-func (f *fakeIssuer) RenewalInfo(_ context.Context, name string, _ *store.State) (*RenewalInfo, time.Time, error) {
+func (f *fakeIssuer) RenewalInfo(_ context.Context, name string, _ *store.State) (*client.RenewalInfo, time.Time, error) {
 	f.fetches.Add(1)
 	if f.ari == nil {
 		return nil, time.Time{}, &client.UnsupportedError{Feature: "ARI"}
@@ -212,9 +212,9 @@ func TestPassARI(t *testing.T) {
 	ms := newMemStore()
 	nb := now.Add(-10 * 24 * time.Hour)
 	ms.states["a"] = store.State{NotBefore: nb, NotAfter: nb.Add(90 * 24 * time.Hour), Version: 1}
-	window := &RenewalInfo{Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour)}
+	window := &client.RenewalInfo{Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour)}
 	iss := &fakeIssuer{life: 90 * 24 * time.Hour, now: func() time.Time { return now },
-		ari: func(string) (*RenewalInfo, time.Time, error) { return window, now.Add(6 * time.Hour), nil }}
+		ari: func(string) (*client.RenewalInfo, time.Time, error) { return window, now.Add(6 * time.Hour), nil }}
 	r := &Runner{Store: ms, Issuer: iss, Now: func() time.Time { return now }}
 	res := r.Pass(t.Context(), []string{"a"})[0]
 	if res.Outcome != Renewed || res.Due.Rule != RuleARI {
@@ -222,7 +222,7 @@ func TestPassARI(t *testing.T) {
 	}
 	// New certificate: no renewal information needed yet (a run right
 	// after issuance makes no request at all).
-	window = &RenewalInfo{Start: now.Add(50 * 24 * time.Hour), End: now.Add(52 * 24 * time.Hour)}
+	window = &client.RenewalInfo{Start: now.Add(50 * 24 * time.Hour), End: now.Add(52 * 24 * time.Hour)}
 	before := iss.fetches.Load()
 	if res = r.Pass(t.Context(), []string{"a"})[0]; res.Outcome != NotDue || iss.fetches.Load() != before {
 		t.Fatalf("pass right after renewal: %+v, fetches %d→%d; want not due and no fetch", res, before, iss.fetches.Load())

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/acmectl/acmectl/client"
 )
 
 // Lifetime rule (DESIGN.md "Renewal rules"): without ARI a certificate is due
@@ -66,7 +68,7 @@ type ARIState struct {
 // WithRenewalInfo returns s updated with a window fetched at now, to fetch
 // again at next (see NextARIFetch). Chosen survives only when the window is
 // unchanged, so the point is drawn once per window.
-func (s ARIState) WithRenewalInfo(ri *RenewalInfo, now, next time.Time) ARIState {
+func (s ARIState) WithRenewalInfo(ri *client.RenewalInfo, now, next time.Time) ARIState {
 	if !ri.Start.Equal(s.Start) || !ri.End.Equal(s.End) {
 		s.Chosen = time.Time{}
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/acmectl/acmectl/client"
 )
 
 var t0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -190,7 +192,7 @@ func TestPolicyDueDrawsOncePerWindow(t *testing.T) {
 	calls := 0
 	p := Policy{Choose: func(s, e time.Time) time.Time { calls++; return quarter(s, e) }}
 	in := DueInput{NotBefore: t0, NotAfter: t0.Add(90 * day), ARISupported: true, Now: t0}
-	in.ARI = in.ARI.WithRenewalInfo(&RenewalInfo{Start: t0.Add(50 * day), End: t0.Add(52 * day)}, t0, t0.Add(6*time.Hour))
+	in.ARI = in.ARI.WithRenewalInfo(&client.RenewalInfo{Start: t0.Add(50 * day), End: t0.Add(52 * day)}, t0, t0.Add(6*time.Hour))
 	r := p.Due(in)
 	if !r.ARIChanged || calls != 1 {
 		t.Fatalf("first Due: ARIChanged=%v calls=%d; want true, 1", r.ARIChanged, calls)
@@ -204,12 +206,12 @@ func TestPolicyDueDrawsOncePerWindow(t *testing.T) {
 		}
 	}
 	// The same window fetched again keeps the point.
-	in.ARI = in.ARI.WithRenewalInfo(&RenewalInfo{Start: t0.Add(50 * day), End: t0.Add(52 * day)}, t0.Add(6*time.Hour), t0.Add(12*time.Hour))
+	in.ARI = in.ARI.WithRenewalInfo(&client.RenewalInfo{Start: t0.Add(50 * day), End: t0.Add(52 * day)}, t0.Add(6*time.Hour), t0.Add(12*time.Hour))
 	if r3 := p.Due(in); r3.ARIChanged || calls != 1 {
 		t.Errorf("same window refetched: ARIChanged=%v calls=%d; want false, 1", r3.ARIChanged, calls)
 	}
 	// A moved window draws again, even if the old point lies inside it.
-	in.ARI = in.ARI.WithRenewalInfo(&RenewalInfo{Start: t0.Add(49 * day), End: t0.Add(52 * day)}, t0.Add(12*time.Hour), t0.Add(18*time.Hour))
+	in.ARI = in.ARI.WithRenewalInfo(&client.RenewalInfo{Start: t0.Add(49 * day), End: t0.Add(52 * day)}, t0.Add(12*time.Hour), t0.Add(18*time.Hour))
 	if r4 := p.Due(in); !r4.ARIChanged || calls != 2 || !r4.At.Equal(t0.Add(49*day+18*time.Hour)) {
 		t.Errorf("moved window: ARIChanged=%v calls=%d At=%v; want true, 2, %v", r4.ARIChanged, calls, r4.At, t0.Add(49*day+18*time.Hour))
 	}

@@ -79,14 +79,14 @@ func (a *app) openFleetHost(st *store.Dir) (*fleet.Host, error) {
 		Fleet: f, Local: st, Engine: a.engine(st), Logger: a.log, Now: a.env.Now, Account: acct, Classify: errorClass,
 		// Host-local settings come from this host only (never etcd).
 		Defaults: &store.Settings{Server: a.g.server, CABundle: a.g.caBundle},
-		RenewalInfo: func(ctx context.Context, s *store.Settings, leaf *x509.Certificate) (*renew.RenewalInfo, time.Time, error) {
+		RenewalInfo: func(ctx context.Context, s *store.Settings, leaf *x509.Certificate) (*client.RenewalInfo, time.Time, error) {
 			eng := a.engine(st)
 			eng.Logger = slog.New(demoteHandler{eng.Logger.Handler()}) // routine: a cron run stays silent
 			c, err := eng.Client(s)
 			if err != nil {
 				return nil, time.Time{}, err
 			}
-			return fetchRenewalInfo(ctx, c, leaf)
+			return c.RenewalInfo(ctx, leaf)
 		},
 		// Sync records this host's deploy_pending.
 		Deploy: func(ctx context.Context, name string, s *store.Settings, inst *store.Installed) error {

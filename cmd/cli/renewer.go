@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -164,7 +163,7 @@ func (w *renewer) cached(m map[string]*client.Client, s *store.Settings, build f
 }
 
 // RenewalInfo implements renew.Issuer.
-func (w *renewer) RenewalInfo(ctx context.Context, name string, _ *store.State) (*renew.RenewalInfo, time.Time, error) {
+func (w *renewer) RenewalInfo(ctx context.Context, name string, _ *store.State) (*client.RenewalInfo, time.Time, error) {
 	s, err := w.loadSettings(name)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -181,25 +180,7 @@ func (w *renewer) RenewalInfo(ctx context.Context, name string, _ *store.State) 
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	return fetchRenewalInfo(ctx, c, leaf)
-}
-
-// fetchRenewalInfo fetches and parses leaf's ARI window with c (local and
-// fleet renewals).
-func fetchRenewalInfo(ctx context.Context, c *client.Client, leaf *x509.Certificate) (*renew.RenewalInfo, time.Time, error) {
-	id, err := renew.CertID(leaf)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	body, retryAt, err := c.RenewalInfo(ctx, id)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	ri, err := renew.ParseRenewalInfo(body)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	return ri, retryAt, nil
+	return c.RenewalInfo(ctx, leaf)
 }
 
 // Issue implements renew.Issuer: one order through the issuance engine.

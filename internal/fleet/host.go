@@ -40,7 +40,7 @@ type Host struct {
 	Account issue.AccountOptions
 	// RenewalInfo fetches the ARI window of leaf from the server of s
 	// (the local renewer's fetch); nil: the lifetime rule only.
-	RenewalInfo func(ctx context.Context, s *store.Settings, leaf *x509.Certificate) (*renew.RenewalInfo, time.Time, error)
+	RenewalInfo func(ctx context.Context, s *store.Settings, leaf *x509.Certificate) (*client.RenewalInfo, time.Time, error)
 	// LocalLockWait bounds the wait for the local flock when installing
 	// (default 2m).
 	LocalLockWait time.Duration

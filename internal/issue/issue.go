@@ -28,7 +28,6 @@ import (
 	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/store"
-	"github.com/acmectl/acmectl/renew"
 )
 
 // Engine issues certificates. Build one per run; it is safe for concurrent
@@ -420,7 +419,7 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	// before the URL was kept get no replaces.
 	sameIssuer := (st.IssuedBy == "" || st.IssuedBy == s.Server) && st.IssuedAccountURL != "" && st.IssuedAccountURL == acct.URL
 	if req.Replaces != nil && dir.RenewalInfo != "" && !st.Revoked && sameIssuer {
-		if id, err := renew.CertID(req.Replaces); err == nil {
+		if id, err := client.CertID(req.Replaces); err == nil {
 			replaced = id
 			orderReq.Replaces = id
 		}

@@ -21,9 +21,9 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/testenv"
-	"github.com/acmectl/acmectl/renew"
 )
 
 // renewArgs: renew never takes --server or other order-shaping flags.
@@ -191,7 +191,7 @@ func TestRenewARI(t *testing.T) {
 	mustObtain(t, l, "fresh.example.test")
 	makeDue(t, l, "due.example.test")
 	old := leafAt(t, filepath.Join(l.certDir("due.example.test"), "cert.pem"))
-	oldID, err := renew.CertID(old)
+	oldID, err := client.CertID(old)
 	if err != nil {
 		t.Fatal(err)
 	}

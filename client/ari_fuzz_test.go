@@ -1,4 +1,4 @@
-package renew
+package client
 
 import (
 	"strings"
