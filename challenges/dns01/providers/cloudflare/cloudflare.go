@@ -55,8 +55,8 @@ func emailItem() creds.Item {
 
 // Provider sets TXT records through the Cloudflare API.
 type Provider struct {
+	providers.RecordAPI
 	api, zoneAPI *providers.API
-	zones        *providers.ZoneFinder
 }
 
 var (
@@ -111,7 +111,8 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 	default:
 		return nil, err
 	}
-	p.zones = &providers.ZoneFinder{Provider: cfg.Name, Fixed: cfg.Options["zone"], Lookup: p.lookupZone}
+	p.RecordAPI = providers.RecordAPI{Provider: cfg.Name, List: p.records, Create: p.create, Delete: p.delete,
+		Zones: &providers.ZoneFinder{Provider: cfg.Name, Fixed: cfg.Options["zone"], Lookup: p.lookupZone}}
 	return p, nil
 }
 
@@ -165,8 +166,8 @@ type record struct {
 }
 
 // records lists the TXT records at fqdn, following pagination.
-func (p *Provider) records(ctx context.Context, zone providers.Zone, fqdn string) ([]record, error) {
-	var all []record
+func (p *Provider) records(ctx context.Context, zone providers.Zone, fqdn string) ([]providers.Record, error) {
+	var all []providers.Record
 	for page := 1; page <= 100; page++ {
 		var out struct {
 			Result     []record `json:"result"`
@@ -179,7 +180,10 @@ func (p *Provider) records(ctx context.Context, zone providers.Zone, fqdn string
 		if err := p.api.Do(ctx, http.MethodGet, "/zones/"+url.PathEscape(zone.ID)+"/dns_records?"+q.Encode(), nil, &out); err != nil {
 			return nil, err
 		}
-		all = append(all, out.Result...)
+		for _, r := range out.Result {
+			// Cloudflare may return TXT content in quotes.
+			all = append(all, providers.Record{ID: r.ID, Value: providers.TXTUnquote(r.Content)})
+		}
 		if len(out.Result) == 0 || page*max(out.ResultInfo.PerPage, 1) >= out.ResultInfo.TotalCount {
 			return all, nil
 		}
@@ -187,29 +191,9 @@ func (p *Provider) records(ctx context.Context, zone providers.Zone, fqdn string
 	return nil, fmt.Errorf("%s: more than 100 pages of TXT records at %s", p.api.Provider, providers.Unfqdn(fqdn))
 }
 
-// same compares a record's content with value; Cloudflare may return TXT
-// content in quotes.
-func same(content, value string) bool {
-	return content == value || providers.TXTUnquote(content) == value
-}
-
-// SetTXT adds the record unless it exists.
-func (p *Provider) SetTXT(ctx context.Context, fqdn, value string) error {
-	zone, err := p.zones.Find(ctx, fqdn)
-	if err != nil {
-		return err
-	}
-	rs, err := p.records(ctx, zone, fqdn)
-	if err != nil {
-		return err
-	}
-	for _, r := range rs {
-		if same(r.Content, value) {
-			return nil
-		}
-	}
+func (p *Provider) create(ctx context.Context, zone providers.Zone, fqdn, value string) error {
 	in := map[string]any{"type": "TXT", "name": providers.Unfqdn(fqdn), "content": value, "ttl": ttl}
-	err = p.api.Do(ctx, http.MethodPost, "/zones/"+url.PathEscape(zone.ID)+"/dns_records", in, nil)
+	err := p.api.Do(ctx, http.MethodPost, "/zones/"+url.PathEscape(zone.ID)+"/dns_records", in, nil)
 	var se *providers.StatusError
 	if errors.As(err, &se) && strings.HasPrefix(se.Message, strconv.Itoa(codeIdenticalRecord)+" ") {
 		return nil // added concurrently
@@ -217,40 +201,11 @@ func (p *Provider) SetTXT(ctx context.Context, fqdn, value string) error {
 	return err
 }
 
-// DeleteTXT removes every record at fqdn holding value.
-func (p *Provider) DeleteTXT(ctx context.Context, fqdn, value string) error {
-	zone, err := p.zones.Find(ctx, fqdn)
-	if err != nil {
-		return err
+func (p *Provider) delete(ctx context.Context, zone providers.Zone, id string) error {
+	// The published description requires a JSON body on DELETE.
+	err := p.api.Do(ctx, http.MethodDelete, "/zones/"+url.PathEscape(zone.ID)+"/dns_records/"+url.PathEscape(id), struct{}{}, nil)
+	if providers.IsStatus(err, http.StatusNotFound) {
+		return nil
 	}
-	rs, err := p.records(ctx, zone, fqdn)
-	if err != nil {
-		return err
-	}
-	for _, r := range rs {
-		if !same(r.Content, value) {
-			continue
-		}
-		// The published description requires a JSON body on DELETE.
-		err := p.api.Do(ctx, http.MethodDelete, "/zones/"+url.PathEscape(zone.ID)+"/dns_records/"+url.PathEscape(r.ID), struct{}{}, nil)
-		if err != nil && !providers.IsStatus(err, http.StatusNotFound) {
-			return err
-		}
-	}
-	return nil
-}
-
-// KnownZone implements dns01.ZoneKnower.
-func (p *Provider) KnownZone(ctx context.Context, fqdn string) (string, bool, error) {
-	return p.zones.Known(ctx, fqdn)
-}
-
-// CheckAccess finds the zone and lists the TXT records at fqdn.
-func (p *Provider) CheckAccess(ctx context.Context, fqdn string) error {
-	zone, err := p.zones.Find(ctx, fqdn)
-	if err != nil {
-		return err
-	}
-	_, err = p.records(ctx, zone, fqdn)
 	return err
 }

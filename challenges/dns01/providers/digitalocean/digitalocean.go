@@ -35,8 +35,8 @@ const ttl = 30
 
 // Provider sets TXT records through the DigitalOcean API.
 type Provider struct {
-	api   *providers.API
-	zones *providers.ZoneFinder
+	providers.RecordAPI
+	api *providers.API
 }
 
 var (
@@ -64,7 +64,8 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 		CredentialFrom: tok.From, Message: message,
 		Authorize: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok.Value) },
 	}}
-	p.zones = &providers.ZoneFinder{Provider: cfg.Name, Fixed: cfg.Options["zone"], Lookup: p.lookupZone}
+	p.RecordAPI = providers.RecordAPI{Provider: cfg.Name, List: p.records, Create: p.create, Delete: p.delete,
+		Zones: &providers.ZoneFinder{Provider: cfg.Name, Fixed: cfg.Options["zone"], Lookup: p.lookupZone}}
 	return p, nil
 }
 
@@ -105,8 +106,8 @@ type record struct {
 }
 
 // records lists the TXT records at fqdn, following pagination.
-func (p *Provider) records(ctx context.Context, zone providers.Zone, fqdn string) ([]record, error) {
-	var all []record
+func (p *Provider) records(ctx context.Context, zone providers.Zone, fqdn string) ([]providers.Record, error) {
+	var all []providers.Record
 	for page := 1; page <= 100; page++ {
 		var out struct {
 			Records []record `json:"domain_records"`
@@ -120,7 +121,9 @@ func (p *Provider) records(ctx context.Context, zone providers.Zone, fqdn string
 		if err := p.api.Do(ctx, http.MethodGet, "/v2/domains/"+url.PathEscape(zone.ID)+"/records?"+q.Encode(), nil, &out); err != nil {
 			return nil, err
 		}
-		all = append(all, out.Records...)
+		for _, r := range out.Records {
+			all = append(all, providers.Record{ID: strconv.Itoa(r.ID), Value: r.Data})
+		}
 		if out.Links.Pages.Next == "" {
 			return all, nil
 		}
@@ -128,21 +131,7 @@ func (p *Provider) records(ctx context.Context, zone providers.Zone, fqdn string
 	return nil, fmt.Errorf("%s: more than 100 pages of TXT records at %s", p.api.Provider, providers.Unfqdn(fqdn))
 }
 
-// SetTXT adds the record unless it exists.
-func (p *Provider) SetTXT(ctx context.Context, fqdn, value string) error {
-	zone, err := p.zones.Find(ctx, fqdn)
-	if err != nil {
-		return err
-	}
-	rs, err := p.records(ctx, zone, fqdn)
-	if err != nil {
-		return err
-	}
-	for _, r := range rs {
-		if r.Data == value {
-			return nil
-		}
-	}
+func (p *Provider) create(ctx context.Context, zone providers.Zone, fqdn, value string) error {
 	rel, _ := providers.Relative(fqdn, zone.Name)
 	if rel == "" {
 		rel = "@"
@@ -152,39 +141,10 @@ func (p *Provider) SetTXT(ctx context.Context, fqdn, value string) error {
 	return p.api.Do(ctx, http.MethodPost, "/v2/domains/"+url.PathEscape(zone.ID)+"/records", in, nil)
 }
 
-// DeleteTXT removes every record at fqdn holding value.
-func (p *Provider) DeleteTXT(ctx context.Context, fqdn, value string) error {
-	zone, err := p.zones.Find(ctx, fqdn)
-	if err != nil {
-		return err
+func (p *Provider) delete(ctx context.Context, zone providers.Zone, id string) error {
+	err := p.api.Do(ctx, http.MethodDelete, "/v2/domains/"+url.PathEscape(zone.ID)+"/records/"+url.PathEscape(id), nil, nil)
+	if providers.IsStatus(err, http.StatusNotFound) {
+		return nil
 	}
-	rs, err := p.records(ctx, zone, fqdn)
-	if err != nil {
-		return err
-	}
-	for _, r := range rs {
-		if r.Data != value {
-			continue
-		}
-		err := p.api.Do(ctx, http.MethodDelete, "/v2/domains/"+url.PathEscape(zone.ID)+"/records/"+strconv.Itoa(r.ID), nil, nil)
-		if err != nil && !providers.IsStatus(err, http.StatusNotFound) {
-			return err
-		}
-	}
-	return nil
-}
-
-// KnownZone implements dns01.ZoneKnower.
-func (p *Provider) KnownZone(ctx context.Context, fqdn string) (string, bool, error) {
-	return p.zones.Known(ctx, fqdn)
-}
-
-// CheckAccess finds the zone and lists the TXT records at fqdn.
-func (p *Provider) CheckAccess(ctx context.Context, fqdn string) error {
-	zone, err := p.zones.Find(ctx, fqdn)
-	if err != nil {
-		return err
-	}
-	_, err = p.records(ctx, zone, fqdn)
 	return err
 }

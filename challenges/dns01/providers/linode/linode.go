@@ -31,8 +31,8 @@ func tokenItem() creds.Item {
 
 // Provider sets TXT records through the Linode API.
 type Provider struct {
-	api   *providers.API
-	zones *providers.ZoneFinder
+	providers.RecordAPI
+	api *providers.API
 }
 
 var (
@@ -58,7 +58,8 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 	p := &Provider{api: &providers.API{Provider: cfg.Name, Base: base, Client: cfg.Client(), UserAgent: cfg.UserAgent,
 		Logger: cfg.Log(), CredentialFrom: tok.From, Message: message,
 		Authorize: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok.Value) }}}
-	p.zones = &providers.ZoneFinder{Provider: cfg.Name, Fixed: cfg.Options["zone"], Lookup: p.lookupZone}
+	p.RecordAPI = providers.RecordAPI{Provider: cfg.Name, List: p.records, Create: p.create, Delete: p.delete,
+		Zones: &providers.ZoneFinder{Provider: cfg.Name, Fixed: cfg.Options["zone"], Lookup: p.lookupZone}}
 	return p, nil
 }
 
@@ -141,74 +142,31 @@ type record struct {
 }
 
 // records returns the TXT records at fqdn.
-func (p *Provider) records(ctx context.Context, zone providers.Zone, fqdn string) ([]record, error) {
+func (p *Provider) records(ctx context.Context, zone providers.Zone, fqdn string) ([]providers.Record, error) {
 	rel, _ := providers.Relative(fqdn, zone.Name)
 	rs, err := list[record](ctx, p.api, "/v4/domains/"+zone.ID+"/records", map[string]string{"type": "TXT", "name": rel})
 	if err != nil {
 		return nil, err
 	}
-	var out []record
+	var out []providers.Record
 	for _, r := range rs {
 		if r.Type == "TXT" && strings.EqualFold(r.Name, rel) {
-			out = append(out, r)
+			out = append(out, providers.Record{ID: strconv.Itoa(r.ID), Value: r.Target})
 		}
 	}
 	return out, nil
 }
 
-// SetTXT adds the record unless it exists.
-func (p *Provider) SetTXT(ctx context.Context, fqdn, value string) error {
-	zone, err := p.zones.Find(ctx, fqdn)
-	if err != nil {
-		return err
-	}
-	rs, err := p.records(ctx, zone, fqdn)
-	if err != nil {
-		return err
-	}
-	for _, r := range rs {
-		if r.Target == value {
-			return nil
-		}
-	}
+func (p *Provider) create(ctx context.Context, zone providers.Zone, fqdn, value string) error {
 	rel, _ := providers.Relative(fqdn, zone.Name)
 	in := map[string]any{"type": "TXT", "name": rel, "target": value, "ttl_sec": ttl}
 	return p.api.Do(ctx, http.MethodPost, "/v4/domains/"+zone.ID+"/records", in, nil)
 }
 
-// DeleteTXT removes every record at fqdn holding value.
-func (p *Provider) DeleteTXT(ctx context.Context, fqdn, value string) error {
-	zone, err := p.zones.Find(ctx, fqdn)
-	if err != nil {
-		return err
+func (p *Provider) delete(ctx context.Context, zone providers.Zone, id string) error {
+	err := p.api.Do(ctx, http.MethodDelete, "/v4/domains/"+zone.ID+"/records/"+url.PathEscape(id), nil, nil)
+	if providers.IsStatus(err, http.StatusNotFound) {
+		return nil
 	}
-	rs, err := p.records(ctx, zone, fqdn)
-	if err != nil {
-		return err
-	}
-	for _, r := range rs {
-		if r.Target != value {
-			continue
-		}
-		err := p.api.Do(ctx, http.MethodDelete, "/v4/domains/"+zone.ID+"/records/"+strconv.Itoa(r.ID), nil, nil)
-		if err != nil && !providers.IsStatus(err, http.StatusNotFound) {
-			return err
-		}
-	}
-	return nil
-}
-
-// KnownZone implements dns01.ZoneKnower.
-func (p *Provider) KnownZone(ctx context.Context, fqdn string) (string, bool, error) {
-	return p.zones.Known(ctx, fqdn)
-}
-
-// CheckAccess finds the zone and lists the TXT records at fqdn.
-func (p *Provider) CheckAccess(ctx context.Context, fqdn string) error {
-	zone, err := p.zones.Find(ctx, fqdn)
-	if err != nil {
-		return err
-	}
-	_, err = p.records(ctx, zone, fqdn)
 	return err
 }
