@@ -135,7 +135,7 @@ func (a *API) DoHeader(ctx context.Context, method, path string, hdr http.Header
 				return fmt.Errorf("%w (%w; server asked to wait %v)", se, ErrRateLimited, d.Round(time.Second))
 			}
 			a.log().Info("dns provider api asks to slow down", "provider", a.Provider, "status", resp.StatusCode, "wait", d)
-			if err := sleep(ctx, d); err != nil {
+			if err := Sleep(ctx, d); err != nil {
 				return err
 			}
 			continue
@@ -245,7 +245,8 @@ func Sanitize(s string, n int) string {
 	return q[1 : len(q)-1]
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d or until ctx is done (then it returns ctx.Err()).
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -338,29 +338,9 @@ func TestAzure(t *testing.T) {
 		_ = p.DeleteTXT(t.Context(), name, "same")
 	})
 	t.Run("ETag: a concurrent writer's value survives", func(t *testing.T) {
-		name := "_acme-challenge.etag.example.test"
-		if err := p.SetTXT(t.Context(), name+".", "first"); err != nil {
-			t.Fatal(err)
-		}
-		arm.mu.Lock()
-		arm.beforePut = func() { env.Zones.SetRRSet("example.test", name, "TXT", 60, []string{"first", "other-writer"}) }
-		fails := arm.preconFail
-		arm.mu.Unlock()
-		if err := p.SetTXT(t.Context(), name+".", "second"); err != nil {
-			t.Fatal(err)
-		}
-		arm.mu.Lock()
-		fails = arm.preconFail - fails
-		arm.mu.Unlock()
-		if fails != 1 {
-			t.Fatalf("412 answers = %d; want 1 (the stale ETag refused)", fails)
-		}
-		if got := env.Zones.TXT(name); !slices.Equal(got, []string{"first", "other-writer", "second"}) {
-			t.Fatalf("TXT = %q; want the concurrent writer's value kept", got)
-		}
-		for _, v := range []string{"first", "second", "other-writer"} {
-			_ = p.DeleteTXT(t.Context(), name+".", v)
-		}
+		env.ConcurrentWriter(t, p, "example.test", "_acme-challenge.etag.example.test",
+			func(hook func()) { arm.mu.Lock(); arm.beforePut = hook; arm.mu.Unlock() },
+			func() int { arm.mu.Lock(); defer arm.mu.Unlock(); return arm.preconFail })
 	})
 	t.Run("rate limited: Retry-After followed", func(t *testing.T) {
 		fake.Inject(providertest.Injected{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}},

@@ -369,29 +369,9 @@ func TestGoogleCloudDNS(t *testing.T) {
 		_ = p.DeleteTXT(t.Context(), "_acme-challenge.wait.example.test.", "v")
 	})
 	t.Run("a concurrent writer's value survives", func(t *testing.T) {
-		name := "_acme-challenge.race.example.test"
-		if err := p.SetTXT(t.Context(), name+".", "first"); err != nil {
-			t.Fatal(err)
-		}
-		f.mu.Lock()
-		f.before = func() { env.Zones.SetRRSet("example.test", name, "TXT", 60, []string{"first", "other-writer"}) }
-		conflicts := f.conflicts
-		f.mu.Unlock()
-		if err := p.SetTXT(t.Context(), name+".", "second"); err != nil {
-			t.Fatal(err)
-		}
-		f.mu.Lock()
-		conflicts = f.conflicts - conflicts
-		f.mu.Unlock()
-		if conflicts != 1 {
-			t.Fatalf("refused changes = %d; want 1", conflicts)
-		}
-		if got := env.Zones.TXT(name); !slices.Equal(got, []string{"first", "other-writer", "second"}) {
-			t.Fatalf("TXT = %q", got)
-		}
-		for _, v := range []string{"first", "second", "other-writer"} {
-			_ = p.DeleteTXT(t.Context(), name+".", v)
-		}
+		env.ConcurrentWriter(t, p, "example.test", "_acme-challenge.race.example.test",
+			func(hook func()) { f.mu.Lock(); f.before = hook; f.mu.Unlock() },
+			func() int { f.mu.Lock(); defer f.mu.Unlock(); return f.conflicts })
 	})
 	t.Run("rate limited: Retry-After followed", func(t *testing.T) {
 		fake.Inject(providertest.Injected{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}},

@@ -3,6 +3,7 @@ package providertest
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -152,4 +153,33 @@ func (e *Env) Common(t *testing.T, zone string, newProvider func(t *testing.T) d
 	t.Run("crash cleanup", func(t *testing.T) {
 		e.CrashCleanup(t, func() dns01.Provider { return newProvider(t) }, "_acme-challenge.crash."+strings.TrimSuffix(zone, ".")+".")
 	})
+}
+
+// ConcurrentWriter checks that a provider writing a whole record set keeps
+// a value another writer adds between the provider's read and its write
+// (ETag, conditional change, atomic batch): name gets "first", then arm
+// installs hook, which the fake runs once just before it applies the
+// provider's next write; hook adds "other-writer". After SetTXT "second",
+// refused (the fake's count of refused writes) must have grown by one and
+// all three values must be there.
+func (e *Env) ConcurrentWriter(t *testing.T, p dns01.Provider, zone, name string, arm func(hook func()), refused func() int) {
+	t.Helper()
+	fqdn := strings.TrimSuffix(name, ".") + "."
+	if err := p.SetTXT(t.Context(), fqdn, "first"); err != nil {
+		t.Fatal(err)
+	}
+	arm(func() { e.Zones.SetRRSet(zone, fqdn, "TXT", 60, []string{"first", "other-writer"}) })
+	before := refused()
+	if err := p.SetTXT(t.Context(), fqdn, "second"); err != nil {
+		t.Fatal(err)
+	}
+	if got := refused() - before; got != 1 {
+		t.Fatalf("refused writes = %d; want 1 (the write based on the stale read)", got)
+	}
+	if got := e.Zones.TXT(fqdn); !slices.Equal(got, []string{"first", "other-writer", "second"}) {
+		t.Fatalf("TXT %s = %q; want the concurrent writer's value kept", fqdn, got)
+	}
+	for _, v := range []string{"first", "second", "other-writer"} {
+		_ = p.DeleteTXT(t.Context(), fqdn, v)
+	}
 }

@@ -366,7 +366,7 @@ func (p *Provider) waitInsync(ctx context.Context, ci changeInfo) error {
 		if id == "" {
 			return fmt.Errorf("%s: change answer without an Id", p.name)
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := providers.Sleep(ctx, d); err != nil {
 			return fmt.Errorf("%s: change %s still %s: %w", p.name, providers.Quote(id, 40), providers.Quote(ci.Status, 20), err)
 		}
 		d = min(2*d, 5*time.Second)
@@ -463,7 +463,7 @@ func (p *Provider) do(ctx context.Context, method, path string, body []byte, out
 			}
 			wait *= 2
 			p.log.Info("route 53 asks to slow down", "code", ae.Code, "wait", d)
-			if err := sleep(ctx, d); err != nil {
+			if err := providers.Sleep(ctx, d); err != nil {
 				return err
 			}
 			continue
@@ -542,15 +542,4 @@ func (p *Provider) apiError(method, path string, status int, data []byte) *APIEr
 func signRequest(ctx context.Context, req *http.Request, body []byte, c aws.Credentials, service, region string) error {
 	sum := sha256.Sum256(body)
 	return v4.NewSigner().SignHTTP(ctx, c, req, hex.EncodeToString(sum[:]), service, region, time.Now().UTC())
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -59,6 +59,7 @@ type fakeRoute53 struct {
 	nextChange int
 	before     func()
 	throttle   int // answer that many requests with 400 Throttling
+	invalid    int // InvalidChangeBatch answers
 	refused    int
 }
 
@@ -421,6 +422,7 @@ func (f *fakeRoute53) changeSets(w http.ResponseWriter, body []byte, z r53Zone) 
 		switch c.Action {
 		case "DELETE":
 			if cur == nil || cur.TTL != c.Set.TTL || !sameSet(cur.values(), c.Set.values()) {
+				f.invalid++
 				f.answer(w, "InvalidChangeBatch", http.StatusBadRequest, invalidChangeBatch{Messages: []string{
 					fmt.Sprintf("[Tried to delete resource record set [name='%s', type='TXT'] but the values provided do not match the current values]", c.Set.Name)}})
 				return
@@ -428,6 +430,7 @@ func (f *fakeRoute53) changeSets(w http.ResponseWriter, body []byte, z r53Zone) 
 			deleted[c.Set.Name] = true
 		case "CREATE":
 			if cur != nil && !deleted[c.Set.Name] {
+				f.invalid++
 				f.answer(w, "InvalidChangeBatch", http.StatusBadRequest, invalidChangeBatch{Messages: []string{
 					fmt.Sprintf("[Tried to create resource record set [name='%s', type='TXT'] but it already exists]", c.Set.Name)}})
 				return
@@ -563,26 +566,9 @@ func TestRoute53(t *testing.T) {
 		_ = p.DeleteTXT(t.Context(), "_acme-challenge.sync.example.test.", "v")
 	})
 	t.Run("a concurrent writer's value survives", func(t *testing.T) {
-		name := "_acme-challenge.race.example.test"
-		if err := p.SetTXT(t.Context(), name+".", "first"); err != nil {
-			t.Fatal(err)
-		}
-		f.mu.Lock()
-		f.before = func() { env.Zones.SetRRSet("example.test", name, "TXT", 60, []string{"first", "other-writer"}) }
-		f.mu.Unlock()
-		before := f.count("ChangeResourceRecordSets")
-		if err := p.SetTXT(t.Context(), name+".", "second"); err != nil {
-			t.Fatal(err)
-		}
-		if got := f.count("ChangeResourceRecordSets") - before; got != 2 {
-			t.Fatalf("change batches = %d; want 2 (the first refused)", got)
-		}
-		if got := env.Zones.TXT(name); !slices.Equal(got, []string{"first", "other-writer", "second"}) {
-			t.Fatalf("TXT = %q", got)
-		}
-		for _, v := range []string{"first", "second", "other-writer"} {
-			_ = p.DeleteTXT(t.Context(), name+".", v)
-		}
+		env.ConcurrentWriter(t, p, "example.test", "_acme-challenge.race.example.test",
+			func(hook func()) { f.mu.Lock(); f.before = hook; f.mu.Unlock() },
+			func() int { f.mu.Lock(); defer f.mu.Unlock(); return f.invalid })
 	})
 	t.Run("throttled: retried with backoff", func(t *testing.T) {
 		f.mu.Lock()
