@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,14 +32,15 @@ func defaultLimits() limits {
 //
 // Serve never turns away a new connection because others hold slots. A
 // connection must deliver its ClientHello within 3 s of accept and finish
-// within 10 s. A connection that has been open 1 s without a ClientHello is
-// "quiet": when 16 connections from the new one's source (IPv4 address or
-// IPv6 /64) are open, the oldest quiet one of that source is closed to make
-// room; when 256 are open in all, the oldest quiet one of any source. Past
-// 1024, the oldest connection without a ClientHello, else the oldest, is
-// closed whatever its age. A CA sends its ClientHello at once, so idle or
-// trickling connections from anyone cannot keep its validations out, while
-// a burst of real validations (many names of one order) is never cut short.
+// within 10 s. A connection that has been open 1 s and sent nothing (no
+// byte read, none waiting in the socket) is "quiet": when 64 connections
+// from the new one's source (IPv4 address or IPv6 /64) are open, the oldest
+// quiet one of that source is closed to make room; when 256 are open in
+// all, the oldest quiet one of any source. Past 1024, the oldest connection
+// without a ClientHello, else the oldest, is closed whatever its age. A CA
+// sends its ClientHello at once, so idle or trickling connections from
+// anyone cannot keep its validations out, while a burst of real validations
+// (many names of one order) is not cut short.
 //
 // Server uses Serve for its own listeners; another listener (such as a
 // fleet responder's) gets the same protection by calling it.
@@ -126,11 +128,31 @@ type connTable struct {
 }
 
 type tracked struct {
-	conn     net.Conn
+	conn     *countingConn
 	accepted time.Time
 	source   netip.Prefix
 	hello    bool          // ClientHello received; guarded by connTable.mu
 	elem     *list.Element // nil once removed; guarded by connTable.mu
+}
+
+// quiet reports whether c has sent nothing (no byte read, none waiting in
+// the socket) for at least age.
+func (c *tracked) quiet(now time.Time, age time.Duration) bool {
+	return !c.hello && now.Sub(c.accepted) >= age && !c.conn.read.Load() && !pending(c.conn.Conn)
+}
+
+// countingConn records whether any byte was read from the peer.
+type countingConn struct {
+	net.Conn
+	read atomic.Bool
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.read.Store(true)
+	}
+	return n, err
 }
 
 func newConnTable(lim limits) *connTable {
@@ -161,7 +183,7 @@ func sourceOf(a net.Addr) netip.Prefix {
 // it (removed from the table; the caller closes them).
 func (t *connTable) admit(conn net.Conn) (*tracked, []*tracked) {
 	now := time.Now()
-	c := &tracked{conn: conn, accepted: now, source: sourceOf(conn.RemoteAddr())}
+	c := &tracked{conn: &countingConn{Conn: conn}, accepted: now, source: sourceOf(conn.RemoteAddr())}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var evicted []*tracked
@@ -171,7 +193,7 @@ func (t *connTable) admit(conn net.Conn) (*tracked, []*tracked) {
 			evicted = append(evicted, v)
 		}
 	}
-	quiet := func(o *tracked) bool { return !o.hello && now.Sub(o.accepted) >= t.lim.quiet }
+	quiet := func(o *tracked) bool { return o.quiet(now, t.lim.quiet) }
 	if t.bySource[c.source] >= t.lim.perSource {
 		evict(t.oldest(func(o *tracked) bool { return o.source == c.source && quiet(o) }))
 	}
@@ -186,7 +208,7 @@ func (t *connTable) admit(conn net.Conn) (*tracked, []*tracked) {
 		evict(v)
 	}
 	c.elem = t.order.PushBack(c)
-	t.byConn[conn] = c
+	t.byConn[c.conn] = c
 	t.bySource[c.source]++
 	return c, evicted
 }

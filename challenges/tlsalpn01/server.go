@@ -29,13 +29,13 @@ const (
 	helloTimeout = 3 * time.Second
 	// handshakeTimeout bounds one connection from accept to close.
 	handshakeTimeout = 10 * time.Second
-	// quietAge is how long a connection may send no ClientHello before it
-	// may be closed to make room for a new one.
+	// quietAge is how long a connection may send nothing before it may be
+	// closed to make room for a new one.
 	quietAge = time.Second
 	// maxConnsPerSource and maxConns are where the responder starts closing
 	// quiet connections, of one IPv4 address or IPv6 /64 and of all
 	// sources; maxConnsHard is where it closes one whatever its age.
-	maxConnsPerSource = 16
+	maxConnsPerSource = 64
 	maxConns          = 256
 	maxConnsHard      = 1024
 )

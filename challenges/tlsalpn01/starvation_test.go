@@ -234,3 +234,21 @@ func TestServerManyIdleConnections(t *testing.T) {
 	holdIdle(t, addr, 2000)
 	validate(t, addr, ch)
 }
+
+// TestServerSparesConnectionsThatSent: the connection closed to make room
+// is one that has sent nothing, even when one that has sent bytes (read or
+// still waiting in the socket, as a CA's ClientHello can under load) is
+// older.
+func TestServerSparesConnectionsThatSent(t *testing.T) {
+	addr, ch := startLimited(t, time.Minute, 0, 3, 100, 100)
+	sent := dialFrom(t, "127.0.0.1", addr) // oldest, but it has sent bytes
+	if _, err := sent.Write([]byte{0x16, 0x03, 0x01}); err != nil {
+		t.Fatal(err)
+	}
+	idle := dialIdle(t, addr, 2)
+	validate(t, addr, ch) // the fourth from 127.0.0.1, one over the limit
+	if closedByServer(sent, 100*time.Millisecond) {
+		t.Error("the connection that had sent bytes was closed; want the oldest that sent nothing closed")
+	}
+	onlyOldestClosed(t, idle)
+}
