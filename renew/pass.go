@@ -33,7 +33,7 @@ type Issuer interface {
 	Issue(ctx context.Context, name string, st *store.State, dryRun bool) (*Issued, error)
 }
 
-// Hooks runs the user's hooks (DESIGN.md "Hooks"). Implementations
+// Hooks runs the user's hooks (docs/renewal.md "Hook environment"). Implementations
 // de-duplicate pre and post hooks by argv within a pass and make Post run
 // whenever a pre hook ran, even after cancellation.
 type Hooks interface {
@@ -68,7 +68,7 @@ func (e *InteractiveError) Error() string {
 // Outcome of one certificate in a pass; the strings are stable for --json.
 type Outcome string
 
-// Outcomes (DESIGN.md "Exit codes and locks").
+// Outcomes (docs/renewal.md "Output and exit codes").
 const (
 	Renewed      Outcome = "renewed"
 	NotDue       Outcome = "not_due"

@@ -11,7 +11,7 @@ import (
 	"github.com/acmectl/acmectl/client"
 )
 
-// Lifetime rule (DESIGN.md "Renewal rules"): without ARI a certificate is due
+// Lifetime rule (docs/renewal.md "When is a certificate due?"): without ARI a certificate is due
 // when a third of its lifetime is left, or half of it for short-lived
 // certificates, those whose lifetime (NotAfter − NotBefore) is at most
 // ShortLivedMax.

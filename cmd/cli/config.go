@@ -35,7 +35,7 @@ type config struct {
 	v    *viper.Viper
 }
 
-// neverFromEnv are keys an environment variable must not set (DESIGN.md:
+// neverFromEnv are keys an environment variable must not set (docs/guide.md "Configuration":
 // hooks, and the variables passed to them, never come from env).
 func neverFromEnv(key string) bool {
 	return strings.HasSuffix(key, "-hook") || key == "hooks" || key == "hook-env"

@@ -70,7 +70,7 @@ func runOnlyFlags() []string {
 }
 
 // secretEnvVars are the environment variables that carry secrets
-// (DESIGN.md "Configuration").
+// (docs/guide.md "Configuration").
 func secretEnvVars() []string {
 	return []string{"ACMECTL_EAB_HMAC_KEY", "ACMECTL_RFC2136_TSIG_SECRET", "ACMECTL_PKCS12_PASSWORD"}
 }

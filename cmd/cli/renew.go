@@ -28,7 +28,7 @@ import (
 const defaultRenewParallel = 4
 
 // maxRandomSleep bounds the random delay before a cron run's first request
-// (DESIGN.md "Renewal rules").
+// (docs/renewal.md "When is a certificate due?").
 const maxRandomSleep = 8 * time.Minute
 
 type renewOptions struct {
@@ -86,7 +86,7 @@ settings with "acmectl reconfigure".`,
 	f.StringVar(&opts.metricsFile, "metrics-file", "", "write Prometheus text-format metrics to this file after each pass")
 	f.DurationVar(&opts.daemonPoll, "daemon-poll", renew.DaemonPoll, "with --daemon: how often to check the state directory for changes")
 	// Order-shaping flags are accepted only to refuse them with a pointer
-	// to reconfigure (DESIGN.md "Configuration").
+	// to reconfigure (docs/guide.md "Configuration").
 	tmp := &cobra.Command{}
 	addOrderFlags(tmp)
 	tmp.Flags().VisitAll(func(fl *pflag.Flag) {
@@ -271,7 +271,7 @@ func (a *app) logResult(r renew.Result) {
 	}
 }
 
-// renewExit is the exit code of a pass (DESIGN.md "Exit codes and locks").
+// renewExit is the exit code of a pass (docs/troubleshooting.md "By exit code").
 func renewExit(results []renew.Result) int {
 	code := ExitOK
 	for _, r := range results {

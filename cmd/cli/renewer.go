@@ -69,7 +69,7 @@ func (w *renewer) loadSettings(name string) (*store.Settings, error) {
 }
 
 // fillSettings fills keys a certificate's settings lack from the resolved
-// globals and the config file (DESIGN.md "Configuration": flags, env and
+// globals and the config file (docs/guide.md "Configuration": flags, env and
 // config only fill, never override; hooks never come from env).
 func (a *app) fillSettings(s *store.Settings) error {
 	if s.Account == "" {
@@ -196,7 +196,7 @@ func (w *renewer) Issue(ctx context.Context, name string, st *store.State, dryRu
 		return nil, &renew.InteractiveError{Name: name}
 	}
 	if dryRun && s.Server == serverAliases()["letsencrypt"] {
-		// DESIGN.md: a dry run against Let's Encrypt goes to its staging CA.
+		// docs/renewal.md: a dry run against Let's Encrypt goes to its staging CA.
 		staged := *s
 		staged.Server = serverAliases()["letsencrypt-staging"]
 		s = &staged

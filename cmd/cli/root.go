@@ -31,7 +31,7 @@ type app struct {
 	jsonDone bool
 }
 
-// globals are the global flags, resolved (DESIGN.md "Configuration").
+// globals are the global flags, resolved (docs/guide.md "Configuration").
 type globals struct {
 	server, serverSource   string
 	stateDir               string

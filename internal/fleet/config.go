@@ -1,6 +1,6 @@
 // Package fleet is acmectl's fleet mode: several hosts share accounts,
 // certificates, renewal settings and state, challenge answers and locks
-// through etcd (DESIGN.md "Fleet (etcd)", docs/fleet.md).
+// through etcd (docs/fleet.md).
 //
 // The shared data lives under one key prefix:
 //
@@ -99,7 +99,7 @@ type Config struct {
 	// are a client certificate.
 	CAFile, CertFile, KeyFile string
 	// User and PasswordFile: etcd authentication. The password comes only
-	// from a file (DESIGN.md: no secret is a flag value).
+	// from a file (docs/fleet.md: no secret is a flag value).
 	User, PasswordFile string
 	// StorageKeyFile holds the 32-byte key that seals private keys (raw, or
 	// 64 hex digits, or base64). Required unless PlaintextKeys.
@@ -138,7 +138,7 @@ func (c *Config) leaseSeconds() int {
 // dialConfig is what the etcd helper needs to reach etcd. It reads the
 // TLS files and the password file here, so that their errors are the
 // CLI's; a secret file readable by group or others gets a warning
-// (DESIGN.md).
+// (docs/fleet.md).
 func (c *Config) dialConfig(loc *Location) (kv.DialConfig, error) {
 	dc := kv.DialConfig{Endpoints: loc.Endpoints, TLS: loc.TLS}
 	if !loc.TLS && (c.CAFile != "" || c.CertFile != "" || c.KeyFile != "") {

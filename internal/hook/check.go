@@ -84,7 +84,7 @@ func lookup(name, pathList string) (string, error) {
 // from "/" to the file must be owned by root or the running user and not
 // writable by group or others unless root-owned and sticky, and the file
 // must be a regular executable file owned by root or the running user and
-// not writable by group or others (package pathtrust; DESIGN.md "Hooks").
+// not writable by group or others (package pathtrust; docs/renewal.md "Which files acmectl trusts").
 // The error, a *ProgramError matching ErrUnsafeProgram for owner and mode
 // problems, names the file and the reason.
 func CheckProgram(path string) error {

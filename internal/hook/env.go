@@ -10,7 +10,7 @@ import (
 // Kind is the hook event, ACMECTL_HOOK_EVENT.
 type Kind string
 
-// Hook events (DESIGN.md "Hooks").
+// Hook events (docs/renewal.md "Hook environment").
 const (
 	Pre     Kind = "pre"     // once before the first order of a run
 	Post    Kind = "post"    // once after, whenever the pre hook ran

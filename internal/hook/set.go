@@ -7,7 +7,7 @@ import (
 )
 
 // Set records which pre and post hooks ran in one run, by argv, so each
-// distinct hook runs once however many certificates name it (DESIGN.md:
+// distinct hook runs once however many certificates name it (docs/renewal.md:
 // "Pre/post hooks are de-duplicated by argv per run"). The zero value is an
 // empty set; it is safe for concurrent use.
 type Set struct {

@@ -211,7 +211,7 @@ func (e *ManualError) Error() string {
 
 func (e *ManualError) Unwrap() error { return manual.ErrNotInteractive }
 
-// Keys of a named solver in the config file (DESIGN.md "Named solvers").
+// Keys of a named solver in the config file (docs/solvers.md "Named solvers in the config file").
 var namedSolverKeys = []string{
 	"type", "provider", "server", "tsig-file", "tsig-key", "tsig-algorithm", "zone", "exec",
 	"resolvers", "propagation-wait", "propagation-timeout", "manual-continue-after", "webroot", "addr",

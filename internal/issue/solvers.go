@@ -15,7 +15,7 @@ import (
 	"github.com/acmectl/acmectl/internal/store"
 )
 
-// Built-in solver names (DESIGN.md `--solver`).
+// Built-in solver names (docs/solvers.md "Choosing a solver per name").
 const (
 	SolverHTTP01    = "http-01"
 	SolverWebroot   = "webroot"

@@ -19,7 +19,7 @@ const (
 	maxServerIDLen    = 200
 )
 
-// Prefixes of the derived certificate names (DESIGN.md, --cert-name).
+// Prefixes of the derived certificate names (docs/reference/acmectl_obtain.md, --cert-name).
 const (
 	WildcardPrefix = "_wildcard."
 	IPPrefix       = "_ip."
@@ -74,7 +74,7 @@ func ValidCertName(name string) error {
 }
 
 // DefaultCertName derives a certificate name from the first identifier of an
-// order (DESIGN.md, --cert-name): lowercase IDNA A-label, "*." becomes
+// order (docs/reference/acmectl_obtain.md, --cert-name): lowercase IDNA A-label, "*." becomes
 // "_wildcard.", an IP address becomes "_ip." plus its canonical text with
 // ':' replaced by '_'. A trailing dot is dropped. It fails, wrapping
 // ErrInvalidName, when the result is not a valid name (for example a very

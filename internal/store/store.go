@@ -1,7 +1,6 @@
 // Package store is acmectl's on-disk state directory: accounts, certificate
 // settings and state, installed certificate versions, and the per-certificate
-// kernel locks. The layout is the one in DESIGN.md ("Files under the state
-// dir"):
+// kernel locks. The layout (docs/dev/architecture.md "State directory"):
 //
 //	accounts/<server-id>/<label>/{key.pem,account.json}
 //	certificates/<name>/settings.yaml, state.json, pending-key.pem
