@@ -51,12 +51,17 @@ func TestRequestCounts(t *testing.T) {
 		if nonces < 1 {
 			t.Errorf("N=%d: no newNonce request", n)
 		}
+		// Polls beyond the two an instantly answering CA needs are the
+		// CA's delay, not acmectl's cost.
 		total := c["total"]
-		if total != 2*n+4+nonces+polls || total > 3*n+6 {
-			t.Errorf("N=%d: %d requests (%d newNonce, %d order polls); want 2N+4+those and at most 3N+6 = %d (counts %v)", n, total, nonces, polls, 3*n+6, c)
+		if total != 2*n+4+nonces+polls || total-(polls-2) > 3*n+6 {
+			t.Errorf("N=%d: %d requests (%d newNonce, %d order polls); want 2N+4+those and, with 2 polls, at most 3N+6 = %d (counts %v)", n, total, nonces, polls, 3*n+6, c)
 		}
-		if n == 1 && total != 9 {
-			t.Errorf("one name: %d requests; want 9", total)
+		// One name: 9 requests, plus an order poll for each time the
+		// order was still pending (a loaded machine can make Pebble's
+		// instant validation take longer than the first 15 ms wait).
+		if n == 1 && (nonces != 1 || total != 7+polls) {
+			t.Errorf("one name: %d requests (%d newNonce, %d order polls); want 9 = 7 + 2 polls", total, nonces, polls)
 		}
 	}
 }
