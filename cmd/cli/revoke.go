@@ -21,7 +21,7 @@ import (
 
 // revocationReasons are the RFC 5280 §5.3.1 CRLReason codes by name (7 is
 // unused). Which of them a CA accepts is the CA's business: Let's Encrypt
-// takes 0, 1, 3, 4 and 5; Pebble all but 7.
+// (Boulder) takes 0, 1, 4 and 5 only; Pebble all but 7.
 func revocationReasons() map[string]int {
 	return map[string]int{
 		"unspecified": 0, "keyCompromise": 1, "cACompromise": 2, "affiliationChanged": 3,
@@ -54,26 +54,38 @@ func parseReason(s string) (*int, string, error) {
 
 type revokeOptions struct {
 	certName, certFile, keyFile, reason string
-	del, yes                            bool
+	del, yes, withCertKey               bool
 }
+
+// boulderAllows reports whether Let's Encrypt (Boulder's
+// revocation.UserAllowedReason) accepts reason from a subscriber: 0, 1, 4, 5.
+func boulderAllows(reason int) bool {
+	return reason == 0 || reason == 1 || reason == 4 || reason == 5
+}
+
+const keyCompromise = 1
 
 func newRevokeCmd(a *app) *cobra.Command {
 	opts := &revokeOptions{}
 	cmd := &cobra.Command{
-		Use:   "revoke (--cert-name N | --cert FILE [--key FILE]) [--reason R] [--delete] [--yes]",
+		Use:   "revoke (--cert-name N [--with-cert-key] | --cert FILE [--key FILE]) [--reason R] [--delete] [--yes]",
 		Short: "Revoke a certificate",
 		Long: `Ask the CA to revoke a certificate: a stored one (--cert-name) or any certificate
 file (--cert FILE, PEM or DER; the first certificate is the one revoked).
 
 The request is signed with the account key (the certificate's account for --cert-name;
---account on --server for --cert), or with the certificate's own private key given
-with --key FILE, which works without the account (for example after a key compromise
-or for a certificate issued to another client).
+--account on --server for --cert), or, only when asked, with the certificate's own
+private key: --key FILE, or --with-cert-key for a stored certificate. That works
+without the account (after a key compromise, or for a certificate issued to another
+client), but Let's Encrypt then records the reason as keyCompromise whatever --reason
+says and blocks the key for good: every other certificate with the same key is
+revoked too. acmectl never falls back to it on its own.
 
 --reason is an RFC 5280 reason name or code: unspecified (0), keyCompromise (1),
 cACompromise (2), affiliationChanged (3), superseded (4), cessationOfOperation (5),
 certificateHold (6), removeFromCRL (8), privilegeWithdrawn (9), aACompromise (10).
-CAs accept a subset (Let's Encrypt: 0, 1, 3, 4, 5) and refuse the others.
+CAs accept a subset (Let's Encrypt: 0, 1, 4, 5; acmectl refuses the others there
+before sending anything) and refuse the others.
 
 A stored certificate is marked revoked in its state.json: the next renew replaces it,
 always with a fresh key. --delete removes it from the state directory instead.
@@ -89,13 +101,15 @@ Revocation cannot be undone: it asks on a terminal and needs --yes off one.`,
 			opts.reason, _ = f.GetString("reason")
 			opts.del, _ = f.GetBool("delete")
 			opts.yes, _ = f.GetBool("yes")
+			opts.withCertKey, _ = f.GetBool("with-cert-key")
 			return a.runRevoke(cmd.Context(), opts)
 		},
 	}
 	f := cmd.Flags()
 	f.String("cert-name", "", "the stored certificate to revoke")
 	f.String("cert", "", "certificate file to revoke (PEM or DER)")
-	f.String("key", "", "sign with this private key of the certificate instead of the account key")
+	f.String("key", "", "sign with this private key of the certificate instead of the account key (Let's Encrypt: recorded as keyCompromise, the key blocked)")
+	f.Bool("with-cert-key", false, "sign with the stored certificate's own key instead of the account key (Let's Encrypt: recorded as keyCompromise, the key blocked)")
 	f.String("reason", "", "RFC 5280 reason name or code (default: none sent, i.e. unspecified)")
 	f.Bool("delete", false, "delete the stored certificate after revoking it")
 	f.Bool("yes", false, "do not ask for confirmation")
@@ -170,11 +184,38 @@ func (a *app) runRevoke(ctx context.Context, o *revokeOptions) error {
 		}
 		t.certKey = k
 	}
+	if o.withCertKey {
+		if o.keyFile != "" || t.name == "" {
+			return usagef("--with-cert-key signs with a stored certificate's key: use it with --cert-name (or --key FILE for a file)")
+		}
+		files, _, err := st.Current(t.name)
+		if err != nil || files.PrivKey == nil {
+			return usagef("--with-cert-key: %s has no stored private key (made from --csr?): pass --key FILE", t.name)
+		}
+		if t.certKey, err = keys.ParsePrivateKeyPEM(files.PrivKey); err != nil {
+			return fmt.Errorf("read %s key: %w", t.name, err)
+		}
+	}
 	if o.del && t.name == "" {
 		return usagef("revoke --delete: %s is not a stored certificate", o.certFile)
 	}
 	serial := fmt.Sprintf("%x", t.leaf.SerialNumber)
 	what := fmt.Sprintf("certificate %s (serial %s, %s)", orDash(certNames(t.leaf)), serial, t.settings.Server)
+	// What Let's Encrypt (Boulder) does differently: fewer reasons, and a
+	// request signed with the certificate key means keyCompromise plus a
+	// blocked key. Said before anything is sent.
+	if boulder := a.isBoulder(ctx, st, t.settings); boulder {
+		if reason != nil && !boulderAllows(*reason) {
+			return usagef("--reason %s (%d): %s accepts only unspecified (0), keyCompromise (1), superseded (4) and cessationOfOperation (5)", reasonName, *reason, client.BoulderPolicy)
+		}
+		if t.certKey != nil {
+			fmt.Fprintf(a.env.Stderr, "acmectl: warning: signed with the certificate's key, %s records the revocation as keyCompromise (1) whatever --reason says, and blocks this key: every other certificate with the same key is revoked too\n", client.BoulderPolicy)
+			if reason == nil || *reason != keyCompromise {
+				applied := keyCompromise
+				reason, reasonName = &applied, "keyCompromise"
+			}
+		}
+	}
 	if err := a.confirmIrreversible(o.yes, "revoke", "Revoke "+what+"? This cannot be undone."); err != nil {
 		return err
 	}
@@ -249,17 +290,13 @@ func (a *app) revoke(ctx context.Context, st *store.Dir, t *revokeTarget, reason
 		}
 		rec, _, err := st.LoadAccount(t.settings.Server, label)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && rec.URL == "") {
-			// No account: a stored certificate can sign with its own key.
+			// No account: never a silent switch to the certificate key
+			// (at Let's Encrypt that means keyCompromise and a blocked key).
+			how := "--key FILE (the certificate's key)"
 			if t.name != "" {
-				if files, _, ferr := st.Current(t.name); ferr == nil && files.PrivKey != nil {
-					if k, kerr := keys.ParsePrivateKeyPEM(files.PrivKey); kerr == nil {
-						t.certKey = k
-					}
-				}
+				how = "--with-cert-key (sign with the stored certificate's key)"
 			}
-			if t.certKey == nil {
-				return false, usagef("no account %q for %s to sign the revocation: pass --key FILE (the certificate's key) or --account", label, t.settings.Server)
-			}
+			return false, usagef("no account %q for %s to sign the revocation: pass --account, or %s; signed with the certificate key, Let's Encrypt records keyCompromise and blocks the key", label, t.settings.Server, how)
 		} else if err != nil {
 			return false, err
 		} else {
@@ -282,6 +319,18 @@ func (a *app) revoke(ctx context.Context, st *store.Dir, t *revokeTarget, reason
 		return false, usagef("%v", err)
 	}
 	return false, err
+}
+
+// isBoulder reports whether the server is Let's Encrypt's or runs Boulder
+// (from its directory; false when the directory cannot be read, and the
+// revocation itself then reports the error).
+func (a *app) isBoulder(ctx context.Context, st *store.Dir, s *store.Settings) bool {
+	c, err := a.engine(st).Client(s)
+	if err != nil {
+		return false
+	}
+	dir, err := c.Directory(ctx)
+	return err == nil && dir.Boulder
 }
 
 // markRevoked records the revocation in the certificate's state.

@@ -154,6 +154,7 @@ func TestAccountLifecycle(t *testing.T) {
 	}
 
 	// update replaces the contacts at the CA (show asks the CA).
+	// Pebble-only: Let's Encrypt (Boulder) stores and returns no contacts.
 	r = run(t, nil, l.acctArgs("update", "--email", "b@example.test", "--email", "c@example.test")...)
 	if r.code != 0 {
 		t.Fatalf("update: exit %d", r.code)

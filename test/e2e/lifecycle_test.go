@@ -152,6 +152,10 @@ func TestRevoke(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "--key") {
 		t.Errorf("revoke --cert without account or key: exit %d stderr %q; want 2 naming --key", r.code, r.stderr)
 	}
+	// Pebble-only: Pebble records the requested reason for a revocation
+	// signed with the certificate key; Let's Encrypt (Boulder) records
+	// keyCompromise and blocks the key, which acmectl says and reports
+	// there (test/hostile TestBoulderRevoke).
 	r = run(t, nil, "revoke", "--server", l.p.DirURL, "--ca-bundle", l.p.CABundle, "--state-dir", other,
 		"--cert", certFile, "--key", keyFile, "--reason", "4", "--yes")
 	if r.code != 0 {
@@ -404,7 +408,10 @@ func TestPreferredChain(t *testing.T) {
 }
 
 // TestMustStaple: the CSR asks for the TLS feature extension and Pebble
-// copies it into the certificate.
+// copies it into the certificate. Pebble-only: Let's Encrypt (Boulder)
+// refuses must-staple at finalize, and acmectl refuses it there before
+// ordering (test/hostile TestBoulderAnswers/must-staple-refused-before-order,
+// test/boulder TestMustStapleRefused).
 func TestMustStaple(t *testing.T) {
 	l := newLab(t, quietPebble(nil))
 	oid := asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}
@@ -520,7 +527,9 @@ func TestObtainDryRun(t *testing.T) {
 }
 
 // TestOrderWindow: --not-before/--not-after reach the order and Pebble
-// copies them; bad values are refused before any order.
+// copies them; bad values are refused before any order. Pebble-only:
+// Let's Encrypt (Boulder) answers malformed "NotBefore and NotAfter are not
+// supported".
 func TestOrderWindow(t *testing.T) {
 	l := newLab(t, quietPebble(nil))
 	for _, tc := range []struct {

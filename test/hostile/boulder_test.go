@@ -286,3 +286,46 @@ func TestBoulderAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestBoulderRevoke: item 4 and the reasons of item 12. At Let's Encrypt a
+// revocation signed with the certificate key is recorded as keyCompromise
+// whatever the request says, and the key is blocked; only reasons 0, 1, 4
+// and 5 are accepted.
+func TestBoulderRevoke(t *testing.T) {
+	l := newLab(t)
+	l.f.setBoulder(true)
+	l.good(t)
+	l.f.hostile(nil)
+	revoke := func(args ...string) result {
+		return l.run(t, 20*time.Second, append([]string{"revoke", "--state-dir", l.state, "--cert-name", certName, "--yes"}, args...)...)
+	}
+	// affiliationChanged (3): refused by Boulder since 2022; nothing sent.
+	r := revoke("--reason", "affiliationChanged")
+	if r.code != 2 || !strings.Contains(r.stderr, "accepts only") {
+		t.Errorf("reason 3: exit %d; want 2 naming what Let's Encrypt accepts", r.code)
+	}
+	// No account: never a silent switch to the certificate key.
+	must(t, os.RemoveAll(filepath.Join(l.state, "accounts")))
+	r = revoke("--reason", "superseded")
+	if r.code != 2 || !strings.Contains(r.stderr, "--with-cert-key") || !strings.Contains(r.stderr, "keyCompromise") {
+		t.Errorf("no account: exit %d; want 2 naming --with-cert-key and what Let's Encrypt does", r.code)
+	}
+	if n := len(l.f.revocations()); n != 0 {
+		t.Fatalf("%d revocation requests before an explicit choice; want 0", n)
+	}
+	// Explicit: warned, and the reason reported is the one the CA applies.
+	r = revoke("--reason", "superseded", "--with-cert-key")
+	if r.code != 0 {
+		t.Fatalf("--with-cert-key: exit %d", r.code)
+	}
+	if !strings.Contains(r.stderr, "blocks this key") {
+		t.Errorf("no warning about the blocked key: %s", r.stderr)
+	}
+	if !strings.Contains(r.stdout, "keyCompromise (1)") || strings.Contains(r.stdout, "superseded") {
+		t.Errorf("reported reason: %q; want keyCompromise (1), the one Let's Encrypt applies", r.stdout)
+	}
+	rv := l.f.revocations()
+	if len(rv) != 1 || rv[0]["signed_with_account"] != false || rv[0]["reason"] != float64(1) {
+		t.Errorf("revocation requests %v; want one signed with the certificate key, reason 1", rv)
+	}
+}

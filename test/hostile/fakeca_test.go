@@ -90,6 +90,7 @@ type fakeCA struct {
 	certAcct  map[string]string // serial (lowercase hex) → account URL
 	keyAcct   map[string]string // key id of a rolled-over-to key → account URL
 	orderReqs []map[string]any  // every newOrder payload, in order
+	revokes   []map[string]any  // every revocation payload (+ signed_with_account)
 }
 
 func newFakeCA(t testing.TB) *fakeCA {
@@ -267,7 +268,7 @@ func (f *fakeCA) handle(r *http.Request, kind, id string, body []byte, rep *repl
 		rep.problem(405, "malformed", "POST only")
 		return
 	}
-	payload, kid, err := f.verify(r, body, kind == "new-acct")
+	payload, kid, err := f.verify(r, body, kind == "new-acct" || kind == "revoke")
 	if err != nil {
 		if strings.Contains(err.Error(), "nonce") {
 			rep.problem(400, "badNonce", err.Error())
@@ -298,6 +299,12 @@ func (f *fakeCA) handle(r *http.Request, kind, id string, body []byte, rep *repl
 		rep.obj = map[string]any{"status": "valid", "contact": []string{"mailto:admin@example.test"}}
 	case "acct":
 		rep.obj = map[string]any{"status": "valid"}
+	case "revoke":
+		var rv map[string]any
+		json.Unmarshal(payload, &rv)
+		rv["signed_with_account"] = kid != "" && strings.Contains(kid, "/acct/")
+		f.revokes = append(f.revokes, rv)
+		rep.status = http.StatusOK
 	case "key-change":
 		// RFC 8555 §7.3.5: the inner JWS is signed by the new key.
 		inner, err := jose.ParseSigned(string(payload), []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256})
@@ -491,7 +498,7 @@ func (f *fakeCA) verify(r *http.Request, body []byte, newAcct bool) ([]byte, str
 	}
 	var key *jose.JSONWebKey
 	kid := ""
-	if newAcct {
+	if newAcct && h.KeyID == "" { // newAccount, or a revocation signed with the certificate key
 		if h.JSONWebKey == nil {
 			return nil, "", fmt.Errorf("newAccount needs a jwk")
 		}
@@ -551,6 +558,13 @@ func (f *fakeCA) newOrders() []map[string]any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]map[string]any(nil), f.orderReqs...)
+}
+
+// revocations returns the revocation requests received so far.
+func (f *fakeCA) revocations() []map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]map[string]any(nil), f.revokes...)
 }
 
 // setBoulder switches Boulder's behaviours on or off.
