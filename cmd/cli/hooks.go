@@ -3,13 +3,12 @@ package cli
 import (
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
-	"errors"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/acmectl/acmectl/internal/hook"
+	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/renew"
 )
 
@@ -34,13 +33,7 @@ func hookEnvNames(in []string) ([]string, error) {
 }
 
 // leafOf parses the first certificate of a PEM file.
-func leafOf(pemData []byte) (*x509.Certificate, error) {
-	b, _ := pem.Decode(pemData)
-	if b == nil || b.Type != "CERTIFICATE" {
-		return nil, errors.New("no certificate")
-	}
-	return x509.ParseCertificate(b.Bytes)
-}
+func leafOf(pemData []byte) (*x509.Certificate, error) { return lifecycle.LeafOf(pemData) }
 
 // dueByLifetime applies the lifetime rule (no ARI) at now.
 func dueByLifetime(notBefore, notAfter, now time.Time) bool {

@@ -42,10 +42,7 @@ nothing behind. Files land in <state-dir>/certificates/<cert-name>/{cert,chain,f
   acmectl obtain -d '*.example.com' -d example.com --dns-01 rfc2136 --rfc2136-server ns1.example.com:53 --rfc2136-tsig-file /etc/acmectl/tsig.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.certName, _ = cmd.Flags().GetString("cert-name")
-			opts.force, _ = cmd.Flags().GetBool("force")
-			opts.dryRun, _ = cmd.Flags().GetBool("dry-run")
-			opts.allowNameRemoval, _ = cmd.Flags().GetBool("allow-name-removal")
+			opts.certName = cmd.Flags().Lookup("cert-name").Value.String()
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -54,9 +51,9 @@ nothing behind. Files land in <state-dir>/certificates/<cert-name>/{cert,chain,f
 	}
 	addOrderFlags(cmd)
 	addObtainExtraFlags(cmd)
-	cmd.Flags().Bool("force", false, "order even when the certificate is current")
-	cmd.Flags().Bool("dry-run", false, "run the whole protocol but write nothing (staging suggested); no deploy hooks")
-	cmd.Flags().Bool("allow-name-removal", false, "allow dropping names from an existing certificate")
+	cmd.Flags().BoolVar(&opts.force, "force", false, "order even when the certificate is current")
+	cmd.Flags().BoolVar(&opts.dryRun, "dry-run", false, "run the whole protocol but write nothing (staging suggested); no deploy hooks")
+	cmd.Flags().BoolVar(&opts.allowNameRemoval, "allow-name-removal", false, "allow dropping names from an existing certificate")
 	return cmd
 }
 

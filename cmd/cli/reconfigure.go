@@ -42,15 +42,13 @@ pointed at M's (the deploy hooks are not run; use "acmectl deploy --cert-name M"
   acmectl reconfigure --cert-name example.com --deploy-hook "systemctl reload nginx" --new-name web`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.certName, _ = cmd.Flags().GetString("cert-name")
-			opts.newName, _ = cmd.Flags().GetString("new-name")
-			opts.dryRun, _ = cmd.Flags().GetBool("dry-run")
+			opts.certName = cmd.Flags().Lookup("cert-name").Value.String()
 			return a.runReconfigure(cmd.Context(), opts)
 		},
 	}
 	addOrderFlags(cmd)
-	cmd.Flags().String("new-name", "", "move the certificate to this storage name")
-	cmd.Flags().Bool("dry-run", false, "show what would change; write and order nothing")
+	cmd.Flags().StringVar(&opts.newName, "new-name", "", "move the certificate to this storage name")
+	cmd.Flags().BoolVar(&opts.dryRun, "dry-run", false, "show what would change; write and order nothing")
 	return cmd
 }
 

@@ -249,7 +249,11 @@ func TestFleetLikeLocal(t *testing.T) {
 	}
 	t.Parallel()
 	e := testenv.StartEtcd(t)
-	p := testenv.StartPebble(t, quietPebble(nil))
+	// A 300 s profile: the first renewal-information check comes 20 s
+	// after issuance (a fifteenth of the lifetime), the lifetime rule only
+	// at 150 s.
+	p := testenv.StartPebble(t, testenv.PebbleOptions{Profiles: map[string]int{"default": 7776000, "tiny": 300},
+		Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "storage.key")
 	if err := os.WriteFile(keyFile, make([]byte, 32), 0o600); err != nil {
@@ -263,7 +267,7 @@ func TestFleetLikeLocal(t *testing.T) {
 		return run(t, nil, append(args, "--ca-bundle", p.CABundle, "--state-dir", state, "--accept-tos",
 			"--email", "ops@example.test", "--storage", "etcd://"+e.Endpoint+"/e2e-like-local", "--storage-key-file", keyFile)...)
 	}
-	r := fleet("obtain", "--server", p.DirURL, "-d", name, "--webroot", www, "--json")
+	r := fleet("obtain", "--server", p.DirURL, "-d", name, "--webroot", www, "--profile", "tiny", "--json")
 	var doc struct {
 		CertName string            `json:"cert_name"`
 		Outcome  string            `json:"outcome"`
@@ -272,7 +276,7 @@ func TestFleetLikeLocal(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &doc); r.code != 0 || err != nil || doc.CertName != name || doc.Outcome != "obtained" || doc.Paths["fullchain"] == "" {
 		t.Errorf("fleet obtain --json: exit %d, stdout %q (%v)", r.code, r.stdout, err)
 	}
-	if r := fleet("obtain", "--server", p.DirURL, "-d", name, "--webroot", www); r.code != 0 || !strings.Contains(r.stdout, "is current until") || strings.Contains(r.stderr, "is current") {
+	if r := fleet("obtain", "--server", p.DirURL, "-d", name, "--webroot", www, "--profile", "tiny"); r.code != 0 || !strings.Contains(r.stdout, "is current until") || strings.Contains(r.stderr, "is current") {
 		t.Errorf("fleet obtain again: exit %d, stdout %q, stderr %q; want the line on stdout", r.code, r.stdout, r.stderr)
 	}
 	if got := p.Count("POST /order-plz 201"); got != 1 {
@@ -283,9 +287,26 @@ func TestFleetLikeLocal(t *testing.T) {
 	now := time.Now().UTC()
 	p.SetRenewalInfo(t, certPEM, fmt.Sprintf(`{"suggestedWindow":{"start":%q,"end":%q}}`,
 		now.Add(-2*time.Hour).Format(time.RFC3339), now.Add(-time.Hour).Format(time.RFC3339)))
-	r = fleet("renew", "--json", "--no-random-sleep")
-	if r.code != 0 || !strings.Contains(r.stdout, `"outcome":"renewed"`) && !strings.Contains(r.stdout, `"outcome": "renewed"`) {
-		t.Errorf("fleet renew inside the ARI window: exit %d, stdout %s; want renewed", r.code, r.stdout)
+	issued := leafAt(t, filepath.Join(state, "certificates", name, "cert.pem")).NotBefore
+	renewed := func() error {
+		r := fleet("renew", "--json", "--no-random-sleep")
+		if r.code != 0 || !strings.Contains(r.stdout, `"outcome": "renewed"`) {
+			return fmt.Errorf("fleet renew: exit %d, stdout %s", r.code, r.stdout)
+		}
+		return nil
+	}
+	// Poll once a second (each poll is a whole acmectl run).
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(time.Second) {
+		err := renewed()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no fleet renewal inside the ARI window: %v", err)
+		}
+	}
+	if since := time.Since(issued); since > 150*time.Second {
+		t.Errorf("renewed %v after issuance: by the lifetime rule, not the ARI window", since)
 	}
 	if got := p.Count("POST /order-plz 201"); got != 2 {
 		t.Errorf("orders after the fleet renew = %d; want 2", got)
