@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/acmectl/acmectl/internal/store"
+	"github.com/acmectl/acmectl/internal/term"
 	"github.com/acmectl/acmectl/renew"
 )
 
@@ -252,18 +253,18 @@ func (a *app) logResult(r renew.Result) {
 		a.log.Info("certificate renewed", "cert_name", r.Name, "version", r.Issued.Version,
 			"not_after", r.Issued.NotAfter.UTC().Format(time.RFC3339), "replaces", r.Issued.Replaced)
 	case renew.DeployFailed:
-		a.log.Error("deploy hook failed", "cert_name", r.Name, "err", oneLine(r.Err.Error()))
+		a.log.Error("deploy hook failed", "cert_name", r.Name, "err", term.Text(oneLine(r.Err.Error())))
 	case renew.Failed:
-		a.log.Error("renewal failed", "cert_name", r.Name, "class", r.Class, "err", oneLine(r.Err.Error()), "retry_at", retry)
+		a.log.Error("renewal failed", "cert_name", r.Name, "class", r.Class, "err", term.Text(oneLine(r.Err.Error())), "retry_at", retry)
 	case renew.Deferred:
 		if r.Class == classInterrupted {
 			return
 		}
 		if r.Attempted {
-			a.log.Warn("renewal deferred", "cert_name", r.Name, "class", r.Class, "err", oneLine(r.Err.Error()), "retry_at", retry)
+			a.log.Warn("renewal deferred", "cert_name", r.Name, "class", r.Class, "err", term.Text(oneLine(r.Err.Error())), "retry_at", retry)
 		}
 	case renew.Locked:
-		a.log.Info("certificate locked by another process; retrying later", "cert_name", r.Name, "err", oneLine(r.Err.Error()), "retry_at", retry)
+		a.log.Info("certificate locked by another process; retrying later", "cert_name", r.Name, "err", term.Text(oneLine(r.Err.Error())), "retry_at", retry)
 	case renew.NotDue:
 		if r.Deployed {
 			a.log.Info("pending deploy hooks succeeded", "cert_name", r.Name)
@@ -344,13 +345,13 @@ func (a *app) printResult(r renew.Result, interactive bool) {
 		if r.Issued != nil {
 			what = fmt.Sprintf("renewed (version %d) but deploy hooks failed", r.Issued.Version)
 		}
-		fmt.Fprintf(errw, "acmectl: %s: %s: %s; the new certificate stays; run acmectl deploy --cert-name %s to retry\n", r.Name, what, oneLine(r.Err.Error()), r.Name)
+		fmt.Fprintf(errw, "acmectl: %s: %s: %s; the new certificate stays; run acmectl deploy --cert-name %s to retry\n", r.Name, what, term.Text(oneLine(r.Err.Error())), r.Name)
 	case renew.Failed:
-		fmt.Fprintf(errw, "acmectl: %s: renewal failed: %s%s\n", r.Name, oneLine(r.Err.Error()), retry)
+		fmt.Fprintf(errw, "acmectl: %s: renewal failed: %s%s\n", r.Name, term.Text(oneLine(r.Err.Error())), retry)
 	case renew.Deferred:
-		fmt.Fprintf(errw, "acmectl: %s: deferred: %s%s\n", r.Name, oneLine(r.Err.Error()), retryIfNew(r, retry))
+		fmt.Fprintf(errw, "acmectl: %s: deferred: %s%s\n", r.Name, term.Text(oneLine(r.Err.Error())), retryIfNew(r, retry))
 	case renew.Locked:
-		fmt.Fprintf(errw, "acmectl: %s: skipped: %s (another acmectl is working on it; --lock-wait waits)\n", r.Name, oneLine(r.Err.Error()))
+		fmt.Fprintf(errw, "acmectl: %s: skipped: %s (another acmectl is working on it; --lock-wait waits)\n", r.Name, term.Text(oneLine(r.Err.Error())))
 	case renew.NotDue:
 		if r.Deployed && !a.g.quiet {
 			fmt.Fprintf(out, "%s: pending deploy hooks succeeded\n", r.Name)
@@ -401,7 +402,7 @@ func resultJSON(r renew.Result) map[string]any {
 		}
 	}
 	if r.Err != nil {
-		e := map[string]any{"class": r.Class, "message": oneLine(r.Err.Error())}
+		e := map[string]any{"class": r.Class, "message": term.Text(oneLine(r.Err.Error()))}
 		if !r.RetryAt.IsZero() {
 			e["retry_after"] = r.RetryAt.UTC().Format(time.RFC3339)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/store"
+	"github.com/acmectl/acmectl/internal/term"
 )
 
 // app is the state of one run, filled by the root's PersistentPreRunE.
@@ -91,7 +92,7 @@ func (a *app) fail(err error) int {
 	if errors.As(err, &ee) && ee.silent {
 		return code
 	}
-	msg := oneLine(err.Error()) + retryHint(err)
+	msg := term.Text(oneLine(err.Error())) + retryHint(err)
 	if code == ExitInterrupted {
 		msg = "interrupted"
 	}
@@ -198,6 +199,11 @@ func (a *app) setup(cmd *cobra.Command) error {
 	a.cfg = cfg
 	g := &a.g
 	g.json, _ = cfg.Bool("json")
+	if !g.json {
+		// Human-readable output carries text from CAs, certificates and
+		// storage: no escape sequence reaches the terminal through it.
+		a.env.Stdout = term.NewWriter(a.env.Stdout)
+	}
 	g.quiet, _ = cfg.Bool("quiet")
 	g.logLevel = cfg.String("log-level")
 	if v, _ := cfg.Bool("verbose"); v && cfg.source("log-level") == sourceDefault {
