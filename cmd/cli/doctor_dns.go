@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -183,9 +182,4 @@ func parseCAAValue(v string) (string, map[string]string) {
 		}
 	}
 	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(issuer), ".")), params
-}
-
-// hostPortFor joins ip and port for dialing.
-func hostPortFor(ip net.IP, port int) string {
-	return net.JoinHostPort(ip.String(), strconv.Itoa(port))
 }
