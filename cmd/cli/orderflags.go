@@ -394,9 +394,11 @@ func namedSolverDef(name string, raw any) (map[string]string, error) {
 		return nil, fmt.Errorf("solvers.%s: want a map (type: ..., ...)", name)
 	}
 	out := map[string]string{}
+	provider, _ := m["provider"].(string)
+	known := issue.NamedSolverKeysFor(provider) // a DNS provider's own options too
 	for k, v := range m {
-		if !slices.Contains(issue.NamedSolverKeys(), k) {
-			return nil, fmt.Errorf("solvers.%s: unknown key %q (known: %s)", name, k, strings.Join(issue.NamedSolverKeys(), ", "))
+		if !slices.Contains(known, k) {
+			return nil, fmt.Errorf("solvers.%s: unknown key %q (known: %s)", name, k, strings.Join(known, ", "))
 		}
 		switch v := v.(type) {
 		case []any:

@@ -220,13 +220,20 @@ var namedSolverKeys = []string{
 // NamedSolverKeys lists the keys a named solver may have.
 func NamedSolverKeys() []string { return slices.Clone(namedSolverKeys) }
 
+// NamedSolverKeysFor lists the keys a named solver with that DNS provider
+// may have: NamedSolverKeys and the options of a registry provider
+// (credentials, endpoint, ...).
+func NamedSolverKeysFor(provider string) []string {
+	return append(slices.Clone(namedSolverKeys), registry.Options(provider)...)
+}
+
 // namedSolver builds a solver named in the config: cfg["type"] is http-01,
 // webroot, tls-alpn-01, dns-01, dns-account-01 or dns-persist-01.
 func (b *setBuilder) namedSolver(name string, cfg map[string]string) ([]client.SolverChoice, error) {
 	what := fmt.Sprintf("solver %q", name)
 	// A provider of the registry's table also takes its own options.
 	popts := registry.Options(cfg["provider"])
-	known := append(slices.Clone(namedSolverKeys), popts...)
+	known := NamedSolverKeysFor(cfg["provider"])
 	for k := range cfg {
 		if !slices.Contains(known, k) {
 			return nil, fmt.Errorf("%s: unknown key %q (known: %s)", what, k, strings.Join(known, ", "))

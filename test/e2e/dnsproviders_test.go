@@ -111,3 +111,42 @@ func TestImportCertbotDNSCloudflare(t *testing.T) {
 		t.Errorf("TXT records left at Cloudflare: %q", left)
 	}
 }
+
+// TestNamedSolverCloudflare: a named solver in the config file with
+// provider cloudflare and its options (endpoint, credentials INI, zone)
+// obtains a wildcard-plus-apex certificate, and settings.yaml keeps the
+// options but never the token.
+func TestNamedSolverCloudflare(t *testing.T) {
+	t.Parallel()
+	const token = "cf-named-token-0123456789"
+	env := providertest.NewEnv(t, "named.test")
+	_, api := cloudflaretest.Start(t, env.Zones, token)
+	l := newLab(t, testenv.PebbleOptions{DNSServer: env.DNS, Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
+	dir := t.TempDir()
+	ini := filepath.Join(dir, "cf.ini")
+	if err := os.WriteFile(ini, []byte("dns_cloudflare_api_token = "+token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte("solvers:\n  cf:\n    type: dns-01\n    provider: cloudflare\n    endpoint: "+api.URL+
+		"\n    credentials: "+ini+"\n    zone: named.test\n    resolvers: ["+env.DNS+"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, l.args("obtain", "--config", cfg, "-d", "*.named.test", "-d", "named.test", "--solver", "default=cf")...)
+	if r.code != 0 {
+		t.Fatalf("obtain: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := api.Count("POST /zones/{zone_id}/dns_records"); got != 2 {
+		t.Errorf("records created = %d; want 2 (wildcard and apex)", got)
+	}
+	if left := env.Zones.TXT("_acme-challenge.named.test"); len(left) != 0 {
+		t.Errorf("TXT records left: %q", left)
+	}
+	settings, err := os.ReadFile(filepath.Join(l.certDir("_wildcard.named.test"), "settings.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(settings), ini) || strings.Contains(string(settings), token) {
+		t.Errorf("settings.yaml should name the credentials file, never the token:\n%s", settings)
+	}
+}
