@@ -116,6 +116,12 @@ func boulderCases() []bcase {
 		{name: "must-staple-refused-before-order", boulder: true,
 			args: func(l *lab) []string { return append(append([]string(nil), l.base...), "--must-staple") },
 			code: 2, want: "--must-staple=false", check: exactCount("POST new-order", 0)},
+		// Item 10: Boulder answers notBefore/notAfter with malformed (and a
+		// replaces fallback would send a second doomed order): refused
+		// before ordering.
+		{name: "order-window-refused-before-order", boulder: true,
+			args: func(l *lab) []string { return append(append([]string(nil), l.base...), "--not-after", "72h") },
+			code: 2, want: "NotBefore and NotAfter are not supported", check: exactCount("POST new-order", 0)},
 		// Item 3: a server not recognised as Boulder refusing must-staple at
 		// finalize (Boulder's exact answer): that ready order is never
 		// resumed.
