@@ -11,7 +11,6 @@ package bench
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,7 +28,8 @@ import (
 	"github.com/acmectl/acmectl/internal/testenv"
 )
 
-var binDir string
+// binDir holds acmectl and acmectl-etcd; floorBin is scripts/floor.
+var binDir, floorBin string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -40,24 +40,16 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "make bench needs GNU time (/usr/bin/time: apt-get install time)")
 		os.Exit(1)
 	}
-	// The release build (make build: -trimpath -s -w) when given, as
-	// shipped; else a plain build.
+	// The release build (make build: -trimpath -s -w) in place when given,
+	// as shipped; else a plain build.
+	floorDir, err := os.MkdirTemp("", "acmectl-bench-floor")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	floorBin = filepath.Join(floorDir, "floor")
 	if dir := os.Getenv("ACMECTL_BENCH_BIN"); dir != "" {
-		tmp, err := os.MkdirTemp("", "acmectl-bench-bin")
-		if err == nil {
-			for _, f := range []string{"acmectl", "acmectl-etcd"} {
-				if b, rerr := os.ReadFile(filepath.Join(dir, f)); rerr == nil {
-					err = errors.Join(err, os.WriteFile(filepath.Join(tmp, f), b, 0o755))
-				} else {
-					err = rerr
-				}
-			}
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "ACMECTL_BENCH_BIN:", err)
-			os.Exit(1)
-		}
-		binDir = tmp
+		binDir = dir
 	} else {
 		bin, err := testenv.BuildAcmectl("acmectl-bench-bin")
 		if err != nil {
@@ -66,7 +58,7 @@ func TestMain(m *testing.M) {
 		}
 		binDir = filepath.Dir(bin)
 	}
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(binDir, "floor"), "./scripts/floor")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", floorBin, "./scripts/floor")
 	build.Dir = repoRoot()
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -74,7 +66,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	os.RemoveAll(binDir)
+	os.RemoveAll(floorDir)
+	if os.Getenv("ACMECTL_BENCH_BIN") == "" {
+		os.RemoveAll(binDir)
+	}
 	os.Exit(code)
 }
 
@@ -188,7 +183,7 @@ func TestBench(t *testing.T) {
 		t.Skip("make bench (ACMECTL_BENCH=1)")
 	}
 	acmectl := filepath.Join(binDir, "acmectl")
-	floor := filepath.Join(binDir, "floor")
+	floor := floorBin
 	rep := &report{}
 	defer rep.print(os.Stdout)
 
