@@ -330,7 +330,9 @@ func (a *app) isBoulder(ctx context.Context, st *store.Dir, s *store.Settings) b
 		return false
 	}
 	dir, err := c.Directory(ctx)
-	return err == nil && dir.Boulder
+	// Today's Let's Encrypt policy (RFC 8555 endpoints); the legacy v1
+	// dialect enforces the reasons its endpoint accepted itself.
+	return err == nil && dir.Boulder && dir.Version == "2"
 }
 
 // markRevoked records the revocation in the certificate's state.
