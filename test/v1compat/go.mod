@@ -4,13 +4,13 @@ go 1.26.8
 
 require (
 	github.com/acmectl/acmectl v0.0.0
-	golang.org/x/crypto v0.54.0
+	golang.org/x/crypto v0.57.0
 )
 
 require (
 	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
 	github.com/miekg/dns v1.1.73 // indirect
-	golang.org/x/net v0.57.0 // indirect
+	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 )
 
