@@ -123,6 +123,7 @@ test-long: tools packages
 	ACMECTL_REQUIRE_SERVERS=1 ACMECTL_NONCESTORM_N=200 $(GO) test -count=1 -timeout 30m -run 'TestNonceStorm' ./test/e2e
 	ACMECTL_REQUIRE_SERVERS=1 $(GO) test -count=3 -timeout 60m -run 'TestCrash|TestDiskFull|TestLostResponses|TestConcurrent' ./test/e2e
 	$(GO) test -count=3 -timeout 30m ./test/hostile
+	ACMECTL_TEST_INSTALL=1 $(GO) test -count=1 -run TestMakeInstall ./packaging
 	$(MAKE) fuzz FUZZTIME=60s
 
 # Fast tests without the end-to-end suites (test/e2e, test/hostile); -short
