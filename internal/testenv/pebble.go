@@ -151,6 +151,19 @@ func StartPebble(t testing.TB, opts PebbleOptions) *Pebble {
 		HTTPClient: hc, counts: map[string]int{},
 	}
 	p.DirURL = p.startProxy(t, upstream, certPEM, keyPEM, pool) + "/dir"
+	// The management interface starts on its own: its port may not accept
+	// yet when the ACME API already answers.
+	WaitFor(t, "pebble management", 10*time.Second, func() error {
+		resp, err := hc.Get(p.MgmtURL + "/roots/0")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
 	p.appendIssuingRoots(t)
 	return p
 }
