@@ -153,12 +153,14 @@ func (c *Client) nonce(ctx context.Context, nonceURL string) (string, error) {
 		return "", &ProtocolError{URL: c.cfg.DirectoryURL, What: "no newNonce URL"}
 	}
 	var lastErr error
+	taken := false
 	for attempt := range maxNonceAttempts {
-		if attempt > 0 {
+		if attempt > 0 && !taken {
 			if err := c.waitRetry(ctx, attempt, lastErr); err != nil {
 				return "", err
 			}
 		}
+		taken = false
 		resp, err := c.do(ctx, http.MethodHead, nonceURL, nil, "", "")
 		if err != nil {
 			lastErr = err
@@ -174,6 +176,14 @@ func (c *Client) nonce(ctx context.Context, nonceURL string) (string, error) {
 		}
 		if n := c.nonces.take(); n != "" {
 			return n, nil
+		}
+		if validNonce(resp.header.Get("Replay-Nonce")) {
+			// The answer carried a nonce, but a request running beside
+			// this one took it from the pool first (it is used once, by
+			// that request): ask again at once.
+			taken = true
+			lastErr = &ProtocolError{URL: nonceURL, What: "every fresh nonce was taken by concurrent requests"}
+			continue
 		}
 		return "", &ProtocolError{URL: nonceURL, What: fmt.Sprintf("no valid Replay-Nonce header (HTTP %d)", resp.status)}
 	}
