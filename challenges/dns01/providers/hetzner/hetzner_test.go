@@ -31,6 +31,10 @@ type fake struct {
 	actions map[int64]int // id → polls seen
 	next    int64
 	running bool // actions start "running" (else they succeed at once)
+	// rrsets serializes RRSet changes: Hetzner applies an action to an
+	// RRSet atomically, so two removals at one name never lose each other
+	// (the fake's read-modify-write did, now and then, under load).
+	rrsets sync.Mutex
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -53,6 +57,8 @@ func actionJSON(id int64, status string) map[string]any {
 }
 
 func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.rrsets.Lock()
+	defer f.rrsets.Unlock()
 	if r.Header.Get("Authorization") != "Bearer "+token {
 		apiErr(w, 401, "unauthorized", "unable to authenticate")
 		return
