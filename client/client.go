@@ -291,7 +291,17 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte, con
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBody+1))
+	if err == nil && ctx.Err() != nil {
+		// Our own deadline or cancellation may cut a body short without a
+		// read error (the server ends its answer when the connection
+		// goes): that body is not the server's, so not its protocol error.
+		err = context.Cause(ctx)
+	}
 	if err != nil {
+		var te *TemporaryError
+		if errors.As(err, &te) {
+			return nil, err // the order's deadline, with its own message
+		}
 		return nil, &TemporaryError{Err: fmt.Errorf("%s %s: reading response: %w", method, Sanitize(rawURL, 200), err)}
 	}
 	if int64(len(data)) > c.cfg.MaxBody {
