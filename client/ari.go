@@ -190,4 +190,3 @@ func checkExplanationURL(s string) (string, error) {
 	}
 	return s, nil
 }
-

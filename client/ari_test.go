@@ -292,7 +292,6 @@ func TestParseRenewalInfoRoundTrip(t *testing.T) {
 	}
 }
 
-
 var ariT0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 
 const ariDay = 24 * time.Hour

@@ -16,6 +16,10 @@ var repoPath = regexp.MustCompile("(?:^|[\\s`(|])((?:cmd|client|challenges|inter
 // TestArchitectureNamesExistingFiles: docs/dev/architecture.md names only
 // files and directories that exist (globs allowed), and lists every Go
 // package of the module in its package map.
+// outsideDoc is the product-surface document kept outside the repository;
+// spelt in two parts so that this check does not cite it itself.
+const outsideDoc = "DESIGN" + ".md"
+
 func TestArchitectureNamesExistingFiles(t *testing.T) {
 	root := filepath.Join("..", "..")
 	doc, err := os.ReadFile(filepath.Join(root, "docs", "dev", "architecture.md"))
@@ -82,8 +86,8 @@ func TestCommentsCiteRepositoryFiles(t *testing.T) {
 		}
 		if !d.IsDir() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "architecture_test.go") {
 			b, err := os.ReadFile(p)
-			if err == nil && strings.Contains(string(b), "DESIGN.md") {
-				t.Errorf("%s cites DESIGN.md, which is not in the repository: cite the docs/ page", p)
+			if err == nil && strings.Contains(string(b), outsideDoc) {
+				t.Errorf("%s cites %s, which is not in the repository: cite the docs/ page", p, outsideDoc)
 			}
 		}
 		return nil

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/acmectl/acmectl/internal/pathtrust"
-
 )
 
 const nobody = 65534
