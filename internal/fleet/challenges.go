@@ -183,10 +183,11 @@ type Responder struct {
 	TLSALPNAddrs []string
 	Log          *slog.Logger
 
-	mu   sync.Mutex
-	lns  []net.Listener
-	srvs []*http.Server
-	wg   sync.WaitGroup
+	mu      sync.Mutex
+	lns     []net.Listener
+	srvs    []*http.Server
+	cancels []context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // Start opens every address; on error nothing stays open and the error
@@ -227,13 +228,19 @@ func (r *Responder) Start(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// The listeners outlive Start's ctx (a Present's, for the publisher's
+	// own responder): they end with Close.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancels = append(r.cancels, cancel)
 	for _, p := range plans {
+		r.lns = append(r.lns, p.ln)
+		ln := p.ln
 		if p.tls {
+			// tlsalpn01.Serve never turns away a CA because idle
+			// connections hold slots (issue 14 item 10).
 			cfg := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{tlsalpn01.Protocol}, GetCertificate: r.Fleet.GetCertificate}
-			tl := tls.NewListener(p.ln, cfg)
-			r.lns = append(r.lns, tl)
-			r.wg.Go(func() { serveTLSALPN(tl) })
-			log.Info("fleet tls-alpn-01 responder started", "addr", p.ln.Addr().String())
+			r.wg.Go(func() { tlsalpn01.Serve(sctx, ln, cfg, log) })
+			log.Info("fleet tls-alpn-01 responder started", "addr", ln.Addr().String())
 			continue
 		}
 		srv := &http.Server{
@@ -242,8 +249,6 @@ func (r *Responder) Start(ctx context.Context) error {
 			WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 8 << 10,
 		}
 		r.srvs = append(r.srvs, srv)
-		r.lns = append(r.lns, p.ln)
-		ln := p.ln
 		r.wg.Go(func() { _ = srv.Serve(ln) })
 		log.Info("fleet http-01 responder started", "addr", ln.Addr().String())
 	}
@@ -261,38 +266,15 @@ func (r *Responder) Addrs() []net.Addr {
 	return out
 }
 
-// serveTLSALPN completes handshakes (the challenge is answered by the
-// handshake itself) and closes each connection.
-func serveTLSALPN(ln net.Listener) {
-	sem := make(chan struct{}, 64)
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		select {
-		case sem <- struct{}{}:
-		default:
-			_ = c.Close()
-			continue
-		}
-		go func() {
-			defer func() { <-sem }()
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-			if tc, ok := c.(*tls.Conn); ok {
-				_ = tc.Handshake()
-			}
-			_ = c.Close()
-		}()
-	}
-}
-
 // Close stops the responder and waits for its goroutines.
 func (r *Responder) Close() {
 	r.mu.Lock()
-	srvs, lns := r.srvs, r.lns
-	r.srvs, r.lns = nil, nil
+	srvs, lns, cancels := r.srvs, r.lns, r.cancels
+	r.srvs, r.lns, r.cancels = nil, nil, nil
 	r.mu.Unlock()
+	for _, c := range cancels {
+		c()
+	}
 	for _, s := range srvs {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = s.Shutdown(ctx)
