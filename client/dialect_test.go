@@ -96,12 +96,13 @@ func TestV1Deletable(t *testing.T) {
 	if err := os.WriteFile(ovl, overlay, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"build", "-overlay", ovl, "./..."}, {"vet", "-overlay", ovl, "./client/..."}} {
-		cmd := exec.Command(goBin, args...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly", "GOWORK=off")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("without client/v1*.go, go %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+	// One type-checking pass over the whole module, tests included, is the
+	// proof: vet fails on any compile error, as build would, without
+	// generating or linking code (half the time of build plus vet).
+	cmd := exec.Command(goBin, "vet", "-overlay", ovl, "./...")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly", "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("without client/v1*.go, go vet ./...: %v\n%s", err, out)
 	}
 }
