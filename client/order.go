@@ -264,6 +264,8 @@ type presented struct {
 
 // solveAll fetches the order's authorizations and solves the pending ones
 // in parallel: all Present, then all Wait, then all answers, then polling.
+// Challenges a challenges.Serializer keys alike are solved one after
+// another (serialRounds), each validated and cleaned up before the next.
 func (c *Client) solveAll(ctx context.Context, d dialect, a *Account, o *Order, req *OrderRequest, progress func(string, string, string)) error {
 	thumb, err := Thumbprint(a.Key)
 	if err != nil {
@@ -309,13 +311,11 @@ func (c *Client) solveAll(ctx context.Context, d dialect, a *Account, o *Order, 
 	// that survives the caller's cancellation.
 	var mu sync.Mutex
 	var done []*presented
-	defer func() {
+	cleanUp := func(ps []*presented) {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		mu.Lock()
-		defer mu.Unlock()
 		var wg sync.WaitGroup
-		for _, p := range done {
+		for _, p := range ps {
 			wg.Go(func() {
 				if err := p.solver.CleanUp(cctx, p.ch); err != nil {
 					c.log.Warn("challenge cleanup failed", "identifier", p.ch.Identifier.Value, "type", p.ch.Type, "err", err)
@@ -323,14 +323,78 @@ func (c *Client) solveAll(ctx context.Context, d dialect, a *Account, o *Order, 
 			})
 		}
 		wg.Wait()
+	}
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		cleanUp(done)
 	}()
 
-	if err := parallel(ctx, len(todo), func(ctx context.Context, i int) error {
-		p := todo[i]
-		progress("present", p.ch.Identifier.Value, p.ch.Type)
+	rounds := serialRounds(todo)
+	for i, round := range rounds {
+		if err := c.solveRound(ctx, d, a, round, progress, func(p *presented) {
+			mu.Lock()
+			done = append(done, p)
+			mu.Unlock()
+		}); err != nil {
+			return err
+		}
+		if i == len(rounds)-1 {
+			break
+		}
+		// A solver that cannot hold these challenges' answers at once
+		// (challenges.Serializer): this round's authorizations are
+		// validated and its records removed before the next round is
+		// presented.
+		if err := c.waitAuthorizations(ctx, d, a, round); err != nil {
+			return err
+		}
 		mu.Lock()
-		done = append(done, p)
+		done = slices.DeleteFunc(done, func(p *presented) bool { return slices.Contains(round, p) })
 		mu.Unlock()
+		cleanUp(round)
+	}
+	if err := c.waitOrder(ctx, d, a, o, StatusPending); err != nil {
+		return err
+	}
+	if o.Status == StatusInvalid {
+		return c.authzFailure(ctx, d, a, todo, o)
+	}
+	return nil
+}
+
+// serialRounds splits the challenges to solve into rounds that can be
+// solved at once: everything in the first, except that challenges whose
+// solver gives them the same non-empty SerialKey (challenges.Serializer,
+// e.g. a DNS provider holding one TXT value per name, asked for a wildcard
+// and its apex) go one per round, in order.
+func serialRounds(todo []*presented) [][]*presented {
+	seen := map[string]int{}
+	var rounds [][]*presented
+	for _, p := range todo {
+		n := 0
+		if s, ok := p.solver.(challenges.Serializer); ok {
+			if key := s.SerialKey(p.ch); key != "" {
+				n = seen[key]
+				seen[key]++
+			}
+		}
+		for len(rounds) <= n {
+			rounds = append(rounds, nil)
+		}
+		rounds[n] = append(rounds[n], p)
+	}
+	return rounds
+}
+
+// solveRound presents the challenges of one round in parallel (added is
+// called before each Present, for the cleanup), waits for all of them
+// (challenges.Waiter), then answers them.
+func (c *Client) solveRound(ctx context.Context, d dialect, a *Account, round []*presented, progress func(string, string, string), added func(*presented)) error {
+	if err := parallel(ctx, len(round), func(ctx context.Context, i int) error {
+		p := round[i]
+		progress("present", p.ch.Identifier.Value, p.ch.Type)
+		added(p)
 		if err := p.solver.Present(ctx, p.ch); err != nil {
 			return fmt.Errorf("%s for %s: %w", p.ch.Type, p.ch.Identifier.Value, err)
 		}
@@ -339,8 +403,8 @@ func (c *Client) solveAll(ctx context.Context, d dialect, a *Account, o *Order, 
 		return err
 	}
 	c.failpoint(ctx, FailpointAfterPresent)
-	if err := parallel(ctx, len(todo), func(ctx context.Context, i int) error {
-		p := todo[i]
+	if err := parallel(ctx, len(round), func(ctx context.Context, i int) error {
+		p := round[i]
 		w, ok := p.solver.(challenges.Waiter)
 		if !ok {
 			return nil
@@ -353,18 +417,38 @@ func (c *Client) solveAll(ctx context.Context, d dialect, a *Account, o *Order, 
 	}); err != nil {
 		return err
 	}
-	for _, p := range todo {
+	for _, p := range round {
 		progress("validate", p.ch.Identifier.Value, p.ch.Type)
 		if err := d.acceptChallenge(ctx, a, p.acme, p.ch.KeyAuthorization); err != nil {
 			return err
 		}
 		c.failpoint(ctx, FailpointAfterChallenge)
 	}
-	if err := c.waitOrder(ctx, d, a, o, StatusPending); err != nil {
-		return err
-	}
-	if o.Status == StatusInvalid {
-		return c.authzFailure(ctx, d, a, todo, o)
+	return nil
+}
+
+// waitAuthorizations polls the authorizations of a round until none is
+// pending or processing; an invalid one ends the order with its problem.
+func (c *Client) waitAuthorizations(ctx context.Context, d dialect, a *Account, round []*presented) error {
+	for _, p := range round {
+		delay := pollStart
+		az := p.authz
+		for {
+			fresh, err := d.fetchAuthorization(ctx, a, az.URL)
+			if err != nil {
+				return err
+			}
+			az = fresh
+			if az.Status != StatusPending && az.Status != StatusProcessing {
+				break
+			}
+			if err := c.pollWait(ctx, &delay, az.RetryAfter); err != nil {
+				return err
+			}
+		}
+		if az.Status != StatusValid {
+			return authzError(az, p.ch.Type)
+		}
 	}
 	return nil
 }

@@ -14,7 +14,9 @@
 // When a domain has no entry, acmectl registers one (POST /register), saves
 // it (0600) and stops with the CNAME record to create. acme-dns keeps the
 // two newest values of a subdomain and has no delete: DeleteTXT does
-// nothing, and a stale value is pushed out by the next ones.
+// nothing, and a stale value is pushed out by the next ones. Two values
+// are what one order puts at one name (a wildcard and its apex), so the
+// provider is not a dns01.SingleValuer: both are presented at once.
 package acmedns
 
 import (

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,6 +75,54 @@ func TestSerialKeyOnlyForSingleValueProviders(t *testing.T) {
 	single := dns01.NewSolver(&providertest.Memory{Zones: z, Single: true}, dns01.Options{})
 	if k := single.SerialKey(ch); k != "_acme-challenge.example.test." {
 		t.Fatalf("single-value provider: SerialKey = %q", k)
+	}
+}
+
+// singleValue is a Memory holding one TXT value per name that counts the
+// values it was asked to replace before they were removed: a client that
+// presents a wildcard's and its apex's values at once makes it lose one.
+type singleValue struct {
+	providertest.Memory
+	mu       sync.Mutex
+	live     map[string]string // name → the value present
+	sets     int
+	replaced int
+}
+
+func (s *singleValue) SetTXT(ctx context.Context, fqdn, value string) error {
+	s.mu.Lock()
+	if old, ok := s.live[fqdn]; ok && old != value {
+		s.replaced++
+	}
+	s.live[fqdn] = value
+	s.sets++
+	s.mu.Unlock()
+	return s.Memory.SetTXT(ctx, fqdn, value)
+}
+
+func (s *singleValue) DeleteTXT(ctx context.Context, fqdn, value string) error {
+	s.mu.Lock()
+	if s.live[fqdn] == value {
+		delete(s.live, fqdn)
+	}
+	s.mu.Unlock()
+	return s.Memory.DeleteTXT(ctx, fqdn, value)
+}
+
+// A provider holding one TXT value per name (dns01.SingleValuer) gets a
+// wildcard-plus-apex certificate through Pebble: the client solves the two
+// challenges at _acme-challenge.example.test one after the other
+// (challenges.Serializer), never replacing one value by the other. Before
+// the client honoured the Serializer both were presented at once and the
+// order failed (the first value was never served).
+func TestSingleValueProviderWildcardAndApex(t *testing.T) {
+	env := providertest.NewEnv(t, "example.test")
+	p := &singleValue{Memory: providertest.Memory{Zones: env.Zones, Single: true}, live: map[string]string{}}
+	env.Issue(t, p, "example.test")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sets != 2 || p.replaced != 0 {
+		t.Fatalf("SetTXT calls = %d, values replaced while present = %d; want 2 and 0", p.sets, p.replaced)
 	}
 }
 
