@@ -31,7 +31,10 @@ import (
 // PebbleOptions configure a Pebble instance.
 type PebbleOptions struct {
 	// Env adds PEBBLE_* variables; PEBBLE_VA_NOSLEEP=1 and
-	// PEBBLE_AUTHZREUSE=0 are set unless overridden. Nonce rejection
+	// PEBBLE_AUTHZREUSE=0 are set unless overridden (even at 0 Pebble
+	// reuses a valid authorization of the same account for the same name
+	// 1 time in 100: a test that needs a pending authorization on a second
+	// order uses a new account). Nonce rejection
 	// stays at Pebble's default (5 %) unless set.
 	Env map[string]string
 	// DNSServer is Pebble's resolver (host:port, TCP). Empty starts a stub
