@@ -1,8 +1,11 @@
 package ovh_test
 
 // The fake follows OVHcloud API 1.0 (/domain/zone records, /auth/time) as
-// transcribed in testdata/domain-1.0.yaml from OVH's published schema;
-// every request and answer is validated against it. It verifies the
+// OVH publishes it: testdata/domain.json and auth.json are the relevant
+// part of https://eu.api.ovh.com/1.0/domain.json and auth.json (apiVersion
+// 1.0, as cached on 2024-06-07; testdata/SOURCE.md), converted to OpenAPI
+// 3 at test time (spec_test.go); every request and answer is validated
+// against them. It verifies the
 // "$1$" signatures of application key credentials and checks OAuth2
 // bearer tokens.
 
@@ -171,7 +174,7 @@ func (f *fakeOVH) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestOVH(t *testing.T) {
 	env := providertest.NewEnv(t, "example.test", "other.test")
 	f := &fakeOVH{zones: env.Zones}
-	fake := providertest.StartFake(t, providertest.FakeOptions{Spec: "testdata/domain-1.0.yaml", BasePath: "/1.0", Handler: f, UndocumentedStatus: true})
+	fake := providertest.StartFake(t, providertest.FakeOptions{Spec: openAPI3(t, "testdata/domain.json", "testdata/auth.json"), BasePath: "/1.0", Handler: f, UndocumentedStatus: true})
 	f.base = fake.URL
 	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
