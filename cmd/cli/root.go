@@ -145,8 +145,7 @@ to reload the servers that use them. It speaks RFC 8555 and the legacy pre-IETF 
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{msg: usageHint(c, err.Error())} })
 	root.SetHelpCommand(newHelpCmd(root))
 	root.SetUsageFunc(usage)
-	root.Version = a.env.Version
-	root.SetVersionTemplate("acmectl {{.Version}}\n")
+	addVersionFlag(root, a.env.Version)
 	f := root.PersistentFlags()
 	f.String("config", "", "config file (default /etc/acmectl/config.yaml as root, else $XDG_CONFIG_HOME/acmectl/config.yaml; env ACMECTL_CONFIG)")
 	f.String("server", "letsencrypt", "ACME directory URL or alias (letsencrypt, letsencrypt-staging, letsencrypt-v1, zerossl, google, google-staging, buypass, buypass-staging)")

@@ -24,3 +24,28 @@ func newVersionCmd(a *app) *cobra.Command {
 		},
 	}
 }
+
+// addVersionFlag gives the root command --version, printing "acmectl
+// VERSION". cobra's own flag (Command.Version) prints "acmectl version
+// VERSION" unless given a text/template (SetVersionTemplate), and a linked
+// text/template execution looks methods up by name, which makes the linker
+// keep every exported method of every type in the binary: 2.4 MB more
+// binary, all of it mapped by every run (docs/dev/performance.md; test:
+// cmd/acmectl TestNoMethodLookupByName). As with cobra's flag, a root
+// command without Run answers --version through the help path.
+func addVersionFlag(root *cobra.Command, version string) {
+	if version == "" {
+		return
+	}
+	root.Flags().Bool("version", false, "version for acmectl")
+	help := root.HelpFunc()
+	root.SetHelpFunc(func(c *cobra.Command, args []string) {
+		v, _ := c.Flags().GetBool("version")
+		h, _ := c.Flags().GetBool("help")
+		if v && !h && !c.HasParent() {
+			fmt.Fprintf(c.OutOrStdout(), "acmectl %s\n", version)
+			return
+		}
+		help(c, args)
+	})
+}
