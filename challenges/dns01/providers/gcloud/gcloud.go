@@ -376,14 +376,14 @@ func (p *Provider) change(ctx context.Context, fqdn, value string, add bool) err
 		} else {
 			values = slices.DeleteFunc(values, func(v string) bool { return v == value })
 		}
-		ch := change{Kind: "dns#change"}
+		ch := change{}
 		ttl := p.ttl
 		if old != nil {
-			ch.Deletions = []rrset{{Kind: "dns#resourceRecordSet", Name: old.Name, Type: old.Type, TTL: old.TTL, Rrdatas: old.Rrdatas}}
+			ch.Deletions = []rrset{{Name: old.Name, Type: old.Type, TTL: old.TTL, Rrdatas: old.Rrdatas}}
 			ttl = old.TTL
 		}
 		if len(values) > 0 {
-			add := rrset{Kind: "dns#resourceRecordSet", Name: name, Type: "TXT", TTL: ttl}
+			add := rrset{Name: name, Type: "TXT", TTL: ttl}
 			for _, v := range values {
 				add.Rrdatas = append(add.Rrdatas, providers.TXTQuote(v))
 			}

@@ -1,9 +1,12 @@
 package gcloud_test
 
 // The fake follows Cloud DNS API v1 as described by Google's discovery
-// document dns:v1 (googleapis/google-api-go-client dns/v1/dns-api.json,
-// commit 005b0629); testdata/dns-v1.yaml is its OpenAPI form for the
-// methods used, and every request and answer is validated against it.
+// document dns:v1, revision 20261002 (googleapis/google-api-go-client
+// dns/v1/dns-api.json as published in google.golang.org/api v0.304.0):
+// testdata/dns-v1.json is the part acmectl uses, unchanged
+// (testdata/SOURCE.md), converted to OpenAPI 3 at test time (spec_test.go,
+// a mechanical converter of the discovery schema keywords it meets), and
+// every request and answer is validated against it with kin-openapi.
 // Credentials go through golang.org/x/oauth2/google for real: a service
 // account key file whose token_uri is a loopback token endpoint that
 // checks the signed JWT assertion.
@@ -323,7 +326,7 @@ func TestGoogleCloudDNS(t *testing.T) {
 	f := &fakeDNS{zones: env.Zones, token: &want, changes: map[string]int{}, managed: []fakeZone{
 		{"example-test-private", "example.test", "private"}, {"example-test", "example.test", "public"}, {"other-test", "other.test", "public"},
 	}}
-	fake := providertest.StartFake(t, providertest.FakeOptions{Spec: "testdata/dns-v1.yaml", Handler: f, UndocumentedStatus: true})
+	fake := providertest.StartFake(t, providertest.FakeOptions{Spec: openAPI3(t, "testdata/dns-v1.json"), Handler: f, UndocumentedStatus: true})
 	sa := keyFile(t, key, email, ts.URL+"/token")
 
 	vars := map[string]string{"GCE_SERVICE_ACCOUNT_FILE": sa}
