@@ -666,7 +666,7 @@ func (d *doctorRun) checkDNSProvider(ctx context.Context) {
 		if s.DNS.Provider == "rfc2136" && s.DNS.RFC2136TSIGFile == "" && d.a.env.Getenv(issue.TSIGSecretEnv) == "" {
 			d.add("dns-01", what, verdictWarn, "updates are not signed: no --rfc2136-tsig-file or %s", issue.TSIGSecretEnv)
 		}
-		built, err := d.a.engine(nil).DNSProvider(what, s.DNS)
+		built, err := d.a.engine(nil).DNSProvider(what, s.DNS, s.HookEnv)
 		if err != nil {
 			d.add("dns-01", what, verdictFail, "%s", oneLine(err.Error()))
 			return

@@ -45,7 +45,7 @@ func addOrderFlags(cmd *cobra.Command) {
 	f.StringArray("deploy-hook", nil, "program to run for each certificate obtained or renewed (no shell)")
 	f.StringArray("failure-hook", nil, "program to run for each certificate that failed (no shell)")
 	f.String("hook-timeout", "5m", "kill a hook after this long")
-	f.StringSlice("hook-env", nil, "pass this environment variable to hooks too (repeatable; by default hooks get only PATH, HOME, LANG, LC_*, TZ and the ACMECTL_HOOK_* variables)")
+	f.StringSlice("hook-env", nil, "pass this environment variable to hooks and the --dns-exec program too (repeatable; by default they get only PATH, HOME, LANG, LC_*, TZ and their ACMECTL_HOOK_* or ACMECTL_DNS_* variables)")
 }
 
 // addSolverFlags registers the challenge solver flags (obtain, reconfigure,

@@ -117,8 +117,8 @@ func oneLine(s string, max int) string {
 	return s
 }
 
-// Inherit reports whether a parent environment variable reaches hooks
-// without being asked for: an allowlist, so a secret in acmectl's
+// Inherit reports whether a parent environment variable reaches hooks and
+// dns-exec programs without being asked for: an allowlist, so a secret in acmectl's
 // environment (MYSQL_PWD, DATABASE_URL, proxy credentials, SSH_AUTH_SOCK,
 // ...) never reaches a hook by accident. Kept: PATH, HOME, LANG, LANGUAGE,
 // LC_* and TZ. Everything else, and the event variables (ACMECTL_*,
@@ -164,11 +164,18 @@ func validName(name string) bool {
 	return true
 }
 
-// Environ builds a hook's environment: the entries of parent (NAME=value)
-// that Inherit keeps or pass names (the hook-env setting; names ValidPassName
-// refuses are ignored), in order, without malformed entries or duplicates
-// (the last wins, as with exec), followed by ev.Vars().
+// Environ builds a hook's environment: BaseEnv(parent, pass...) followed by
+// ev.Vars().
 func Environ(parent []string, ev Event, pass ...string) []string {
+	return append(BaseEnv(parent, pass...), ev.Vars()...)
+}
+
+// BaseEnv is what a program acmectl runs (a hook, a dns-exec program)
+// inherits of parent (NAME=value entries): those Inherit keeps and those
+// named in pass (the hook-env setting; names ValidPassName refuses are
+// ignored), in order, without malformed entries or duplicates (the last
+// wins, as with exec). The caller appends the program's own variables.
+func BaseEnv(parent []string, pass ...string) []string {
 	extra := map[string]bool{}
 	for _, n := range pass {
 		if ValidPassName(n) == nil {
@@ -189,5 +196,5 @@ func Environ(parent []string, ev Event, pass ...string) []string {
 		idx[name] = len(env)
 		env = append(env, kv)
 	}
-	return append(env, ev.Vars()...)
+	return env
 }

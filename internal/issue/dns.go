@@ -61,7 +61,7 @@ func (b *setBuilder) dnsSolver(what string, d store.DNSSettings) (*dns01.Solver,
 	case "rfc2136":
 		p, err = e.rfc2136Provider(what, d)
 	case "exec":
-		p, err = e.execProvider(what, d)
+		p, err = e.execProvider(what, d, b.s.HookEnv)
 	case "manual":
 		p, err = e.manualProvider(what, d)
 	case "":
@@ -99,13 +99,14 @@ func (e *Engine) getenv(k string) string {
 }
 
 // DNSProvider builds the rfc2136 or exec provider of d, exactly as an order
-// would use it (doctor tests credentials with it); what names it in errors.
-func (e *Engine) DNSProvider(what string, d store.DNSSettings) (dns01.Provider, error) {
+// would use it (doctor tests credentials with it); what names it in errors,
+// hookEnv is the certificate's hook-env setting (passed to an exec program).
+func (e *Engine) DNSProvider(what string, d store.DNSSettings, hookEnv []string) (dns01.Provider, error) {
 	switch d.Provider {
 	case "rfc2136":
 		return e.rfc2136Provider(what, d)
 	case "exec":
-		return e.execProvider(what, d)
+		return e.execProvider(what, d, hookEnv)
 	case "manual", "":
 		return nil, fmt.Errorf("%s: provider %q has no credentials to build", what, d.Provider)
 	}
@@ -158,7 +159,9 @@ func (e *Engine) rfc2136Provider(what string, d store.DNSSettings) (dns01.Provid
 	return p, nil
 }
 
-func (e *Engine) execProvider(what string, d store.DNSSettings) (dns01.Provider, error) {
+// execProvider builds the dns-exec provider; pass (the hook-env setting)
+// names variables the program gets beyond the hooks' allowlist.
+func (e *Engine) execProvider(what string, d store.DNSSettings, pass []string) (dns01.Provider, error) {
 	if d.Exec == "" {
 		return nil, fmt.Errorf("%s: exec needs a program (--dns-exec PROGRAM)", what)
 	}
@@ -166,7 +169,7 @@ func (e *Engine) execProvider(what string, d store.DNSSettings) (dns01.Provider,
 	if e.Environ != nil {
 		environ = e.Environ()
 	}
-	p, err := exec.New(exec.Config{Program: d.Exec, Logger: e.log(), Environ: environ})
+	p, err := exec.New(exec.Config{Program: d.Exec, Logger: e.log(), Environ: environ, Pass: pass})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

@@ -6,9 +6,9 @@
 //
 // with ACMECTL_DNS_ACTION, ACMECTL_DNS_FQDN and ACMECTL_DNS_VALUE set to the
 // same. The program MUST add (remove) only that one record and exit 0, also
-// when the record already exists (is already gone). Its environment is
-// acmectl's minus every ACMECTL_* variable and CREDENTIALS_DIRECTORY, plus
-// those three.
+// when the record already exists (is already gone). Its environment is the
+// one hooks get (hook.BaseEnv: PATH, HOME, LANG, LANGUAGE, LC_*, TZ and the
+// variables named in Config.Pass), plus those three.
 package exec
 
 import (
@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/acmectl/acmectl/challenges/dns01"
+	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/pathtrust"
 )
 
@@ -41,9 +42,14 @@ type Config struct {
 	// Timeout bounds one run (default 2m); the program's process group is
 	// killed when it passes or ctx ends.
 	Timeout time.Duration
-	// Environ is the environment to start from (default os.Environ());
-	// ACMECTL_* and CREDENTIALS_DIRECTORY are removed from it.
+	// Environ is the environment to start from (default os.Environ()).
+	// The program gets only what hooks would (hook.BaseEnv): an
+	// allowlist, so secrets in acmectl's environment (MYSQL_PWD, proxy
+	// credentials, SSH_AUTH_SOCK, ACMECTL_*, ...) never reach it.
 	Environ []string
+	// Pass names further variables of Environ the program gets (the
+	// hook-env setting; ACMECTL_* names are never passed).
+	Pass []string
 	// Logger gets the program's output at debug level; nil discards.
 	Logger *slog.Logger
 }
@@ -161,7 +167,7 @@ func (p *Provider) run(ctx context.Context, action, fqdn, value string) error {
 	if f := prog.ExtraFile(); f != nil {
 		cmd.ExtraFiles = []*os.File{f}
 	}
-	cmd.Env = append(filterEnv(p.cfg.Environ),
+	cmd.Env = append(hook.BaseEnv(p.cfg.Environ, p.cfg.Pass...),
 		"ACMECTL_DNS_ACTION="+action, "ACMECTL_DNS_FQDN="+fqdn, "ACMECTL_DNS_VALUE="+value)
 	cmd.Stdin = nil
 	out := &limitedBuffer{max: maxOutput}
@@ -180,19 +186,6 @@ func (p *Provider) run(ctx context.Context, action, fqdn, value string) error {
 		return &RunError{Program: path, Action: action, FQDN: fqdn, Err: err, Output: out.String()}
 	}
 	return nil
-}
-
-// filterEnv drops ACMECTL_* and the systemd credentials directory.
-func filterEnv(env []string) []string {
-	out := make([]string, 0, len(env)+3)
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(strings.ToUpper(k), "ACMECTL_") || k == "CREDENTIALS_DIRECTORY" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
 }
 
 // limitedBuffer keeps the first max bytes written and counts the rest.

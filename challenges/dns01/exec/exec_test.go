@@ -46,6 +46,7 @@ func TestConformance(t *testing.T) {
 	p, err := dnsexec.New(dnsexec.Config{
 		Program: script(t, dir, fileDNS),
 		Environ: []string{"PATH=" + os.Getenv("PATH"), "DB_FILE=" + db, "ACMECTL_SECRET_X=s3cret", "CREDENTIALS_DIRECTORY=/run/creds"},
+		Pass:    []string{"DB_FILE"},
 		Logger:  slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
@@ -64,6 +65,60 @@ func TestConformance(t *testing.T) {
 		}
 		return out
 	})
+}
+
+// TestEnvironAllowlist is the dns-exec half of issue 14 item 9: the program
+// got acmectl's whole environment minus ACMECTL_* (a denylist), so
+// MYSQL_PWD, DATABASE_URL, proxy credentials and SSH_AUTH_SOCK reached it.
+// It now gets exactly what hooks get (hook.BaseEnv, one function for
+// both): PATH, HOME, LANG, LC_*, TZ, the names given in Pass (hook-env),
+// and its three ACMECTL_DNS_* variables.
+func TestEnvironAllowlist(t *testing.T) {
+	dir := t.TempDir()
+	dump := filepath.Join(dir, "env")
+	prog := script(t, dir, "env > "+strconv.Quote(dump)+"\n")
+	p, err := dnsexec.New(dnsexec.Config{
+		Program: prog,
+		Environ: []string{
+			"PATH=/usr/bin:/bin", "HOME=/root", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TZ=UTC",
+			"MYSQL_PWD=s3cret", "DATABASE_URL=postgres://u:pw@db/x", "HTTPS_PROXY=http://u:pw@proxy:3128",
+			"SSH_AUTH_SOCK=/tmp/ssh-x/agent.1", "AWS_SECRET_ACCESS_KEY=abc", "CREDENTIALS_DIRECTORY=/run/creds",
+			"ACMECTL_EAB_HMAC_KEY=k", "ACMECTL_DNS_VALUE=stale", "VAULT_ADDR=https://vault",
+		},
+		Pass: []string{"VAULT_ADDR", "ACMECTL_EAB_HMAC_KEY"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetTXT(t.Context(), "_acme-challenge.x.test.", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		got[line] = true
+	}
+	// sh itself may add PWD, SHLVL and _; nothing else may appear.
+	delete(got, "SHLVL=1")
+	for l := range got {
+		if strings.HasPrefix(l, "PWD=") || strings.HasPrefix(l, "_=") || strings.HasPrefix(l, "OLDPWD=") {
+			delete(got, l)
+		}
+	}
+	want := []string{"PATH=/usr/bin:/bin", "HOME=/root", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TZ=UTC", "VAULT_ADDR=https://vault",
+		"ACMECTL_DNS_ACTION=present", "ACMECTL_DNS_FQDN=_acme-challenge.x.test.", "ACMECTL_DNS_VALUE=v1"}
+	for _, w := range want {
+		if !got[w] {
+			t.Errorf("program environment lacks %s", w)
+		}
+		delete(got, w)
+	}
+	for l := range got {
+		t.Errorf("program environment has %s; want only the allowlist, hook-env names and ACMECTL_DNS_*", l)
+	}
 }
 
 func TestRefusesUnsafeProgram(t *testing.T) {
