@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,29 +45,49 @@ func StartEtcd(t testing.TB) *Etcd {
 		}
 		bin = "/usr/bin/etcd"
 	}
-	e := &Etcd{
-		bin: bin, t: t, DataDir: filepath.Join(t.TempDir(), "etcd"),
-		clientPort: FreePort(t), peerPort: FreePort(t), log: &SyncBuffer{},
-	}
-	e.Endpoint = "127.0.0.1:" + strconv.Itoa(e.clientPort)
+	e := &Etcd{bin: bin, t: t, DataDir: filepath.Join(t.TempDir(), "etcd"), log: &SyncBuffer{}}
 	t.Cleanup(func() {
 		e.Stop()
 		if t.Failed() {
 			t.Logf("--- etcd output ---\n%s", e.log.String())
 		}
 	})
-	e.Restart()
-	return e
+	// Ports are checked free before etcd binds them; should another
+	// process take one in between, etcd exits at once and the next pair
+	// is tried (with a fresh data dir, as nothing was written).
+	for attempt := 1; ; attempt++ {
+		e.clientPort, e.peerPort = FreePort(t), FreePort(t)
+		e.Endpoint = "127.0.0.1:" + strconv.Itoa(e.clientPort)
+		err := e.start()
+		if err == nil {
+			return e
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatalf("testenv: %v", err)
+		}
+		t.Logf("testenv: etcd: %v; trying other ports", err)
+		if rmErr := os.RemoveAll(e.DataDir); rmErr != nil {
+			t.Fatal(rmErr)
+		}
+	}
 }
 
 // Restart starts the server again on the same data dir and ports (after
 // Stop) and waits until it answers.
 func (e *Etcd) Restart() {
 	e.t.Helper()
+	if err := e.start(); err != nil {
+		e.t.Fatalf("testenv: %v", err)
+	}
+}
+
+// start runs etcd and waits until a client Get succeeds; it returns at once
+// with etcd's output if the process exits first.
+func (e *Etcd) start() error {
 	e.mu.Lock()
 	if e.cmd != nil {
 		e.mu.Unlock()
-		e.t.Fatal("testenv: etcd already running")
+		return fmt.Errorf("etcd already running")
 	}
 	client := "http://" + e.Endpoint
 	peer := "http://127.0.0.1:" + strconv.Itoa(e.peerPort)
@@ -83,21 +104,35 @@ func (e *Etcd) Restart() {
 	cmd.Stdout, cmd.Stderr = e.log, e.log
 	if err := cmd.Start(); err != nil {
 		e.mu.Unlock()
-		e.t.Fatalf("testenv: start etcd: %v", err)
+		return fmt.Errorf("start etcd: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	e.cmd, e.done = cmd, done
 	e.mu.Unlock()
 
-	WaitFor(e.t, "etcd", 30*time.Second, func() error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
 		select {
 		case <-done:
+			e.mu.Lock()
+			e.cmd, e.done = nil, nil
+			e.mu.Unlock()
 			return fmt.Errorf("etcd exited: %s", e.log.String())
 		default:
 		}
-		return e.ping()
-	})
+		err := e.ping()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("etcd not ready after 30s: %w", err)
+		}
+		select {
+		case <-done:
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func (e *Etcd) ping() error {

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -62,36 +63,70 @@ func LookTool(t testing.TB, name, hint string) string {
 	return ""
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-// Prefer letting a server bind :0 where it can report its port.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago,
+// for a server that cannot report the port it bound to. The port comes
+// from below the kernel's ephemeral range (ip_local_port_range): a port
+// the kernel handed out for :0 is one it also hands to the next outgoing
+// connection, so between our check and the server's bind any client in
+// the test run (Pebble's VA, an HTTP client) could take it — the
+// "address already in use" etcd met under load. Prefer letting a server
+// bind :0 where it can report its port.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testenv: free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return freePort(t, false)
 }
 
 // FreeUDPTCPPort returns a port free for both TCP and UDP on 127.0.0.1 (for
-// DNS servers).
+// DNS servers), chosen as FreePort chooses.
 func FreeUDPTCPPort(t testing.TB) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("testenv: free port: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
+	return freePort(t, true)
+}
+
+// portRange is where freePort draws from: the 16,000 ports below the
+// ephemeral range, or none if that range starts too low to leave room.
+func portRange() (lo, hi int) {
+	first := 32768 // Linux's default
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				first = n
+			}
 		}
 	}
-	t.Fatal("testenv: no port free for both TCP and UDP")
+	hi = first - 1
+	lo = max(hi-16000, 10000)
+	if hi-lo < 1000 {
+		return 0, 0
+	}
+	return lo, hi
+}
+
+func freePort(t testing.TB, udpToo bool) int {
+	t.Helper()
+	lo, hi := portRange()
+	for range 200 {
+		addr := "127.0.0.1:0"
+		if hi > 0 {
+			addr = "127.0.0.1:" + strconv.Itoa(lo+rand.IntN(hi-lo+1))
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // taken: draw again
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		if udpToo {
+			u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
+			if err != nil {
+				l.Close()
+				continue
+			}
+			u.Close()
+		}
+		l.Close()
+		return port
+	}
+	t.Fatal("testenv: no free port on 127.0.0.1")
 	return 0
 }
 
