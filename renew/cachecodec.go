@@ -17,7 +17,7 @@ import (
 // written back as they are).
 // TestCacheCodecCoversState fails when store.State gains a field this
 // codec does not carry.
-const cacheMagic = "acmectl-renew-cache 2\n"
+const cacheMagic = "acmectl-renew-cache 3\n"
 
 const (
 	flagARI = 1 << iota
@@ -98,7 +98,7 @@ func (e *cacheEncoder) state(s *store.State) {
 	}
 	e.b = binary.AppendVarint(e.b, int64(s.Version))
 	if a := s.ARI; a != nil {
-		for _, t := range []time.Time{a.WindowStart, a.WindowEnd, a.ChosenTime, a.NextFetch} {
+		for _, t := range []time.Time{a.WindowStart, a.WindowEnd, a.ChosenTime, a.NextFetch, a.FetchedAt} {
 			e.time(t)
 		}
 		e.str(a.ExplanationURL)
@@ -246,7 +246,7 @@ func (d *cacheDecoder) state() *store.State {
 		Revoked:       flags&flagRevoked != 0,
 	}
 	if flags&flagARI != 0 {
-		s.ARI = &store.ARIState{WindowStart: d.time(), WindowEnd: d.time(), ChosenTime: d.time(), NextFetch: d.time(), ExplanationURL: d.str()}
+		s.ARI = &store.ARIState{WindowStart: d.time(), WindowEnd: d.time(), ChosenTime: d.time(), NextFetch: d.time(), FetchedAt: d.time(), ExplanationURL: d.str()}
 	}
 	if flags&flagBackoff != 0 {
 		s.Backoff = &store.Backoff{Failures: int(d.varint()), NextAttempt: d.time()}

@@ -14,7 +14,7 @@ import (
 func TestCacheCodecCoversState(t *testing.T) {
 	at := func(s int64) time.Time { return time.Unix(1790000000+s, 123456789).UTC() }
 	full := &store.State{
-		ARI:              &store.ARIState{WindowStart: at(1), WindowEnd: at(2), ChosenTime: at(3), NextFetch: at(4), ExplanationURL: "https://ca.example/why"},
+		ARI:              &store.ARIState{WindowStart: at(1), WindowEnd: at(2), ChosenTime: at(3), NextFetch: at(4), FetchedAt: at(14), ExplanationURL: "https://ca.example/why"},
 		RetryAfter:       at(5),
 		Backoff:          &store.Backoff{Failures: 3, NextAttempt: at(6)},
 		PendingOrder:     &store.PendingOrder{URL: "https://ca.example/order/1", DirectoryURL: "https://ca.example/dir", Account: "default", Names: []string{"a.example", "b.example"}, Replaces: "aa.bb", Profile: "tlsserver", Created: at(7)},

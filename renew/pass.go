@@ -267,8 +267,11 @@ func (p *pass) beforeRequest(ctx context.Context) error {
 // attempt that got it.
 func DueInputFor(st *store.State, now time.Time, force bool) DueInput {
 	in := DueInput{
-		NotBefore: st.NotBefore, NotAfter: st.NotAfter, ARI: ARIFromStore(st.ARI), ARISupported: true,
+		NotBefore: st.NotBefore, NotAfter: st.NotAfter, ARISupported: true,
 		Revoked: st.Revoked, Force: force, Now: now, RetryAfter: st.RetryAfter,
+	}
+	if st.ARI != nil {
+		in.ARI = *st.ARI
 	}
 	if st.Backoff != nil {
 		in.BackoffUntil = st.Backoff.NextAttempt
@@ -277,28 +280,6 @@ func DueInputFor(st *store.State, now time.Time, force bool) DueInput {
 		in.RetryAfter = minTime(in.RetryAfter, st.LastAttempt.Add(MaxCARetryAfter))
 	}
 	return in
-}
-
-// ARIFromStore converts state.json's ARI record to the policy's. state.json
-// does not keep the fetch time; it is taken as NextFetch − ARIRetryMin, the
-// latest it can have been.
-func ARIFromStore(s *store.ARIState) ARIState {
-	if s == nil {
-		return ARIState{}
-	}
-	a := ARIState{Start: s.WindowStart, End: s.WindowEnd, Chosen: s.ChosenTime, NextFetch: s.NextFetch, ExplanationURL: s.ExplanationURL}
-	if !s.NextFetch.IsZero() {
-		a.FetchedAt = s.NextFetch.Add(-ARIRetryMin)
-	}
-	return a
-}
-
-// ARIToStore converts the policy's ARI record for state.json.
-func ARIToStore(a ARIState) *store.ARIState {
-	if a == (ARIState{}) {
-		return nil
-	}
-	return &store.ARIState{WindowStart: a.Start, WindowEnd: a.End, ChosenTime: a.Chosen, NextFetch: a.NextFetch, ExplanationURL: a.ExplanationURL}
 }
 
 // blocked reports whether no request may go to the CA for st at now: the
@@ -425,8 +406,8 @@ func (p *pass) locked(ctx context.Context, res Result, before *store.State, forc
 		in = DueInputFor(st, now, force)
 		due = r.Policy.Due(in)
 	}
-	if due.ARIChanged && !due.ARI.Chosen.IsZero() {
-		st.ARI = ARIToStore(due.ARI)
+	if due.ARIChanged && !due.ARI.ChosenTime.IsZero() {
+		st.ARI = ariOrNil(due.ARI)
 		if err := r.Store.SaveState(name, st); err != nil {
 			return p.failed(res, err, time.Time{})
 		}
@@ -506,7 +487,10 @@ func (p *pass) fetchARI(ctx context.Context, name string, st *store.State, now t
 // next fetch, or, on error, only a later next fetch (a window fetched
 // before is kept). Local and fleet renewals share it.
 func UpdateARI(st *store.State, ri *client.RenewalInfo, retryAt time.Time, err error, now time.Time, log *slog.Logger) {
-	cur := ARIFromStore(st.ARI)
+	var cur store.ARIState
+	if st.ARI != nil {
+		cur = *st.ARI
+	}
 	if err != nil {
 		next := now.Add(ARIErrorRetry)
 		var ue *client.UnsupportedError
@@ -519,16 +503,24 @@ func UpdateARI(st *store.State, ri *client.RenewalInfo, retryAt time.Time, err e
 			log.Debug("server has no renewalInfo")
 		}
 		cur.NextFetch, cur.FetchedAt = next, now
-		st.ARI = ARIToStore(cur)
+		st.ARI = ariOrNil(cur)
 		return
 	}
 	var d time.Duration
 	if !retryAt.IsZero() {
 		d = retryAt.Sub(now)
 	}
-	cur = cur.WithRenewalInfo(ri, now, NextARIFetch(now, d, !retryAt.IsZero()))
-	st.ARI = ARIToStore(cur)
+	cur = withRenewalInfo(cur, ri, now, NextARIFetch(now, d, !retryAt.IsZero()))
+	st.ARI = ariOrNil(cur)
 	log.Debug("renewalInfo fetched", "window_start", ri.Start, "window_end", ri.End)
+}
+
+// ariOrNil is a for state.json: nil when never fetched.
+func ariOrNil(a store.ARIState) *store.ARIState {
+	if a == (store.ARIState{}) {
+		return nil
+	}
+	return &a
 }
 
 // recordFailure stores the failure (last error, CA Retry-After, backoff

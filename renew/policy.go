@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/store"
 )
 
 // Lifetime rule (docs/renewal.md "When is a certificate due?"): without ARI a certificate is due
@@ -49,41 +50,36 @@ const (
 	RuleShortLived Rule = "lifetime_short_lived" // 1/2 of lifetime left, lifetime ≤ 10 days
 )
 
-// ARIState is what the store keeps about a certificate's renewal window
-// (state.json). The zero value means "never fetched".
-type ARIState struct {
-	// Start and End are the CA's suggested window (RFC 9773 §4.2).
-	Start, End time.Time
-	// Chosen is the renewal point drawn once in the window.
-	Chosen time.Time
-	// FetchedAt is when renewalInfo was last fetched (successfully or not).
-	FetchedAt time.Time
-	// NextFetch is when renewalInfo is to be fetched again (Retry-After,
-	// clamped; or ARIErrorRetry after a long-term error).
-	NextFetch time.Time
-	// ExplanationURL is shown to the operator, never fetched.
-	ExplanationURL string
+// withRenewalInfo returns a updated with a window fetched at now, to fetch
+// again at next (see NextARIFetch). The drawn point survives only when the
+// window is unchanged, so the point is drawn once per window.
+func withRenewalInfo(a store.ARIState, ri *client.RenewalInfo, now, next time.Time) store.ARIState {
+	if !ri.Start.Equal(a.WindowStart) || !ri.End.Equal(a.WindowEnd) {
+		a.ChosenTime = time.Time{}
+	}
+	a.WindowStart, a.WindowEnd, a.ExplanationURL = ri.Start, ri.End, ri.ExplanationURL
+	a.FetchedAt, a.NextFetch = now, next
+	return a
 }
 
-// WithRenewalInfo returns s updated with a window fetched at now, to fetch
-// again at next (see NextARIFetch). Chosen survives only when the window is
-// unchanged, so the point is drawn once per window.
-func (s ARIState) WithRenewalInfo(ri *client.RenewalInfo, now, next time.Time) ARIState {
-	if !ri.Start.Equal(s.Start) || !ri.End.Equal(s.End) {
-		s.Chosen = time.Time{}
+// fetchedAt is when a's renewalInfo was last fetched. A state.json
+// written before the fetch time was kept gives the latest it can have
+// been: NextFetch − ARIRetryMin.
+func fetchedAt(a store.ARIState) time.Time {
+	if a.FetchedAt.IsZero() && !a.NextFetch.IsZero() {
+		return a.NextFetch.Add(-ARIRetryMin)
 	}
-	s.Start, s.End, s.ExplanationURL = ri.Start, ri.End, ri.ExplanationURL
-	s.FetchedAt, s.NextFetch = now, next
-	return s
+	return a.FetchedAt
 }
 
 // DueInput is everything Policy.Due looks at. Times are absolute; zero
 // means "none".
 type DueInput struct {
 	NotBefore, NotAfter time.Time
-	// ARI is the stored ARI state; ARISupported says the certificate's
-	// server advertises renewalInfo (only then is a fetch asked for).
-	ARI          ARIState
+	// ARI is the stored ARI state (state.json's, the zero value when
+	// never fetched); ARISupported says the certificate's server
+	// advertises renewalInfo (only then is a fetch asked for).
+	ARI          store.ARIState
 	ARISupported bool
 	// BackoffUntil is local backoff after failures (NextBackoff).
 	BackoffUntil time.Time
@@ -109,9 +105,9 @@ type DueResult struct {
 	// or the window ended and nothing was fetched since). Never for an
 	// expired or revoked certificate, nor when ARI is unsupported.
 	NeedARIFetch bool
-	// ARI is the input ARI state with Chosen drawn if it had to be;
+	// ARI is the input ARI state with ChosenTime drawn if it had to be;
 	// ARIChanged says it differs from the input and must be stored.
-	ARI        ARIState
+	ARI        store.ARIState
 	ARIChanged bool
 }
 
@@ -167,21 +163,21 @@ func (p Policy) Due(in DueInput) DueResult {
 		res.At, res.Rule, res.Reason = in.NotAfter, RuleExpired, "expired at "+fmtTime(in.NotAfter)
 	case usableWindow(in.ARI, in.NotAfter):
 		w := in.ARI
-		end := minTime(w.End, in.NotAfter)
-		if w.Chosen.Before(w.Start) || !w.Chosen.Before(end) {
+		end := minTime(w.WindowEnd, in.NotAfter)
+		if w.ChosenTime.Before(w.WindowStart) || !w.ChosenTime.Before(end) {
 			choose := p.Choose
 			if choose == nil {
 				choose = func(s, e time.Time) time.Time { return ChooseInWindow(s, e, nil) }
 			}
-			c := choose(w.Start, end)
-			if c.Before(w.Start) || !c.Before(end) { // a broken chooser must not escape the window
-				c = w.Start
+			c := choose(w.WindowStart, end)
+			if c.Before(w.WindowStart) || !c.Before(end) { // a broken chooser must not escape the window
+				c = w.WindowStart
 			}
-			res.ARI.Chosen = c
+			res.ARI.ChosenTime = c
 			res.ARIChanged = true
 		}
-		res.At, res.Rule = res.ARI.Chosen, RuleARI
-		res.Reason = "ARI window " + fmtTime(w.Start) + "–" + fmtTime(w.End)
+		res.At, res.Rule = res.ARI.ChosenTime, RuleARI
+		res.Reason = "ARI window " + fmtTime(w.WindowStart) + "–" + fmtTime(w.WindowEnd)
 	default:
 		res.At, res.Rule, res.Reason = lifetimeDue(in.NotBefore, in.NotAfter)
 	}
@@ -200,9 +196,10 @@ func (p Policy) Due(in DueInput) DueResult {
 
 	if in.ARISupported && !in.Revoked && in.NotBefore.Before(in.NotAfter) && now.Before(in.NotAfter) {
 		w := in.ARI
-		pastUnseen := !w.End.IsZero() && !now.Before(w.End) && w.FetchedAt.Before(w.End)
+		fetched := fetchedAt(w)
+		pastUnseen := !w.WindowEnd.IsZero() && !now.Before(w.WindowEnd) && fetched.Before(w.WindowEnd)
 		next := w.NextFetch
-		if next.IsZero() && w.FetchedAt.IsZero() {
+		if next.IsZero() && fetched.IsZero() {
 			// Never fetched: a certificate just issued needs no renewal
 			// information yet (its window lies weeks ahead), so the first
 			// fetch waits a fifteenth of the lifetime, at most a day. A run
@@ -219,8 +216,8 @@ func (p Policy) Due(in DueInput) DueResult {
 // certificate expiring at notAfter: present, start before end, and starting
 // before the certificate expires (a window after expiry would let the
 // certificate lapse, so the lifetime rule applies instead).
-func usableWindow(w ARIState, notAfter time.Time) bool {
-	return !w.Start.IsZero() && w.Start.Before(w.End) && w.Start.Before(notAfter)
+func usableWindow(w store.ARIState, notAfter time.Time) bool {
+	return !w.WindowStart.IsZero() && w.WindowStart.Before(w.WindowEnd) && w.WindowStart.Before(notAfter)
 }
 
 // lifetimeDue applies the lifetime rule to a valid period.
@@ -259,8 +256,15 @@ func minTime(a, b time.Time) time.Time {
 
 func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// DueByLifetime applies the lifetime rule alone (no ARI, no backoff) at
-// now: obtain's "is current" test.
-func DueByLifetime(notBefore, notAfter, now time.Time) bool {
-	return Policy{}.Due(DueInput{NotBefore: notBefore, NotAfter: notAfter, Now: now}).Due
+// Current reports whether a certificate valid from notBefore to notAfter,
+// with state st, is not yet due at now by the rule renew follows: the
+// point drawn in the stored ARI window when there is one, else the
+// lifetime rule (obtain's "is current" test). Backoff and the CA's
+// Retry-After hold back a renewal; they do not make a certificate current.
+func (p Policy) Current(st *store.State, notBefore, notAfter, now time.Time) bool {
+	in := DueInput{NotBefore: notBefore, NotAfter: notAfter, Revoked: st.Revoked, Now: now}
+	if st.ARI != nil {
+		in.ARI = *st.ARI
+	}
+	return !p.Due(in).Due
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/store"
 )
 
 var t0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -35,11 +36,11 @@ type dueView struct {
 func TestPolicyDue(t *testing.T) {
 	nb90, na90 := t0, t0.Add(90*day) // due at t0+60d
 	nb6, na6 := t0, t0.Add(6*day)    // due at t0+72h
-	future := ARIState{Start: t0.Add(50 * day), End: t0.Add(52 * day), NextFetch: t0.Add(40 * day)}
-	past := ARIState{Start: t0.Add(10 * day), End: t0.Add(11 * day), FetchedAt: t0.Add(5 * day), NextFetch: t0.Add(30 * day)}
-	cur := ARIState{Start: t0.Add(20 * day), End: t0.Add(24 * day), NextFetch: t0.Add(40 * day)} // quarter: t0+21d
-	withChosen := func(s ARIState, c time.Time) ARIState { s.Chosen = c; return s }
-	fetched := func(s ARIState, f time.Time) ARIState { s.FetchedAt = f; return s }
+	future := store.ARIState{WindowStart: t0.Add(50 * day), WindowEnd: t0.Add(52 * day), NextFetch: t0.Add(40 * day)}
+	past := store.ARIState{WindowStart: t0.Add(10 * day), WindowEnd: t0.Add(11 * day), FetchedAt: t0.Add(5 * day), NextFetch: t0.Add(30 * day)}
+	cur := store.ARIState{WindowStart: t0.Add(20 * day), WindowEnd: t0.Add(24 * day), NextFetch: t0.Add(40 * day)} // quarter: t0+21d
+	withChosen := func(s store.ARIState, c time.Time) store.ARIState { s.ChosenTime = c; return s }
+	fetched := func(s store.ARIState, f time.Time) store.ARIState { s.FetchedAt = f; return s }
 	const lifeThird, lifeHalf = "1/3 of lifetime left", "1/2 of lifetime left (short-lived)"
 	futureReason := "ARI window 2026-04-20T00:00:00Z–2026-04-22T00:00:00Z"
 	curReason := "ARI window 2026-03-21T00:00:00Z–2026-03-25T00:00:00Z"
@@ -85,9 +86,9 @@ func TestPolicyDue(t *testing.T) {
 				ARIChanged: true, Chosen: t0.Add(50*day + 12*time.Hour)}},
 		{"ARI future window wins over lifetime", DueInput{NotBefore: nb90, NotAfter: na90, ARI: withChosen(future, t0.Add(51*day)), Now: t0.Add(60 * day)},
 			dueView{At: t0.Add(51 * day), Due: true, Rule: RuleARI, Reason: futureReason, Chosen: t0.Add(51 * day)}},
-		{"ARI stored point kept", DueInput{NotBefore: nb90, NotAfter: na90, ARI: withChosen(future, future.End.Add(-ns)), Now: t0.Add(day)},
-			dueView{At: future.End.Add(-ns), Rule: RuleARI, Reason: futureReason, Chosen: future.End.Add(-ns)}},
-		{"ARI point outside window redrawn", DueInput{NotBefore: nb90, NotAfter: na90, ARI: withChosen(future, future.End), Now: t0.Add(day)},
+		{"ARI stored point kept", DueInput{NotBefore: nb90, NotAfter: na90, ARI: withChosen(future, future.WindowEnd.Add(-ns)), Now: t0.Add(day)},
+			dueView{At: future.WindowEnd.Add(-ns), Rule: RuleARI, Reason: futureReason, Chosen: future.WindowEnd.Add(-ns)}},
+		{"ARI point outside window redrawn", DueInput{NotBefore: nb90, NotAfter: na90, ARI: withChosen(future, future.WindowEnd), Now: t0.Add(day)},
 			dueView{At: t0.Add(50*day + 12*time.Hour), Rule: RuleARI, Reason: futureReason,
 				ARIChanged: true, Chosen: t0.Add(50*day + 12*time.Hour)}},
 		{"ARI window now, 1ns before point", DueInput{NotBefore: nb90, NotAfter: na90, ARI: cur, Now: t0.Add(21*day - ns)},
@@ -98,18 +99,18 @@ func TestPolicyDue(t *testing.T) {
 			dueView{Due: true, At: t0.Add(10*day + 6*time.Hour), Rule: RuleARI,
 				Reason: "ARI window 2026-03-11T00:00:00Z–2026-03-12T00:00:00Z", NeedARIFetch: true,
 				ARIChanged: true, Chosen: t0.Add(10*day + 6*time.Hour)}},
-		{"ARI window in the past, fetched since", DueInput{NotBefore: nb90, NotAfter: na90, ARI: withChosen(fetched(past, past.End), past.Start), ARISupported: true, Now: t0.Add(20 * day)},
-			dueView{Due: true, At: past.Start, Rule: RuleARI,
-				Reason: "ARI window 2026-03-11T00:00:00Z–2026-03-12T00:00:00Z", Chosen: past.Start}},
-		{"ARI window ends at now, fetched before", DueInput{NotBefore: nb90, NotAfter: na90, ARI: withChosen(fetched(past, past.End.Add(-ns)), past.Start), ARISupported: true, Now: past.End},
-			dueView{Due: true, At: past.Start, Rule: RuleARI, NeedARIFetch: true,
-				Reason: "ARI window 2026-03-11T00:00:00Z–2026-03-12T00:00:00Z", Chosen: past.Start}},
-		{"ARI window after expiry ignored", DueInput{NotBefore: nb6, NotAfter: na6, ARI: ARIState{Start: na6, End: na6.Add(day)}, Now: t0},
+		{"ARI window in the past, fetched since", DueInput{NotBefore: nb90, NotAfter: na90, ARI: withChosen(fetched(past, past.WindowEnd), past.WindowStart), ARISupported: true, Now: t0.Add(20 * day)},
+			dueView{Due: true, At: past.WindowStart, Rule: RuleARI,
+				Reason: "ARI window 2026-03-11T00:00:00Z–2026-03-12T00:00:00Z", Chosen: past.WindowStart}},
+		{"ARI window ends at now, fetched before", DueInput{NotBefore: nb90, NotAfter: na90, ARI: withChosen(fetched(past, past.WindowEnd.Add(-ns)), past.WindowStart), ARISupported: true, Now: past.WindowEnd},
+			dueView{Due: true, At: past.WindowStart, Rule: RuleARI, NeedARIFetch: true,
+				Reason: "ARI window 2026-03-11T00:00:00Z–2026-03-12T00:00:00Z", Chosen: past.WindowStart}},
+		{"ARI window after expiry ignored", DueInput{NotBefore: nb6, NotAfter: na6, ARI: store.ARIState{WindowStart: na6, WindowEnd: na6.Add(day)}, Now: t0},
 			dueView{At: t0.Add(72 * time.Hour), Rule: RuleShortLived, Reason: lifeHalf}},
-		{"ARI window straddling expiry drawn before it", DueInput{NotBefore: nb6, NotAfter: na6, ARI: ARIState{Start: na6.Add(-4 * time.Hour), End: na6.Add(4 * time.Hour)}, Now: t0},
+		{"ARI window straddling expiry drawn before it", DueInput{NotBefore: nb6, NotAfter: na6, ARI: store.ARIState{WindowStart: na6.Add(-4 * time.Hour), WindowEnd: na6.Add(4 * time.Hour)}, Now: t0},
 			dueView{At: na6.Add(-3 * time.Hour), Rule: RuleARI, ARIChanged: true, Chosen: na6.Add(-3 * time.Hour),
 				Reason: "ARI window 2026-03-06T20:00:00Z–2026-03-07T04:00:00Z"}},
-		{"ARI inverted window ignored", DueInput{NotBefore: nb90, NotAfter: na90, ARI: ARIState{Start: future.End, End: future.Start}, Now: t0},
+		{"ARI inverted window ignored", DueInput{NotBefore: nb90, NotAfter: na90, ARI: store.ARIState{WindowStart: future.WindowEnd, WindowEnd: future.WindowStart}, Now: t0},
 			dueView{At: t0.Add(60 * day), Rule: RuleLifetime, Reason: lifeThird}},
 
 		// ARI fetch scheduling.
@@ -123,7 +124,7 @@ func TestPolicyDue(t *testing.T) {
 			dueView{At: t0.Add(72 * time.Hour), Rule: RuleShortLived, Reason: lifeHalf, NeedARIFetch: true}},
 		{"fetch: unsupported", DueInput{NotBefore: nb90, NotAfter: na90, Now: t0},
 			dueView{At: t0.Add(60 * day), Rule: RuleLifetime, Reason: lifeThird}},
-		{"fetch: after error, 1ns before NextFetch", DueInput{NotBefore: nb90, NotAfter: na90, ARISupported: true, ARI: ARIState{FetchedAt: t0, NextFetch: t0.Add(6 * time.Hour)}, Now: t0.Add(6*time.Hour - ns)},
+		{"fetch: after error, 1ns before NextFetch", DueInput{NotBefore: nb90, NotAfter: na90, ARISupported: true, ARI: store.ARIState{FetchedAt: t0, NextFetch: t0.Add(6 * time.Hour)}, Now: t0.Add(6*time.Hour - ns)},
 			dueView{At: t0.Add(60 * day), Rule: RuleLifetime, Reason: lifeThird}},
 		{"fetch: at NextFetch", DueInput{NotBefore: nb90, NotAfter: na90, ARISupported: true, ARI: withChosen(future, t0.Add(51*day)), Now: future.NextFetch},
 			dueView{At: t0.Add(51 * day), Rule: RuleARI, Reason: futureReason, NeedARIFetch: true, Chosen: t0.Add(51 * day)}},
@@ -170,17 +171,17 @@ func TestPolicyDue(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Policy{Choose: quarter}.Due(tc.in)
-			view := dueView{got.Due, got.At, got.Rule, got.Reason, got.NeedARIFetch, got.ARIChanged, got.ARI.Chosen}
+			view := dueView{got.Due, got.At, got.Rule, got.Reason, got.NeedARIFetch, got.ARIChanged, got.ARI.ChosenTime}
 			want := tc.want
 			if want.Chosen.IsZero() {
-				want.Chosen = tc.in.ARI.Chosen
+				want.Chosen = tc.in.ARI.ChosenTime
 			}
 			if d := cmp.Diff(want, view); d != "" {
 				t.Errorf("Due(%+v) mismatch (-want +got):\n%s", tc.in, d)
 			}
 			// Only Chosen may change in the returned state.
 			wantARI := tc.in.ARI
-			wantARI.Chosen = got.ARI.Chosen
+			wantARI.ChosenTime = got.ARI.ChosenTime
 			if d := cmp.Diff(wantARI, got.ARI); d != "" {
 				t.Errorf("Due changed ARI state beyond Chosen (-want +got):\n%s", d)
 			}
@@ -192,7 +193,7 @@ func TestPolicyDueDrawsOncePerWindow(t *testing.T) {
 	calls := 0
 	p := Policy{Choose: func(s, e time.Time) time.Time { calls++; return quarter(s, e) }}
 	in := DueInput{NotBefore: t0, NotAfter: t0.Add(90 * day), ARISupported: true, Now: t0}
-	in.ARI = in.ARI.WithRenewalInfo(&client.RenewalInfo{Start: t0.Add(50 * day), End: t0.Add(52 * day)}, t0, t0.Add(6*time.Hour))
+	in.ARI = withRenewalInfo(in.ARI, &client.RenewalInfo{Start: t0.Add(50 * day), End: t0.Add(52 * day)}, t0, t0.Add(6*time.Hour))
 	r := p.Due(in)
 	if !r.ARIChanged || calls != 1 {
 		t.Fatalf("first Due: ARIChanged=%v calls=%d; want true, 1", r.ARIChanged, calls)
@@ -206,12 +207,12 @@ func TestPolicyDueDrawsOncePerWindow(t *testing.T) {
 		}
 	}
 	// The same window fetched again keeps the point.
-	in.ARI = in.ARI.WithRenewalInfo(&client.RenewalInfo{Start: t0.Add(50 * day), End: t0.Add(52 * day)}, t0.Add(6*time.Hour), t0.Add(12*time.Hour))
+	in.ARI = withRenewalInfo(in.ARI, &client.RenewalInfo{Start: t0.Add(50 * day), End: t0.Add(52 * day)}, t0.Add(6*time.Hour), t0.Add(12*time.Hour))
 	if r3 := p.Due(in); r3.ARIChanged || calls != 1 {
 		t.Errorf("same window refetched: ARIChanged=%v calls=%d; want false, 1", r3.ARIChanged, calls)
 	}
 	// A moved window draws again, even if the old point lies inside it.
-	in.ARI = in.ARI.WithRenewalInfo(&client.RenewalInfo{Start: t0.Add(49 * day), End: t0.Add(52 * day)}, t0.Add(12*time.Hour), t0.Add(18*time.Hour))
+	in.ARI = withRenewalInfo(in.ARI, &client.RenewalInfo{Start: t0.Add(49 * day), End: t0.Add(52 * day)}, t0.Add(12*time.Hour), t0.Add(18*time.Hour))
 	if r4 := p.Due(in); !r4.ARIChanged || calls != 2 || !r4.At.Equal(t0.Add(49*day+18*time.Hour)) {
 		t.Errorf("moved window: ARIChanged=%v calls=%d At=%v; want true, 2, %v", r4.ARIChanged, calls, r4.At, t0.Add(49*day+18*time.Hour))
 	}
@@ -219,10 +220,10 @@ func TestPolicyDueDrawsOncePerWindow(t *testing.T) {
 
 func TestPolicyDueBrokenChooserStaysInWindow(t *testing.T) {
 	p := Policy{Choose: func(s, e time.Time) time.Time { return e.Add(day) }}
-	w := ARIState{Start: t0.Add(50 * day), End: t0.Add(52 * day)}
+	w := store.ARIState{WindowStart: t0.Add(50 * day), WindowEnd: t0.Add(52 * day)}
 	got := p.Due(DueInput{NotBefore: t0, NotAfter: t0.Add(90 * day), ARI: w, Now: t0})
-	if !got.At.Equal(w.Start) {
-		t.Errorf("Due with out-of-window chooser: At = %v; want %v", got.At, w.Start)
+	if !got.At.Equal(w.WindowStart) {
+		t.Errorf("Due with out-of-window chooser: At = %v; want %v", got.At, w.WindowStart)
 	}
 }
 

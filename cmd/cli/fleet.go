@@ -131,7 +131,11 @@ func (a *app) runFleetObtain(ctx context.Context, opts *obtainOptions, name stri
 		return err
 	}
 	if _, files, err := h.Fleet.Latest(ctx, name); err == nil && !opts.force && len(changes.Shaping) == 0 {
-		if leaf, err := leafOf(files.Cert); err == nil && equalNames(leaf.DNSNames, settings.Names) && !dueByLifetime(leaf.NotBefore, leaf.NotAfter, a.env.Now()) {
+		st, err := h.Fleet.LoadState(ctx, name)
+		if err != nil {
+			return err
+		}
+		if leaf, err := leafOf(files.Cert); err == nil && equalNames(leaf.DNSNames, settings.Names) && !st.Revoked && (renew.Policy{}).Current(st, leaf.NotBefore, leaf.NotAfter, a.env.Now()) {
 			if err := h.Publish(ctx, lk, settings); err != nil {
 				return err
 			}
@@ -284,7 +288,7 @@ func (a *app) runFleetRenew(ctx context.Context, opts *renewOptions) error {
 	for _, r := range reports {
 		results = append(results, fleetResult(r, a.env.Now()))
 	}
-	return a.reportRenew(results, opts)
+	return a.reportRenew(ctx, results, opts)
 }
 
 // runFleetDaemon runs the fleet daemon until ctx ends. SIGHUP re-reads the

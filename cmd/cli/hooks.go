@@ -5,11 +5,9 @@ import (
 	"encoding/base64"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/lifecycle"
-	"github.com/acmectl/acmectl/renew"
 )
 
 // hookManager is the hook manager of one run (internal/hook.Manager).
@@ -34,11 +32,6 @@ func hookEnvNames(in []string) ([]string, error) {
 
 // leafOf parses the first certificate of a PEM file.
 func leafOf(pemData []byte) (*x509.Certificate, error) { return lifecycle.LeafOf(pemData) }
-
-// dueByLifetime applies the lifetime rule (no ARI) at now.
-func dueByLifetime(notBefore, notAfter, now time.Time) bool {
-	return renew.DueByLifetime(notBefore, notAfter, now)
-}
 
 func decodeB64URL(s string) ([]byte, error) {
 	s = strings.TrimRight(strings.TrimSpace(s), "=")

@@ -62,7 +62,7 @@ With nothing due, renew prints nothing and exits 0 (cron contract). Off a termin
 it first sleeps a random 0-8 minutes before its first request to a CA
 (--no-random-sleep). Exit codes: 0 success or nothing due; 1 a certificate failed or
 a deploy hook failed; 75 none failed but some were deferred (rate limited, CA
-unavailable, locked, in backoff); 2 usage error.
+unavailable, locked, in backoff); 2 usage error; 130 interrupted (SIGINT, SIGTERM).
 
 --daemon stays running, sleeping until the next certificate needs attention.
 Flags that shape an order (-d, --server, solvers, hooks) are refused: change stored
@@ -187,7 +187,7 @@ func (a *app) runRenew(ctx context.Context, opts *renewOptions) error {
 			a.log.Warn("write metrics", "file", opts.metricsFile, "err", err)
 		}
 	}
-	return a.reportRenew(results, opts)
+	return a.reportRenew(ctx, results, opts)
 }
 
 // randomSleep sleeps a random 0-8 minutes (ctx-aware), once per run.
@@ -286,8 +286,15 @@ func renewExit(results []renew.Result) int {
 	return code
 }
 
-func (a *app) reportRenew(results []renew.Result, opts *renewOptions) error {
+// reportRenew prints a pass's results (text or --json) and returns its
+// exit. A pass that SIGINT or SIGTERM (ctx) cut short is "interrupted",
+// exit 130, as obtain.
+func (a *app) reportRenew(ctx context.Context, results []renew.Result, opts *renewOptions) error {
 	code := renewExit(results)
+	interrupted := ctx.Err() != nil
+	if interrupted {
+		code = ExitInterrupted
+	}
 	if a.g.json {
 		certs := make([]map[string]any, 0, len(results))
 		summary := map[string]int{}
@@ -300,7 +307,9 @@ func (a *app) reportRenew(results []renew.Result, opts *renewOptions) error {
 			}
 		}
 		doc := map[string]any{"certificates": certs, "summary": summary}
-		if code != ExitOK && firstErr != nil {
+		if interrupted {
+			doc["error"] = map[string]any{"class": classInterrupted, "message": "interrupted"}
+		} else if code != ExitOK && firstErr != nil {
 			e := map[string]any{"class": firstErr.Class, "message": fmt.Sprintf("%s: %s", firstErr.Name, oneLine(firstErr.Err.Error()))}
 			if !firstErr.RetryAt.IsZero() {
 				e["retry_after"] = firstErr.RetryAt.UTC().Format(time.RFC3339)
@@ -317,7 +326,13 @@ func (a *app) reportRenew(results []renew.Result, opts *renewOptions) error {
 	}
 	interactive := a.env.StderrTerminal
 	for _, r := range results {
+		if interrupted && r.Outcome == renew.Deferred {
+			continue // cut short: one "interrupted" line for the run
+		}
 		a.printResult(r, interactive)
+	}
+	if interrupted {
+		return &exitError{code: code, err: ctx.Err()}
 	}
 	if code != ExitOK {
 		return &exitError{code: code, silent: true}

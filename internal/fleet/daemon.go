@@ -353,8 +353,8 @@ func (d *Daemon) refreshARI(ctx context.Context, lk *Lock, name string) error {
 	renew.UpdateARI(st, ri, retryAt, ferr, now, h.log().With("cert_name", name))
 	in := renew.DueInputFor(st, now, false)
 	in.NotBefore, in.NotAfter = leaf.NotBefore, leaf.NotAfter
-	if res := h.Policy.Due(in); res.ARIChanged && !res.ARI.Chosen.IsZero() {
-		st.ARI = renew.ARIToStore(res.ARI)
+	if res := h.Policy.Due(in); res.ARIChanged && !res.ARI.ChosenTime.IsZero() {
+		st.ARI = &res.ARI
 	}
 	return h.Fleet.SaveState(ctx, lk, st)
 }

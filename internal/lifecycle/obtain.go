@@ -26,6 +26,8 @@ type Obtainer struct {
 	Now    func() time.Time
 	// Classify names an error's class for state.json's last error.
 	Classify func(error) string
+	// Policy decides whether the certificate is current, as renew does.
+	Policy renew.Policy
 }
 
 // Plan is one validated obtain: the merged settings of certificate Name
@@ -112,7 +114,7 @@ func (o *Obtainer) Obtain(ctx context.Context, p Plan) (Outcome, error) {
 		}
 	}
 	if current != nil && len(p.Changes.Shaping) == 0 && !p.Force && !state.Revoked && !p.DryRun &&
-		!renew.DueByLifetime(current.NotBefore, current.NotAfter, o.now()) {
+		o.Policy.Current(state, current.NotBefore, current.NotAfter, o.now()) {
 		if len(p.Changes.RenewalOnly) > 0 {
 			if err := st.SaveSettings(p.Name, s); err != nil {
 				return Outcome{}, err

@@ -15,8 +15,9 @@ import (
 
 // TestObtainAgainstPebble: the issuance path of the lifecycle owner
 // against a real Pebble: a first order stores settings and state; the same
-// plan again orders nothing and stores only renewal settings; a new server
-// value orders anew; a first order the CA refuses leaves no entry.
+// plan again orders nothing and stores only renewal settings, but orders
+// once the stored ARI window has passed (renew's policy); a new profile
+// orders anew; a first order the CA refuses leaves no entry.
 func TestObtainAgainstPebble(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Pebble")
@@ -60,6 +61,24 @@ func TestObtainAgainstPebble(t *testing.T) {
 	}
 	if got := p.Count("POST /order-plz 201"); got != 1 {
 		t.Errorf("orders = %d; want 1", got)
+	}
+	// The CA's renewal window (stored by a renew pass) has passed: by the
+	// policy renew follows the certificate is due although its lifetime
+	// rule is weeks away, so obtain orders instead of "is current".
+	state, err := st.LoadState("life")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	state.ARI = &store.ARIState{WindowStart: now.Add(-2 * time.Hour), WindowEnd: now.Add(-time.Hour), ChosenTime: now.Add(-90 * time.Minute), FetchedAt: now, NextFetch: now.Add(time.Hour)}
+	if err := st.SaveState("life", state); err != nil {
+		t.Fatal(err)
+	}
+	if out, err = o.Obtain(ctx, plan("life", given)); err != nil || !out.Ordered {
+		t.Fatalf("obtain past the stored ARI window: %+v, %v; want an order (due as renew sees it)", out, err)
+	}
+	if got := p.Count("POST /order-plz 201"); got != 2 {
+		t.Errorf("orders = %d; want 2", got)
 	}
 	// A certificate-shaping change (profile) orders now.
 	shaped := given

@@ -50,13 +50,17 @@ type State struct {
 	IssuedAccountURL string `json:"issued_account_url,omitempty"`
 }
 
-// ARIState is the renewal window the CA suggested (RFC 9773) and the point in
-// it acmectl drew.
+// ARIState is the renewal window the CA suggested (RFC 9773), the point in
+// it acmectl drew and when to fetch it again; renew's policy reads and
+// updates it (the zero value: never fetched).
 type ARIState struct {
-	WindowStart    time.Time `json:"window_start,omitzero"`
-	WindowEnd      time.Time `json:"window_end,omitzero"`
-	ChosenTime     time.Time `json:"chosen_time,omitzero"`
-	NextFetch      time.Time `json:"next_fetch,omitzero"`
+	WindowStart time.Time `json:"window_start,omitzero"`
+	WindowEnd   time.Time `json:"window_end,omitzero"`
+	ChosenTime  time.Time `json:"chosen_time,omitzero"`
+	NextFetch   time.Time `json:"next_fetch,omitzero"`
+	// FetchedAt is when renewalInfo was last fetched, successfully or
+	// not (zero in files written before it was kept: see renew.Policy).
+	FetchedAt      time.Time `json:"fetched_at,omitzero"`
 	ExplanationURL string    `json:"explanation_url,omitempty"`
 }
 

@@ -312,3 +312,27 @@ func TestFleetLikeLocal(t *testing.T) {
 		t.Errorf("orders after the fleet renew = %d; want 2", got)
 	}
 }
+
+// TestRenewInterrupted: a renewal cut short by SIGINT (after presenting
+// its challenge) is "interrupted", exit 130, as obtain is — not a
+// deferral (75) — and leaves the live certificate as it was.
+func TestRenewInterrupted(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, quietPebble(nil))
+	const name = "renew-sigint.example.test"
+	mustObtain(t, l, name)
+	before := snapshot(t, l.certDir(name))
+	fp := t.TempDir()
+	p := start(t, []string{"ACMECTL_FAILPOINT=after-present:pause", "ACMECTL_FAILPOINT_DIR=" + fp}, l.renewArgs("--force")...)
+	testenv.WaitFor(t, "failpoint after-present", 30*time.Second, func() error {
+		_, err := os.Stat(filepath.Join(fp, "after-present.reached"))
+		return err
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, 45*time.Second); code != 130 || p.errText() != "acmectl: interrupted\n" {
+		t.Errorf("renew after SIGINT: exit %d, stderr %q; want 130 and \"acmectl: interrupted\"", code, p.errText())
+	}
+	sameSnapshot(t, before, snapshot(t, l.certDir(name)))
+}
