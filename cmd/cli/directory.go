@@ -130,11 +130,16 @@ func writeDirectoryText(w io.Writer, d *client.Directory) {
 		caa = append(caa, client.Sanitize(id, 255))
 	}
 	fmt.Fprintf(w, "CAA identities:   %s\n", orNone(strings.Join(caa, ", ")))
-	eab := "not required"
-	if d.Meta.ExternalAccountRequired {
+	// One line says everything about external account binding (the
+	// feature list below leaves it out, so the two never disagree).
+	eab := "optional (--eab-kid and --eab-hmac-key-file bind an account you have at the CA)"
+	switch {
+	case d.Meta.ExternalAccountRequired:
 		eab = "required (--eab-kid and --eab-hmac-key-file)"
-	} else if !d.Supports.ExternalAccountBinding {
+	case d.DialectID == "v1":
 		eab = "not supported (legacy v1)"
+	case !d.Supports.ExternalAccountBinding:
+		eab = "not offered"
 	}
 	fmt.Fprintf(w, "External account: %s\n", eab)
 	if names := d.ProfileNames(); len(names) > 0 {
@@ -152,6 +157,9 @@ func writeDirectoryText(w io.Writer, d *client.Directory) {
 		"wildcard": "wildcard names", "ip_identifiers": "IP identifiers", "validity_dates": "notBefore/notAfter",
 	}
 	for _, f := range directoryFeatures(d) {
+		if f[0] == "external_account_binding" {
+			continue // on the "External account" line above
+		}
 		fmt.Fprintf(w, "  %-25s %s\n", labels[f[0].(string)], yesNo(f[1].(bool)))
 	}
 	if d.Retired {

@@ -169,7 +169,7 @@ func (a *app) runFleetObtain(ctx context.Context, opts *obtainOptions, name stri
 		return fmt.Errorf("certificate published to the fleet (generation %d) but not installed here: %w", iss.Generation, err)
 	}
 	// The same report as a local obtain (text or --json).
-	if err := a.reportObtain(name, settings, &issue.Result{Installed: paths, Leaf: iss.Leaf, Replaced: iss.Replaced, OrderURL: iss.OrderURL}, false, ""); err != nil {
+	if err := a.reportObtain(name, settings, &issue.Result{Installed: paths, Leaf: iss.Leaf, Replaced: iss.Replaced, OrderURL: iss.OrderURL}, false, loadCertInfo(st, name, a.env.Now()), ""); err != nil {
 		return err
 	}
 	if res.DeployErr != nil {

@@ -166,7 +166,12 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	} else if err != nil {
 		return err
 	}
-	if err := a.reportObtain(name, settings, out.Result, opts.dryRun, p12); err != nil {
+	var next *certInfo
+	if !opts.dryRun {
+		// The next renewal as list, show and renew compute it.
+		next = loadCertInfo(st, name, a.env.Now())
+	}
+	if err := a.reportObtain(name, settings, out.Result, opts.dryRun, next, p12); err != nil {
 		return err
 	}
 	if err := errors.Join(out.InstalledErr, out.DeployErr); err != nil {
@@ -193,8 +198,14 @@ func (a *app) reportCurrent(name string, notAfter time.Time, stored []string) er
 	return nil
 }
 
-func (a *app) reportObtain(name string, s *store.Settings, res *issue.Result, dryRun bool, p12 string) error {
+// reportObtain prints the result; next is the certificate as list shows it
+// now (nil for a dry run), for its next renewal.
+func (a *app) reportObtain(name string, s *store.Settings, res *issue.Result, dryRun bool, next *certInfo, p12 string) error {
 	notAfter := res.Leaf.NotAfter.UTC().Format(time.RFC3339)
+	nextRenewal := ""
+	if next != nil && next.NextRenewal != nil {
+		nextRenewal = next.NextRenewal.Format(time.RFC3339)
+	}
 	if a.g.json {
 		doc := map[string]any{
 			"cert_name": name, "names": s.Names, "outcome": "obtained", "not_after": notAfter,
@@ -208,6 +219,9 @@ func (a *app) reportObtain(name string, s *store.Settings, res *issue.Result, dr
 			doc["outcome"] = "dry_run"
 		} else {
 			doc["version"] = res.Installed.Version
+			if nextRenewal != "" {
+				doc["next_renewal"], doc["rule"], doc["reason"] = nextRenewal, next.Rule, next.Reason
+			}
 			doc["paths"] = map[string]string{"cert": res.Installed.Cert, "chain": res.Installed.Chain,
 				"fullchain": res.Installed.Fullchain, "privkey": res.Installed.PrivKey}
 			if p12 != "" {
@@ -233,6 +247,9 @@ func (a *app) reportObtain(name string, s *store.Settings, res *issue.Result, dr
 	fmt.Fprintf(w, "  chain:     %s\n", res.Installed.Chain)
 	if p12 != "" {
 		fmt.Fprintf(w, "  pkcs12:    %s\n", p12)
+	}
+	if nextRenewal != "" {
+		fmt.Fprintf(w, "Next renewal: %s (%s); acmectl renew from cron or its timer renews it then.\n", nextRenewal, next.Reason)
 	}
 	return nil
 }

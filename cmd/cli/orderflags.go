@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -33,9 +35,9 @@ func addOrderFlags(cmd *cobra.Command) {
 	f.String("csr", "", "order for this CSR (PEM or DER) made elsewhere; names come from it")
 	addSolverFlags(f)
 	f.StringSlice("dns-resolvers", nil, "nameservers to check propagation against (host:port,...), instead of the zone's authorities")
-	f.String("dns-propagation-wait", "", "wait this long instead of checking propagation")
-	f.String("dns-propagation-timeout", "", "give up the propagation check after this long (default 2m)")
-	f.String("manual-continue-after", "", "manual DNS: continue this long after printing the records instead of waiting for Enter")
+	f.Var(&durationFlag{}, "dns-propagation-wait", "wait this long instead of checking propagation (e.g. 90s)")
+	f.Var(&durationFlag{}, "dns-propagation-timeout", "give up the propagation check after this long (default 2m)")
+	f.Var(&durationFlag{}, "manual-continue-after", "manual DNS: continue this long after printing the records instead of waiting for Enter")
 	f.StringArray("solver", nil, "per-name solvers: IDENT=NAME[,NAME...] (IDENT a -d name or default)")
 	f.String("profile", "", "ACME profile to request (see acmectl directory)")
 	f.String("preferred-chain", "", "prefer the chain whose top issuer has this common name")
@@ -44,8 +46,23 @@ func addOrderFlags(cmd *cobra.Command) {
 	f.StringArray("post-hook", nil, "program to run after the run, when the pre hook ran (no shell)")
 	f.StringArray("deploy-hook", nil, "program to run for each certificate obtained or renewed (no shell)")
 	f.StringArray("failure-hook", nil, "program to run for each certificate that failed (no shell)")
-	f.String("hook-timeout", "5m", "kill a hook after this long")
+	f.Var(&durationFlag{s: "5m"}, "hook-timeout", "kill a hook after this long")
 	f.StringSlice("hook-env", nil, "pass this environment variable to hooks and the --dns-exec program too (repeatable; by default they get only PATH, HOME, LANG, LC_*, TZ and their ACMECTL_HOOK_* or ACMECTL_DNS_* variables)")
+}
+
+// durationFlag is a duration flag (90s, 2m, 1h30m; help says "duration"
+// as for --lock-wait) that keeps the text as given, since settings.yaml
+// stores it as written.
+type durationFlag struct{ s string }
+
+func (d *durationFlag) String() string { return d.s }
+func (d *durationFlag) Type() string   { return "duration" }
+func (d *durationFlag) Set(v string) error {
+	if x, err := time.ParseDuration(v); err != nil || x < 0 {
+		return errors.New("want a duration like 90s or 5m")
+	}
+	d.s = v
+	return nil
 }
 
 // addSolverFlags registers the challenge solver flags (obtain, reconfigure,

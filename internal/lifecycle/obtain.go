@@ -130,6 +130,11 @@ func (o *Obtainer) Obtain(ctx context.Context, p Plan) (Outcome, error) {
 	}
 	acct := p.Account
 	acct.Label = s.Account
+	if len(s.Email) > 0 {
+		// A new account (say, at the production server after staging)
+		// gets the contacts the settings keep, as at renewal.
+		acct.Email = s.Email
+	}
 	req := issue.Request{Name: p.Name, Settings: s, State: state, Account: acct, DryRun: p.DryRun,
 		Progress: p.Progress, NotBefore: p.NotBefore, NotAfter: p.NotAfter, Replaces: current}
 	isNew := p.Stored == nil

@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acmectl/acmectl/client"
+)
+
+// TestDirectoryTextEAB: external account binding is stated on one line,
+// never "not required" beside a feature line saying "yes" (issue 15,
+// item 15).
+func TestDirectoryTextEAB(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dir  client.Directory
+		want string
+	}{
+		{"optional", client.Directory{DialectID: "rfc8555", Supports: client.Capabilities{ExternalAccountBinding: true}}, "External account: optional"},
+		{"required", client.Directory{DialectID: "rfc8555", Meta: client.DirectoryMeta{ExternalAccountRequired: true}, Supports: client.Capabilities{ExternalAccountBinding: true}}, "External account: required"},
+		{"v1", client.Directory{DialectID: "v1"}, "External account: not supported (legacy v1)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			writeDirectoryText(&b, &tc.dir)
+			out := b.String()
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("want %q in\n%s", tc.want, out)
+			}
+			if n := strings.Count(strings.ToLower(out), "external account"); n != 1 {
+				t.Errorf("external account binding mentioned %d times; want once:\n%s", n, out)
+			}
+		})
+	}
+}
+
+// TestDurationFlags: --hook-timeout, --dns-propagation-* and
+// --manual-continue-after are durations like --lock-wait: help says
+// "duration", 90s and 2m are stored as written, a bare number or a word
+// is refused with one line and exit 2 (issue 15, item 15).
+func TestDurationFlags(t *testing.T) {
+	r := runCLI(t, time.Now, nil, "reconfigure", "--help")
+	for _, f := range []string{"--hook-timeout duration", "--dns-propagation-wait duration", "--dns-propagation-timeout duration", "--manual-continue-after duration", "--lock-wait duration"} {
+		if !strings.Contains(r.stdout, f) {
+			t.Errorf("reconfigure --help lacks %q", f)
+		}
+	}
+	stateDir, st := storedCert(t)
+	r = runCLI(t, time.Now, nil, "reconfigure", "--state-dir", stateDir, "--cert-name", "a.example.test",
+		"--hook-timeout", "90s", "--dns-propagation-wait", "2m", "--dns-propagation-timeout", "1h30m")
+	if r.code != 0 {
+		t.Fatalf("reconfigure with durations: exit %d %s", r.code, r.stderr)
+	}
+	s, err := st.LoadSettings("a.example.test")
+	if err != nil || s.HookTimeout != "90s" || s.DNS.PropagationWait != "2m" || s.DNS.PropagationTimeout != "1h30m" {
+		t.Errorf("stored hook-timeout %q propagation %q/%q (%v)", s.HookTimeout, s.DNS.PropagationWait, s.DNS.PropagationTimeout, err)
+	}
+	for _, bad := range [][]string{{"--hook-timeout", "90"}, {"--dns-propagation-wait", "soon"}, {"--dns-propagation-timeout", "-1m"}} {
+		r = runCLI(t, time.Now, nil, append([]string{"reconfigure", "--state-dir", stateDir, "--cert-name", "a.example.test"}, bad...)...)
+		if r.code != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, bad[0]) || !strings.Contains(r.stderr, "like 90s") {
+			t.Errorf("%v: exit %d stderr %q; want 2 and one line naming the flag", bad, r.code, r.stderr)
+		}
+	}
+}
