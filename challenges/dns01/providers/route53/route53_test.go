@@ -42,9 +42,11 @@ type r53Zone struct {
 // fakeRoute53 is a stateful Route 53: hosted zones over Zones, atomic
 // change batches (a DELETE must match the set exactly), changes PENDING
 // for a number of GetChange polls, requests verified with SigV4 and
-// validated against the model's shapes (shape_test.go).
+// validated against the service model's shapes (shape_test.go,
+// testdata/route53-2013-04-01.json).
 type fakeRoute53 struct {
 	t      *testing.T
+	model  *model
 	zones  *providertest.Zones
 	hosted []r53Zone
 	keys   map[string]string // access key ID → secret (sts-issued ones too)
@@ -113,20 +115,13 @@ func sig(auth string) string {
 	return s
 }
 
-func (f *fakeRoute53) answer(w http.ResponseWriter, op string, status int, v any) {
+func (f *fakeRoute53) answer(w http.ResponseWriter, op, what string, status int, v any) {
 	b, err := xml.Marshal(v)
 	if err != nil {
 		f.violate("marshal %s: %v", op, err)
 	}
-	s, ok := answers[op]
-	if !ok {
-		f.violate("no shape for %s", op)
-	} else if n, err := parseXML(bytes.NewReader(b)); err != nil {
-		f.violate("answer %s: %v", op, err)
-	} else {
-		for _, v := range check(n, s, "") {
-			f.violate("answer %s: %s", op, v)
-		}
+	for _, v := range f.model.answer(op, what, b) {
+		f.violate("%s", v)
 	}
 	w.Header().Set("Content-Type", "text/xml")
 	w.WriteHeader(status)
@@ -141,8 +136,8 @@ type errorResponse struct {
 	RequestID string   `xml:"RequestId"`
 }
 
-func (f *fakeRoute53) fail(w http.ResponseWriter, status int, code, msg string) {
-	f.answer(w, "Error", status, errorResponse{Type: "Sender", Code: code, Message: msg, RequestID: "req-1"})
+func (f *fakeRoute53) fail(w http.ResponseWriter, op string, status int, code, msg string) {
+	f.answer(w, op, "Error", status, errorResponse{Type: "Sender", Code: code, Message: msg, RequestID: "req-1"})
 }
 
 func (f *fakeRoute53) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -165,26 +160,12 @@ func (f *fakeRoute53) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
-	for k, vs := range r.URL.Query() {
-		allowed, ok := queries[op][k]
-		if !ok {
-			f.violate("%s: query parameter %s is not in the model", op, k)
-		} else if allowed != nil && !slices.Contains(allowed, vs[0]) {
-			f.violate("%s: %s=%q is not one of %v", op, k, vs[0], allowed)
-		}
-	}
+	violations := append(f.model.operation(op, r.Method, r.URL.Path), f.model.query(op, r.URL.Query())...)
 	if op == "ChangeResourceRecordSets" {
-		n, err := parseXML(bytes.NewReader(body))
-		if err != nil {
-			f.violate("request %s: %v", op, err)
-		} else {
-			if n.ns != "https://route53.amazonaws.com/doc/2013-04-01/" {
-				f.violate("request %s: namespace %q", op, n.ns)
-			}
-			for _, v := range check(n, changeResourceRecordSetsRequest, "") {
-				f.violate("request %s: %s", op, v)
-			}
-		}
+		violations = append(violations, f.model.request(op, body)...)
+	}
+	for _, v := range violations {
+		f.violate("%s", v)
 	}
 	f.vmu.Lock()
 	f.counts[op]++
@@ -203,11 +184,11 @@ func (f *fakeRoute53) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if code == "SignatureDoesNotMatch" {
 			msg = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
 		}
-		f.fail(w, http.StatusForbidden, code, msg)
+		f.fail(w, op, http.StatusForbidden, code, msg)
 		return
 	}
 	if throttle {
-		f.fail(w, http.StatusBadRequest, "Throttling", "Rate exceeded")
+		f.fail(w, op, http.StatusBadRequest, "Throttling", "Rate exceeded")
 		return
 	}
 	switch op {
@@ -217,22 +198,22 @@ func (f *fakeRoute53) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id := strings.TrimPrefix(path, "/hostedzone/")
 		for _, z := range f.hosted {
 			if z.id == id {
-				f.answer(w, op, http.StatusOK, getHostedZoneResponse{Zone: wireZone(z)})
+				f.answer(w, op, op, http.StatusOK, getHostedZoneResponse{Zone: wireZone(z)})
 				return
 			}
 		}
-		f.fail(w, http.StatusNotFound, "NoSuchHostedZone", "No hosted zone found with ID: "+id)
+		f.fail(w, op, http.StatusNotFound, "NoSuchHostedZone", "No hosted zone found with ID: "+id)
 	case "ListResourceRecordSets":
 		z, ok := f.zone(strings.TrimSuffix(strings.TrimPrefix(path, "/hostedzone/"), "/rrset"))
 		if !ok {
-			f.fail(w, http.StatusNotFound, "NoSuchHostedZone", "No hosted zone found")
+			f.fail(w, op, http.StatusNotFound, "NoSuchHostedZone", "No hosted zone found")
 			return
 		}
 		f.listSets(w, r, z)
 	case "ChangeResourceRecordSets":
 		z, ok := f.zone(strings.TrimSuffix(strings.TrimPrefix(path, "/hostedzone/"), "/rrset/"))
 		if !ok {
-			f.fail(w, http.StatusNotFound, "NoSuchHostedZone", "No hosted zone found")
+			f.fail(w, op, http.StatusNotFound, "NoSuchHostedZone", "No hosted zone found")
 			return
 		}
 		f.changeSets(w, body, z)
@@ -312,7 +293,7 @@ func (f *fakeRoute53) listZones(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Zones = append(out.Zones, wireZone(z))
 	}
-	f.answer(w, "ListHostedZonesByName", http.StatusOK, out)
+	f.answer(w, "ListHostedZonesByName", "ListHostedZonesByName", http.StatusOK, out)
 }
 
 type wset struct {
@@ -377,7 +358,7 @@ func (f *fakeRoute53) listSets(w http.ResponseWriter, r *http.Request, z r53Zone
 		soa.add("ns-1.awsdns-1.org. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400")
 		out.Sets = []wset{soa}
 	}
-	f.answer(w, "ListResourceRecordSets", http.StatusOK, out)
+	f.answer(w, "ListResourceRecordSets", "ListResourceRecordSets", http.StatusOK, out)
 }
 
 type changeRequest struct {
@@ -406,7 +387,7 @@ type invalidChangeBatch struct {
 func (f *fakeRoute53) changeSets(w http.ResponseWriter, body []byte, z r53Zone) {
 	var req changeRequest
 	if err := xml.Unmarshal(body, &req); err != nil {
-		f.fail(w, http.StatusBadRequest, "InvalidInput", "malformed")
+		f.fail(w, "ChangeResourceRecordSets", http.StatusBadRequest, "InvalidInput", "malformed")
 		return
 	}
 	f.mu.Lock()
@@ -423,7 +404,7 @@ func (f *fakeRoute53) changeSets(w http.ResponseWriter, body []byte, z r53Zone) 
 		case "DELETE":
 			if cur == nil || cur.TTL != c.Set.TTL || !sameSet(cur.values(), c.Set.values()) {
 				f.invalid++
-				f.answer(w, "InvalidChangeBatch", http.StatusBadRequest, invalidChangeBatch{Messages: []string{
+				f.answer(w, "ChangeResourceRecordSets", "InvalidChangeBatch", http.StatusBadRequest, invalidChangeBatch{Messages: []string{
 					fmt.Sprintf("[Tried to delete resource record set [name='%s', type='TXT'] but the values provided do not match the current values]", c.Set.Name)}})
 				return
 			}
@@ -431,7 +412,7 @@ func (f *fakeRoute53) changeSets(w http.ResponseWriter, body []byte, z r53Zone) 
 		case "CREATE":
 			if cur != nil && !deleted[c.Set.Name] {
 				f.invalid++
-				f.answer(w, "InvalidChangeBatch", http.StatusBadRequest, invalidChangeBatch{Messages: []string{
+				f.answer(w, "ChangeResourceRecordSets", "InvalidChangeBatch", http.StatusBadRequest, invalidChangeBatch{Messages: []string{
 					fmt.Sprintf("[Tried to create resource record set [name='%s', type='TXT'] but it already exists]", c.Set.Name)}})
 				return
 			}
@@ -453,7 +434,7 @@ func (f *fakeRoute53) changeSets(w http.ResponseWriter, body []byte, z r53Zone) 
 	if f.pending > 0 {
 		status = "PENDING"
 	}
-	f.answer(w, "ChangeResourceRecordSets", http.StatusOK, changeResponse{XMLName: xml.Name{Space: "https://route53.amazonaws.com/doc/2013-04-01/", Local: "ChangeResourceRecordSetsResponse"},
+	f.answer(w, "ChangeResourceRecordSets", "ChangeResourceRecordSets", http.StatusOK, changeResponse{XMLName: xml.Name{Space: "https://route53.amazonaws.com/doc/2013-04-01/", Local: "ChangeResourceRecordSetsResponse"},
 		Info: changeInfoXML{ID: "/change/" + id, Status: status, SubmittedAt: time.Now().UTC().Format(time.RFC3339)}})
 }
 
@@ -465,14 +446,14 @@ func (f *fakeRoute53) getChange(w http.ResponseWriter, id string) {
 	}
 	f.mu.Unlock()
 	if !ok {
-		f.fail(w, http.StatusNotFound, "NoSuchChange", "A change with the specified change ID does not exist.")
+		f.fail(w, "GetChange", http.StatusNotFound, "NoSuchChange", "A change with the specified change ID does not exist.")
 		return
 	}
 	status := "INSYNC"
 	if n > 0 {
 		status = "PENDING"
 	}
-	f.answer(w, "GetChange", http.StatusOK, changeResponse{XMLName: xml.Name{Space: "https://route53.amazonaws.com/doc/2013-04-01/", Local: "GetChangeResponse"},
+	f.answer(w, "GetChange", "GetChange", http.StatusOK, changeResponse{XMLName: xml.Name{Space: "https://route53.amazonaws.com/doc/2013-04-01/", Local: "GetChangeResponse"},
 		Info: changeInfoXML{ID: "/change/" + id, Status: status, SubmittedAt: time.Now().UTC().Format(time.RFC3339)}})
 }
 
@@ -506,7 +487,7 @@ func fakeSTS(t *testing.T, f *fakeRoute53, token, role string) *httptest.Server 
 
 func TestRoute53(t *testing.T) {
 	env := providertest.NewEnv(t, "example.test", "a.test", "b.test")
-	f := &fakeRoute53{t: t, zones: env.Zones, keys: map[string]string{keyID: secret}, counts: map[string]int{}, changes: map[string]int{},
+	f := &fakeRoute53{t: t, model: loadModel(t), zones: env.Zones, keys: map[string]string{keyID: secret}, counts: map[string]int{}, changes: map[string]int{},
 		hosted: []r53Zone{{"ZPRIV1", "example.test", true}, {"ZPUB01", "example.test", false}, {"ZA0001", "a.test", false}, {"ZB0001", "b.test", false}}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
