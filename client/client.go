@@ -357,6 +357,9 @@ func (c *Client) problemError(resp *response) error {
 	if u, ok := pausedProblem(p, resp.header.Get("Retry-After") != ""); ok {
 		return &PausedError{Problem: p, UnpauseURL: u}
 	}
+	if ag := accountGone(p); ag != nil && resp.status < 500 {
+		return ag
+	}
 	if resp.status >= 500 || resp.status == http.StatusTooManyRequests || p.Has(ProblemRateLimited) {
 		return &TemporaryError{Err: p, RetryAfter: p.RetryAfter}
 	}

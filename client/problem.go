@@ -322,6 +322,46 @@ type ConfigError struct{ Msg string }
 
 func (e *ConfigError) Error() string { return e.Msg }
 
+// AccountGoneError is the CA refusing an account it no longer accepts: it
+// does not know it (accountDoesNotExist: its database was reset, a staging
+// reset, or the account never existed) or the account is deactivated or
+// revoked. Boulder (Let's Encrypt) answers a request signed by such an
+// account with 400 accountDoesNotExist "Account ... not found", or 403
+// unauthorized "Account is not valid, has status ..."; a newAccount
+// lookup of a deactivated key with 403 unauthorized "An account with the
+// provided public key exists but is deactivated". Retrying never helps:
+// the way out is a new account.
+type AccountGoneError struct {
+	// Status is "deactivated" or "revoked", or "" when the CA does not
+	// know the account.
+	Status  string
+	Problem *Problem
+}
+
+func (e *AccountGoneError) Error() string { return e.Problem.Error() }
+func (e *AccountGoneError) Unwrap() error { return e.Problem }
+
+// Is makes an unknown account ErrAccountNotFound too.
+func (e *AccountGoneError) Is(target error) bool {
+	return target == ErrAccountNotFound && e.Status == ""
+}
+
+// accountGone recognises the answers of AccountGoneError.
+func accountGone(p *Problem) *AccountGoneError {
+	switch {
+	case p.Has(ProblemAccountDoesNotExist):
+		return &AccountGoneError{Problem: p}
+	case !p.Has(ProblemUnauthorized):
+		return nil
+	}
+	for _, st := range []string{StatusDeactivated, StatusRevoked} {
+		if strings.Contains(p.Detail, "exists but is "+st) || strings.Contains(p.Detail, `has status "`+st+`"`) {
+			return &AccountGoneError{Status: st, Problem: p}
+		}
+	}
+	return nil
+}
+
 // Sentinels.
 var (
 	ErrAccountNotFound   = errors.New("no account exists for this key at the CA")

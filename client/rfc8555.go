@@ -95,8 +95,8 @@ func (r *rfc8555) register(ctx context.Context, key crypto.Signer, opts Register
 	}
 	resp, err := r.c.postJSON(ctx, postRequest{url: r.dir.NewAccount, key: key}, payload)
 	if err != nil {
-		var p *Problem
-		if errors.As(err, &p) && p.Has(ProblemAccountDoesNotExist) {
+		var ag *AccountGoneError
+		if errors.As(err, &ag) && ag.Status == "" {
 			return nil, ErrAccountNotFound
 		}
 		return nil, fmt.Errorf("new account: %w", err)

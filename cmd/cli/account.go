@@ -202,7 +202,11 @@ func (a *app) printAccount(headline string, doc map[string]any) error {
 	fmt.Fprintf(w, "  url:        %s\n", doc["url"])
 	fmt.Fprintf(w, "  status:     %s\n", doc["status"])
 	contacts, _ := doc["contacts"].([]string)
-	fmt.Fprintf(w, "  contacts:   %s\n", orDash(contacts))
+	note := ""
+	if ca, ok := doc["ca_contacts"].([]string); ok && len(ca) == 0 && len(contacts) > 0 {
+		note = " (local record; the CA returned none)"
+	}
+	fmt.Fprintf(w, "  contacts:   %s%s\n", orDash(contacts), note)
 	if tp, ok := doc["key_thumbprint"]; ok {
 		fmt.Fprintf(w, "  key:        %s, thumbprint %s\n", doc["key_type"], tp)
 	}
@@ -218,8 +222,8 @@ func mailtos(emails []string) []string {
 }
 
 func newAccountRegisterCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "register",
+	cmd := &cobra.Command{
+		Use:   "register [--replace]",
 		Short: "Register a new account (contacts, terms, external account binding)",
 		Long: `Register a new account at --server under --account LABEL.
 
@@ -227,10 +231,18 @@ Contacts come from --email (repeatable). The CA's terms of service must be accep
 --accept-tos, or a prompt on a terminal; off a terminal without --accept-tos the command
 exits 2 naming the terms URL. CAs that require external account binding need --eab-kid
 and the HMAC key from --eab-hmac-key-file FILE or the environment variable
-ACMECTL_EAB_HMAC_KEY (never a flag value).`,
+ACMECTL_EAB_HMAC_KEY (never a flag value).
+
+--replace registers a new account under a label whose stored account the CA no longer
+accepts: it lost it (a database or staging reset: "accountDoesNotExist") or the account was
+deactivated or revoked elsewhere. The CA is asked first; a label whose account is still
+valid is refused (exit 2). A lost account's key is registered again; a deactivated one's is
+replaced by a new key. The stored contacts are kept unless --email is given.
+Certificates obtained by the old account are renewed by the new one (without "replaces").`,
 		Example: `  acmectl account register --accept-tos --email ops@example.com
   acmectl account register --server zerossl --eab-kid KID --eab-hmac-key-file /etc/acmectl/eab.key --accept-tos
-  acmectl account register --account team-b --accept-tos --email team-b@example.com`,
+  acmectl account register --account team-b --accept-tos --email team-b@example.com
+  acmectl account register --replace --server letsencrypt-staging --account default`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -243,8 +255,14 @@ ACMECTL_EAB_HMAC_KEY (never a flag value).`,
 				return err
 			}
 			opts.Label = r.label
+			replace, _ := cmd.Flags().GetBool("replace")
 			if rec, _, err := r.st.LoadAccount(r.s.Server, r.label); err == nil && rec.URL != "" {
-				return usagef("account %q for %s already exists (%s): pick another --account LABEL", r.label, r.s.Server, rec.URL)
+				if !replace {
+					return usagef("account %q for %s already exists (%s): pick another --account LABEL (or --replace if the CA no longer has it)", r.label, r.s.Server, rec.URL)
+				}
+				if opts, err = r.replaceLost(ctx, a, rec, opts); err != nil {
+					return err
+				}
 			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
@@ -264,6 +282,56 @@ ACMECTL_EAB_HMAC_KEY (never a flag value).`,
 			return a.printAccount("Account registered:", r.accountDoc(acct, rec))
 		},
 	}
+	cmd.Flags().Bool("replace", false, "replace a stored account the CA lost or deactivated (asks the CA first)")
+	return cmd
+}
+
+// replaceLost prepares register --replace: it asks the CA about the stored
+// account rec and, only when the CA lost it or it is deactivated or
+// revoked, removes the record so that a new account is registered under
+// the label (with the same key when the CA merely lost it). The stored
+// contacts carry over unless --email was given.
+func (r *acctRun) replaceLost(ctx context.Context, a *app, rec *store.AccountRecord, opts issue.AccountOptions) (issue.AccountOptions, error) {
+	key, err := r.storedKey()
+	if err != nil {
+		return opts, err
+	}
+	found, err := r.c.LookupAccount(ctx, key)
+	var ag *client.AccountGoneError
+	status := ""
+	switch {
+	case errors.Is(err, client.ErrAccountNotFound):
+	case errors.As(err, &ag):
+		status = ag.Status
+	case err != nil:
+		return opts, fmt.Errorf("asking %s about account %q: %w", r.s.Server, r.label, err)
+	case found.Status == client.StatusDeactivated || found.Status == client.StatusRevoked:
+		status = found.Status
+	default:
+		return opts, usagef("account %q for %s (%s) is %s at the CA: --replace replaces only an account the CA lost or deactivated", r.label, r.s.Server, found.URL, client.Sanitize(found.Status, 20))
+	}
+	if len(opts.Email) == 0 {
+		for _, c := range rec.Contacts {
+			if m, ok := strings.CutPrefix(c, "mailto:"); ok {
+				opts.Email = append(opts.Email, m)
+			}
+		}
+	}
+	unlock, err := r.st.LockState(ctx, 2*time.Minute)
+	if err != nil {
+		return opts, err
+	}
+	defer unlock()
+	if status == "" {
+		// Same key, no URL: the engine registers it again.
+		err = r.st.SaveAccount(r.s.Server, r.label, &store.AccountRecord{DirectoryURL: r.s.Server, Contacts: rec.Contacts, Created: a.env.Now().UTC()}, key)
+		a.log.Warn("the CA no longer knows the stored account; registering its key again", "account_url", rec.URL, "label", r.label)
+	} else {
+		// A deactivated key can never register again: a new key.
+		err = r.st.DeleteAccount(r.s.Server, r.label)
+		a.log.Warn("the stored account is "+status+" at the CA; registering a new account with a new key", "account_url", rec.URL, "label", r.label)
+	}
+	return opts, err
 }
 
 func newAccountListCmd(a *app) *cobra.Command {
@@ -349,14 +417,32 @@ with its key type and JWK thumbprint (RFC 7638). --offline shows the stored reco
 			// the same answer as a POST-as-GET of the account URL.
 			// (FetchAccount sends "{}", which Pebble refuses.)
 			fresh, err := r.c.LookupAccount(ctx, acct.Key)
-			if errors.Is(err, client.ErrAccountNotFound) {
-				return fmt.Errorf("%s no longer knows the key of account %q (%s)", r.s.Server, r.label, acct.URL)
-			}
-			if err != nil {
+			var ag *client.AccountGoneError
+			switch {
+			case errors.Is(err, client.ErrAccountNotFound):
+				return fmt.Errorf("%s no longer knows the key of account %q (%s): register a new one under the same label with: %s",
+					r.s.Server, r.label, acct.URL, issue.ReplaceAccountCommand(r.s.Server, r.label))
+			case errors.As(err, &ag):
+				// Boulder (and Pebble) answer a deactivated account's key
+				// with 403 unauthorized: its status, recorded; the account
+				// is unusable, so show fails naming the way out.
+				acct.Status = ag.Status
+				if _, err := r.save(ctx, a, acct, rec); err != nil {
+					return err
+				}
+				return fmt.Errorf("account %q (%s) is %s at %s: register a new one under the same label with: %s",
+					r.label, acct.URL, ag.Status, r.s.Server, issue.ReplaceAccountCommand(r.s.Server, r.label))
+			case err != nil:
 				return err
 			}
 			if fresh.URL != acct.URL {
 				return fmt.Errorf("%s answers with account %s for the key of account %q, stored as %s", r.s.Server, fresh.URL, r.label, acct.URL)
+			}
+			caContacts := fresh.Contact
+			if len(fresh.Contact) == 0 {
+				// Let's Encrypt no longer returns (or keeps) contacts: the
+				// local list stays.
+				fresh.Contact = rec.Contacts
 			}
 			acct = fresh
 			if acct.Status != rec.Status || strings.Join(acct.Contact, ",") != strings.Join(rec.Contacts, ",") {
@@ -364,7 +450,9 @@ with its key type and JWK thumbprint (RFC 7638). --offline shows the stored reco
 					return err
 				}
 			}
-			return a.printAccount("", r.accountDoc(acct, rec))
+			doc := r.accountDoc(acct, rec)
+			doc["ca_contacts"] = nonNil(caContacts)
+			return a.printAccount("", doc)
 		},
 	}
 	cmd.Flags().Bool("offline", false, "show the stored record without asking the CA")
@@ -396,13 +484,30 @@ func newAccountUpdateCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := r.c.UpdateAccount(ctx, acct, mailtos(a.g.email)); err != nil {
+			want := mailtos(a.g.email)
+			if err := r.c.UpdateAccount(ctx, acct, want); err != nil {
 				return err
+			}
+			caContacts := acct.Contact
+			headline := "Account updated:"
+			if len(want) > 0 && len(caContacts) == 0 {
+				// Boulder ignores contacts in account updates and returns
+				// none since 2025: the change did not take effect at the
+				// CA. The local list records what was asked.
+				acct.Contact = want
+				headline = "Contacts recorded locally only (the CA returned none and did not store them):"
+				why := "the CA returned no contacts"
+				if dir, derr := r.c.Directory(ctx); derr == nil && dir.Boulder {
+					why = "Let's Encrypt no longer stores contact addresses (it ignores them in account updates)"
+				}
+				a.log.Warn(why + "; the addresses are kept in the local account record only")
 			}
 			if rec, err = r.save(ctx, a, acct, rec); err != nil {
 				return err
 			}
-			return a.printAccount("Account updated:", r.accountDoc(acct, rec))
+			doc := r.accountDoc(acct, rec)
+			doc["ca_contacts"] = nonNil(caContacts)
+			return a.printAccount(headline, doc)
 		},
 	}
 	cmd.Flags().Bool("no-email", false, "remove all contacts")
@@ -636,6 +741,11 @@ another machine or client, or to restore a lost state directory from a key backu
 			acct, err := r.c.LookupAccount(ctx, key)
 			if errors.Is(err, client.ErrAccountNotFound) {
 				return fmt.Errorf("%s has no account for the key in %s", r.s.Server, keyFile)
+			}
+			var ag *client.AccountGoneError
+			if errors.As(err, &ag) {
+				return fmt.Errorf("the account of the key in %s is %s at %s and cannot be used again: register a new one (acmectl account register --server %s --account %s)",
+					keyFile, ag.Status, r.s.Server, r.s.Server, r.label)
 			}
 			if err != nil {
 				return err

@@ -374,9 +374,14 @@ func (d *doctorRun) checkAccountAt(ctx context.Context, c *client.Client) {
 	defer cancel()
 	// onlyReturnExisting: asks the CA about the key without creating anything.
 	acct, err := c.LookupAccount(cctx, key)
+	replace := issue.ReplaceAccountCommand(s.Server, label)
 	if errors.Is(err, client.ErrAccountNotFound) {
-		d.add("account", label, verdictFail, "%s: the CA has no account for the stored key: run acmectl account register --account %s (or account recover)", rec.URL, label)
+		d.add("account", label, verdictFail, "%s: the CA has no account for the stored key (lost in a reset?): register a new one under the same label with: %s", rec.URL, replace)
 		return
+	}
+	var ag *client.AccountGoneError
+	if errors.As(err, &ag) {
+		acct, err = &client.Account{URL: rec.URL, Status: ag.Status}, nil
 	}
 	if err != nil {
 		d.add("account", label, verdictFail, "%s: %s", rec.URL, oneLine(err.Error()))
@@ -390,7 +395,7 @@ func (d *doctorRun) checkAccountAt(ctx context.Context, c *client.Client) {
 	case "", "valid":
 		d.add("account", label, verdictOK, "%s is valid", rec.URL)
 	default:
-		d.add("account", label, verdictFail, "%s is %s: register a new one (acmectl account register --account NEW)", rec.URL, client.Sanitize(acct.Status, 20))
+		d.add("account", label, verdictFail, "%s is %s: register a new one under the same label with: %s", rec.URL, client.Sanitize(acct.Status, 20), replace)
 	}
 }
 

@@ -251,6 +251,9 @@ func (e *Engine) Account(ctx context.Context, c *client.Client, s *store.Setting
 	// A key we already stored may have an account the CA knows.
 	if rec != nil {
 		if a, err := c.LookupAccount(ctx, key); err == nil {
+			if len(a.Contact) == 0 {
+				a.Contact = rec.Contacts
+			}
 			unlock, err := e.Store.LockState(ctx, 2*time.Minute)
 			if err != nil {
 				return nil, err
@@ -303,6 +306,11 @@ func (e *Engine) Account(ctx context.Context, c *client.Client, s *store.Setting
 		return nil, err
 	}
 	e.log().Info("account registered", "account_url", a.URL, "server", s.Server)
+	if len(a.Contact) == 0 {
+		// Let's Encrypt neither keeps nor returns contacts: the local
+		// record keeps what was sent.
+		a.Contact = contacts
+	}
 	return e.saveAccount(s, label, a, dir)
 }
 
@@ -430,7 +438,9 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 		// it again.
 		st.PendingOrder = nil
 	}
-	if p := st.PendingOrder; p != nil && p.DirectoryURL == s.Server && p.Account == acctLabel(req) && sameNames(p.Names, names) && p.Profile == s.Profile {
+	// Resumed only for the same plan: server, account, names, profile.
+	if p := st.PendingOrder; p != nil && p.DirectoryURL == s.Server && p.Account == acctLabel(req) && (p.AccountURL == "" || p.AccountURL == acct.URL) &&
+		sameNames(p.Names, names) && p.Profile == s.Profile {
 		orderReq.ResumeURL = p.URL
 	}
 	if !req.DryRun {
@@ -440,18 +450,19 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 					return err
 				}
 			}
-			st.PendingOrder = &store.PendingOrder{URL: u, DirectoryURL: s.Server, Account: acctLabel(req), Names: names, Replaces: replaced, Profile: s.Profile, Created: e.now()}
+			st.PendingOrder = &store.PendingOrder{URL: u, DirectoryURL: s.Server, Account: acctLabel(req), AccountURL: acct.URL, Names: names, Replaces: replaced, Profile: s.Profile, Created: e.now()}
 			return e.Store.SaveState(req.Name, st)
 		}
 	}
 	cert, err := c.Obtain(ctx, acct, orderReq)
 	if err != nil {
-		if client.OrderIsDead(err) && st.PendingOrder != nil {
+		var ag *client.AccountGoneError
+		if (client.OrderIsDead(err) || errors.As(err, &ag)) && st.PendingOrder != nil {
 			// Never resume an order that failed for good (the caller
 			// saves the state with the error).
 			st.PendingOrder = nil
 		}
-		return nil, err
+		return nil, accountLost(err, s.Server, acctLabel(req), acct)
 	}
 	chain := ChooseChain(cert.Chain, cert.Alternates, s.PreferredChain)
 	leaf, _ := x509.ParseCertificate(chain[0])

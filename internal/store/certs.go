@@ -72,11 +72,14 @@ type Backoff struct {
 
 // PendingOrder is an order to resume after a crash or SIGTERM.
 type PendingOrder struct {
-	URL          string   `json:"url"`
-	DirectoryURL string   `json:"directory_url"`
-	Account      string   `json:"account"`
-	Names        []string `json:"names"`
-	Replaces     string   `json:"replaces,omitempty"`
+	URL          string `json:"url"`
+	DirectoryURL string `json:"directory_url"`
+	Account      string `json:"account"`
+	// AccountURL is the account that created the order: only that account
+	// can resume it (a label may name a new account since).
+	AccountURL string   `json:"account_url,omitempty"`
+	Names      []string `json:"names"`
+	Replaces   string   `json:"replaces,omitempty"`
 	// Profile is the profile the order was created with: an order is
 	// resumed only for the same plan.
 	Profile string    `json:"profile,omitempty"`

@@ -335,3 +335,136 @@ func TestBoulderRevoke(t *testing.T) {
 		t.Errorf("revocation requests %v; want one signed with the certificate key, reason 1", rv)
 	}
 }
+
+// acctCmd runs an account subcommand against the lab's CA.
+func (l *lab) acctCmd(t *testing.T, args ...string) result {
+	t.Helper()
+	return l.run(t, 30*time.Second, append(append([]string{"account"}, args...),
+		"--server", l.f.DirURL(), "--ca-bundle", filepath.Join(l.root, "hooks", "ca.pem"), "--state-dir", l.state)...)
+}
+
+// TestBoulderAccounts: item 13 and issue 15 item 12. A CA that lost the
+// account (database or staging reset: Boulder answers 400
+// accountDoesNotExist "Account ... not found") or whose account was
+// deactivated elsewhere (403 unauthorized "Account is not valid, has
+// status", and for a lookup by key "exists but is deactivated") is a dead
+// end no more: obtain and doctor print the exact command, and
+// register --replace gets the label working again.
+func TestBoulderAccounts(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		lose    func(f *fakeCA)
+		status  string // what account show names after the loss
+		sameKey bool   // the replacement account has the old key
+	}{
+		{name: "lost", lose: (*fakeCA).loseAccounts, status: "no longer knows", sameKey: true},
+		{name: "deactivated-elsewhere", lose: (*fakeCA).deactivateAccounts, status: "deactivated"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			l := newLab(t)
+			l.f.setBoulder(true)
+			l.good(t)
+			keyFile := filepath.Join(l.state, "accounts")
+			before := accountKeys(t, keyFile)
+			// --replace of an account the CA still has: refused, nothing sent.
+			r := l.acctCmd(t, "register", "--replace", "--accept-tos")
+			if r.code != 2 || !strings.Contains(r.stderr, "is valid at the CA") {
+				t.Errorf("register --replace of a valid account: exit %d; want 2 saying it is valid", r.code)
+			}
+			c.lose(l.f)
+			l.f.hostile(nil)
+			cmd := "acmectl account register --replace --server " + l.f.DirURL() + " --account default"
+			r = l.run(t, 30*time.Second, append(append([]string(nil), l.base...), "--force")...)
+			if r.code != 1 {
+				t.Errorf("obtain with the lost account: exit %d; want 1", r.code)
+			}
+			errorLine(t, r, cmd)
+			r = l.acctCmd(t, "show")
+			if r.code != 1 || !strings.Contains(r.stderr, cmd) || !strings.Contains(r.stderr, c.status) {
+				t.Errorf("account show: exit %d; want 1 naming %q and %q", r.code, c.status, cmd)
+			}
+			r = l.run(t, 30*time.Second, "doctor", "--server", l.f.DirURL(), "--ca-bundle", filepath.Join(l.root, "hooks", "ca.pem"),
+				"--state-dir", l.state, "--webroot", l.www, "-d", certName)
+			if !strings.Contains(r.stdout, cmd) {
+				t.Errorf("doctor does not print %q:\n%s", cmd, r.stdout)
+			}
+			// The way out, as printed (plus the test's trust and state).
+			r = l.acctCmd(t, "register", "--replace", "--account", "default", "--accept-tos")
+			if r.code != 0 {
+				t.Fatalf("register --replace: exit %d", r.code)
+			}
+			after := accountKeys(t, keyFile)
+			if same := before == after; same != c.sameKey {
+				t.Errorf("replacement account has the old key: %v; want %v", same, c.sameKey)
+			}
+			if !strings.Contains(readFile(t, filepath.Join(l.state, "accounts")), "admin@example.test") {
+				t.Errorf("the stored contacts were not carried over")
+			}
+			l.f.hostile(nil)
+			r = l.run(t, 30*time.Second, append(append([]string(nil), l.base...), "--force")...)
+			if r.code != 0 {
+				t.Fatalf("obtain after register --replace: exit %d", r.code)
+			}
+			if reqs := l.f.newOrders(); len(reqs) != 1 || reqs[0]["replaces"] != nil {
+				t.Errorf("newOrder requests %v; want one, without replaces (another account's certificate)", reqs)
+			}
+		})
+	}
+}
+
+// TestBoulderContacts: item 12. Let's Encrypt neither stores nor returns
+// contacts: account update does not claim success, and account show keeps
+// the local list.
+func TestBoulderContacts(t *testing.T) {
+	l := newLab(t)
+	l.f.setBoulder(true)
+	l.good(t)
+	r := l.acctCmd(t, "update", "--email", "new@example.test")
+	if r.code != 0 || strings.Contains(r.stdout, "Account updated") || !strings.Contains(r.stdout, "locally only") ||
+		!strings.Contains(r.stderr, "Let's Encrypt no longer stores contact addresses") {
+		t.Errorf("account update at Let's Encrypt: exit %d, claims success or says nothing about the CA", r.code)
+	}
+	for _, args := range [][]string{{"show"}, {"show", "--json"}} {
+		r = l.acctCmd(t, args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "mailto:new@example.test") {
+			t.Errorf("account %v: exit %d; the local contact list is gone", args, r.code)
+		}
+	}
+	if !strings.Contains(r.stdout, `"ca_contacts": []`) {
+		t.Errorf("account show --json does not say what the CA returned: %s", r.stdout)
+	}
+	if !strings.Contains(readFile(t, filepath.Join(l.state, "accounts")), "mailto:new@example.test") {
+		t.Errorf("account.json lost the local contact list")
+	}
+}
+
+// accountKeys concatenates the stored account keys under dir.
+func accountKeys(t *testing.T, dir string) string {
+	t.Helper()
+	var out strings.Builder
+	must(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == "key.pem" {
+			b, err := os.ReadFile(p)
+			out.Write(b)
+			return err
+		}
+		return err
+	}))
+	return out.String()
+}
+
+// readFile concatenates every account.json under dir.
+func readFile(t *testing.T, dir string) string {
+	t.Helper()
+	var out strings.Builder
+	must(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == "account.json" {
+			b, err := os.ReadFile(p)
+			out.Write(b)
+			return err
+		}
+		return err
+	}))
+	return out.String()
+}

@@ -91,12 +91,15 @@ type fakeCA struct {
 	keyAcct   map[string]string // key id of a rolled-over-to key → account URL
 	orderReqs []map[string]any  // every newOrder payload, in order
 	revokes   []map[string]any  // every revocation payload (+ signed_with_account)
+	// gone: account URL → "lost" (the CA's database was reset) or
+	// "deactivated"; answered as Boulder does (wfe2 lookupJWK, NewAccount).
+	gone map[string]string
 }
 
 func newFakeCA(t testing.TB) *fakeCA {
 	t.Helper()
 	f := &fakeCA{t: t, muts: map[string]mutator{}, nonces: map[string]bool{}, accounts: map[string]*jose.JSONWebKey{},
-		orders: map[string]*fakeOrder{}, counts: map[string]int{}, algs: map[string]int{}, certAcct: map[string]string{}, keyAcct: map[string]string{}}
+		orders: map[string]*fakeOrder{}, counts: map[string]int{}, algs: map[string]int{}, certAcct: map[string]string{}, keyAcct: map[string]string{}, gone: map[string]string{}}
 	// HTTPS identity.
 	tlsRoot, tlsRootKey := newCA(t, "hostile fake CA HTTPS root", nil, nil)
 	f.tlsRootPEM, f.tlsRoot, f.tlsRootKey = pemOf(tlsRoot.Raw), tlsRoot, tlsRootKey
@@ -277,28 +280,63 @@ func (f *fakeCA) handle(r *http.Request, kind, id string, body []byte, rep *repl
 		}
 		return
 	}
+	if g := f.gone[kid]; g != "" && kind != "new-acct" && kind != "revoke" {
+		if g == "lost" {
+			rep.problem(400, "accountDoesNotExist", fmt.Sprintf("Unable to validate JWS :: Account %q not found", kid))
+		} else {
+			rep.problem(403, "unauthorized", fmt.Sprintf("Unable to validate JWS :: Account is not valid, has status %q", g))
+		}
+		return
+	}
+	var acctReq struct {
+		OnlyReturnExisting bool     `json:"onlyReturnExisting"`
+		Contact            []string `json:"contact"`
+		Status             string   `json:"status"`
+	}
+	json.Unmarshal(payload, &acctReq)
 	switch kind {
 	case "new-acct":
 		acct := u + "/acct/" + kid
-		if owner, ok := f.keyAcct[kid]; ok { // a key rolled over to: its account
-			acct = owner
-			rep.header.Set("Location", acct)
+		if owner, ok := f.keyAcct[kid]; ok && f.gone[owner] == "" { // a key rolled over (or registered again) to: its account
+			rep.header.Set("Location", owner)
 			rep.obj = map[string]any{"status": "valid"}
 			return
 		}
-		var na struct {
-			OnlyReturnExisting bool `json:"onlyReturnExisting"`
-		}
-		json.Unmarshal(payload, &na)
-		if _, known := f.keyAcct["acct:"+acct]; known && na.OnlyReturnExisting { // rolled away from
+		if _, known := f.keyAcct["acct:"+acct]; known && acctReq.OnlyReturnExisting { // rolled away from
 			rep.problem(400, "accountDoesNotExist", "No account exists with the provided key")
 			return
 		}
+		switch f.gone[f.keyAcct[kid]] + f.gone[acct] {
+		case "deactivated", "deactivatedlost", "lostdeactivated":
+			rep.problem(403, "unauthorized", "An account with the provided public key exists but is deactivated")
+			return
+		case "lost", "lostlost":
+			if acctReq.OnlyReturnExisting {
+				rep.problem(400, "accountDoesNotExist", "No account exists with the provided key")
+				return
+			}
+			// Registered again after the reset: a new account ID.
+			f.seq++
+			acct = fmt.Sprintf("%s/acct/%s-%d", u, kid, f.seq)
+			f.accounts[acct] = f.accounts[u+"/acct/"+kid]
+			f.keyAcct[kid] = acct
+		}
 		rep.status = http.StatusCreated
 		rep.header.Set("Location", acct)
-		rep.obj = map[string]any{"status": "valid", "contact": []string{"mailto:admin@example.test"}}
+		rep.obj = map[string]any{"status": "valid", "contact": acctReq.Contact}
+		if f.boulder { // contacts are neither kept nor returned (wfe2, since 2025)
+			delete(rep.obj, "contact")
+		}
 	case "acct":
+		if acctReq.Status == "deactivated" {
+			f.gone[kid] = "deactivated"
+			rep.obj = map[string]any{"status": "deactivated"}
+			return
+		}
 		rep.obj = map[string]any{"status": "valid"}
+		if acctReq.Contact != nil && !f.boulder { // Boulder ignores a contact update
+			rep.obj["contact"] = acctReq.Contact
+		}
 	case "revoke":
 		var rv map[string]any
 		json.Unmarshal(payload, &rv)
@@ -565,6 +603,24 @@ func (f *fakeCA) revocations() []map[string]any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]map[string]any(nil), f.revokes...)
+}
+
+// loseAccounts forgets every account, as a database reset does.
+func (f *fakeCA) loseAccounts() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for a := range f.accounts {
+		f.gone[a] = "lost"
+	}
+}
+
+// deactivateAccounts deactivates every account (as if from elsewhere).
+func (f *fakeCA) deactivateAccounts() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for a := range f.accounts {
+		f.gone[a] = "deactivated"
+	}
 }
 
 // setBoulder switches Boulder's behaviours on or off.
