@@ -5,7 +5,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -302,20 +301,6 @@ func (a *app) confirm(q string) (bool, error) {
 	}
 	answer = strings.ToLower(strings.TrimSpace(answer))
 	return answer == "y" || answer == "yes", nil
-}
-
-func diffNames(old, new []string) (added, removed []string) {
-	for _, n := range new {
-		if !slices.Contains(old, n) {
-			added = append(added, n)
-		}
-	}
-	for _, n := range old {
-		if !slices.Contains(new, n) {
-			removed = append(removed, n)
-		}
-	}
-	return added, removed
 }
 
 func orDash(s []string) string {

@@ -119,11 +119,6 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	return now.Add(d).Truncate(time.Second), nil
 }
 
-// apply puts the order window into the engine request.
-func (x *obtainExtras) apply(req *issue.Request) {
-	req.NotBefore, req.NotAfter = x.notBefore, x.notAfter
-}
-
 // writePKCS12 exports the installed version as PKCS#12 (leaf, chain and
 // key), atomically and 0600. It returns the path written, "" if none.
 func (x *obtainExtras) writePKCS12(res *issue.Result) (string, error) {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path"
 	"strings"
 	"time"
 
@@ -607,8 +606,4 @@ func (f *Fleet) PendingKey(ctx context.Context, name string) (crypto.Signer, err
 		return nil, err
 	}
 	return keys.ParsePrivateKeyPEM(pemKey)
-}
-
-func validPathSegment(s string) bool {
-	return s != "" && path.Base(s) == s && !strings.ContainsAny(s, "/\\") && s != "." && s != ".."
 }

@@ -220,11 +220,8 @@ var namedSolverKeys = []string{
 	"resolvers", "propagation-wait", "propagation-timeout", "manual-continue-after", "webroot", "addr",
 }
 
-// NamedSolverKeys lists the keys a named solver may have.
-func NamedSolverKeys() []string { return slices.Clone(namedSolverKeys) }
-
 // NamedSolverKeysFor lists the keys a named solver with that DNS provider
-// may have: NamedSolverKeys and the options of a registry provider
+// may have: the keys every named solver may have and the options of a registry provider
 // (credentials, endpoint, ...).
 func NamedSolverKeysFor(provider string) []string {
 	return append(slices.Clone(namedSolverKeys), registry.Options(provider)...)

@@ -257,8 +257,5 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// PathEscape escapes one path segment.
-func PathEscape(s string) string { return url.PathEscape(s) }
-
 // DecodeJSON decodes a provider's JSON answer.
 func DecodeJSON(body []byte, v any) error { return json.Unmarshal(body, v) }

@@ -121,17 +121,6 @@ func (f *Fake) Count(op string) int {
 	return f.counts[op]
 }
 
-// Total returns the number of requests served.
-func (f *Fake) Total() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, c := range f.counts {
-		n += c
-	}
-	return n
-}
-
 // Inject queues answers given, in order, instead of the handler's to the
 // next matching requests (rate limiting, errors). The answers are
 // validated like any other.
