@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -44,31 +43,11 @@ func (a *app) runDeploy(ctx context.Context, name string) error {
 	if !st.Exists(name) {
 		return usagef("--cert-name %s: no such certificate in %s (see acmectl list)", name, st.Root())
 	}
-	lockWait := a.lockWait()
-	unlock, err := st.LockCert(ctx, name, lockWait)
+	d, err := lifecycle.Redeploy(ctx, st, a.hookManager(), name, a.fillSettings, a.lockWait())
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	s, err := st.LoadSettings(name)
-	if err != nil {
-		return err
-	}
-	if err := a.fillSettings(s); err != nil {
-		return err
-	}
-	state, err := st.LoadState(name)
-	if err != nil {
-		return err
-	}
-	paths, err := st.CurrentPaths(name)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%s has no certificate yet: nothing to deploy", name)
-	} else if err != nil {
-		return err
-	}
-	derr := a.hookManager().Deploy(ctx, lifecycle.HookCert(name, s), lifecycle.HookInstalled(paths, state.NotAfter), lifecycle.RecordDeploy(st, name))
-	return a.deployDone(name, len(s.Hooks.Deploy), derr)
+	return a.deployDone(name, d.Hooks, d.HookErr)
 }
 
 func (a *app) deployDone(name string, n int, derr error) error {

@@ -9,6 +9,7 @@ import (
 	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/fleet"
 	"github.com/acmectl/acmectl/internal/issue"
+	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/renew"
 )
@@ -27,7 +28,7 @@ const (
 // Error classes: the "class" of --json error documents, of renew results,
 // of the last error in state.json and of the failure hooks' environment.
 // errorClass is the one place that gives them, from the typed errors of
-// client, store, fleet, issue and renew; exitCode turns them into codes.
+// client, store, fleet, issue, lifecycle and renew; exitCode turns them into codes.
 const (
 	classUsage       = "usage"          // bad input or configuration, before any request
 	classUnsupported = "unsupported"    // the server's dialect or directory lacks a feature
@@ -87,11 +88,12 @@ func errorClass(err error) string {
 		p   *client.Problem
 		de  *renew.DeferredError
 		dpe *renew.DeployError
+		pln *lifecycle.PlanError
 	)
 	switch {
 	case err == nil:
 		return ""
-	case errors.As(err, &ue), errors.As(err, &te), errors.As(err, &se), errors.As(err, &fce),
+	case errors.As(err, &ue), errors.As(err, &te), errors.As(err, &se), errors.As(err, &fce), errors.As(err, &pln),
 		errors.As(err, &cce),                       // a Config that cannot work (an untrusted CA certificate too)
 		errors.Is(err, client.ErrUnknownDirectory): // wrong --server or --acme-version
 		return classUsage

@@ -10,6 +10,7 @@ import (
 	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/fleet"
 	"github.com/acmectl/acmectl/internal/issue"
+	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/renew"
 )
@@ -27,6 +28,7 @@ func TestExitCodes(t *testing.T) {
 		code  int
 	}{
 		{"usage", usagef("--key-type: unknown"), "usage", 2},
+		{"lifecycle plan", wrap(&lifecycle.PlanError{Err: errors.New("nothing to migrate")}), "usage", 2},
 		{"client config", &client.ConfigError{Msg: "scheme must be https"}, "usage", 2},
 		{"missing ca bundle", wrap(&client.ConfigError{Msg: "--ca-bundle: open x: no such file"}), "usage", 2},
 		{"untrusted CA TLS certificate", wrap(&client.ConfigError{Msg: "the server's TLS certificate is not trusted"}), "usage", 2},

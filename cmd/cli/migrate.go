@@ -2,19 +2,14 @@ package cli
 
 import (
 	"context"
-	"crypto"
-	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/acmectl/acmectl/client"
-	"github.com/acmectl/acmectl/internal/lifecycle"
-	"github.com/acmectl/acmectl/internal/store"
+	"github.com/acmectl/acmectl/internal/account"
 )
 
 type migrateOptions struct {
@@ -62,35 +57,6 @@ whether to apply). --ca-bundle and --acme-version apply to --to; --from is never
 	return cmd
 }
 
-// Account actions of a migration.
-const (
-	migrateFound    = "found"            // the new CA knows the key
-	migrateRegister = "register"         // the key is registered at the new CA
-	migrateDone     = "already-migrated" // stored under --to with the same key
-)
-
-type migrateAccount struct {
-	label    string
-	key      crypto.Signer
-	contacts []string
-	action   string
-	acct     *client.Account // found at the new CA
-}
-
-type migrateCert struct {
-	name     string
-	settings *store.Settings // as read for the plan
-	changes  [][3]string     // key, old, new
-}
-
-type migratePlan struct {
-	from, to string
-	dir      *client.Directory
-	accounts []*migrateAccount
-	certs    []*migrateCert
-	skipped  [][2]string // name, reason
-}
-
 func (a *app) runAccountMigrate(ctx context.Context, o *migrateOptions) error {
 	from, err := resolveServer(o.from)
 	if err != nil {
@@ -111,26 +77,30 @@ func (a *app) runAccountMigrate(ctx context.Context, o *migrateOptions) error {
 	if err != nil {
 		return err
 	}
-	plan, err := a.planMigration(ctx, st, c, from, to)
+	mo := account.MigrateOptions{From: from, To: to, Email: a.g.email, CABundle: a.g.caBundle, EABKeyID: a.g.eabKID}
+	if a.cfg.source("account") != sourceDefault {
+		mo.OnlyLabel = a.g.account
+	}
+	plan, err := account.PlanMigration(ctx, st, c, mo)
 	if err != nil {
 		return err
 	}
-	var register []*migrateAccount
-	for _, m := range plan.accounts {
-		if m.action == migrateRegister {
+	var register []*account.MigrateAccount
+	for _, m := range plan.Accounts {
+		if m.Action == account.ActionRegister {
 			register = append(register, m)
 		}
 	}
-	terms := plan.dir.Meta.TermsOfService
+	terms := plan.Dir.Meta.TermsOfService
 	termsNeeded := len(register) > 0 && terms != "" && !a.g.acceptTOS
 	interactive := a.env.StdinTerminal && a.env.StderrTerminal && !a.g.json
 
 	if !a.g.json {
 		a.printMigrationPlan(a.env.Stdout, plan, termsNeeded)
 	}
-	pending := len(plan.certs)
-	for _, m := range plan.accounts {
-		if m.action != migrateDone {
+	pending := len(plan.Certs)
+	for _, m := range plan.Accounts {
+		if m.Action != account.ActionDone {
 			pending++
 		}
 	}
@@ -172,248 +142,49 @@ func (a *app) runAccountMigrate(ctx context.Context, o *migrateOptions) error {
 			return usagef("the terms of service of %s were not accepted: nothing changed", to)
 		}
 	}
-	if err := a.applyMigration(ctx, st, c, plan); err != nil {
+	opts, err := a.accountOptions()
+	if err != nil {
+		return err
+	}
+	if err := plan.Apply(ctx, st, c, account.ApplyOptions{EABKeyID: opts.EABKeyID, EABHMACKey: opts.EABHMACKey,
+		LockWait: a.lockWait(), Now: a.env.Now, Logger: a.log, CertFailed: func(name string, err error) {
+			fmt.Fprintf(a.env.Stderr, "acmectl: certificate %s not migrated: %v\n", name, oneLine(err.Error()))
+		}}); err != nil {
 		return err
 	}
 	if a.g.json {
 		return a.writeJSON(migrationJSON(plan, true))
 	}
 	fmt.Fprintf(a.env.Stdout, "Migrated to %s: %d account(s), %d certificate(s); their next renewal orders from there.\n",
-		to, pending-len(plan.certs), len(plan.certs))
+		to, pending-len(plan.Certs), len(plan.Certs))
 	return nil
 }
 
-// planMigration reads the state directory and asks the new CA (read-only)
-// what it knows. Nothing is written.
-func (a *app) planMigration(ctx context.Context, st *store.Dir, c *client.Client, from, to string) (*migratePlan, error) {
-	plan := &migratePlan{from: from, to: to}
-	onlyLabel := ""
-	if a.cfg.source("account") != sourceDefault {
-		onlyLabel = a.g.account
+func (a *app) printMigrationPlan(w io.Writer, plan *account.Migration, termsNeeded bool) {
+	fmt.Fprintf(w, "Migration from %s to %s (%s):\n", plan.From, plan.To, plan.Dir.Dialect)
+	if len(plan.Accounts) == 0 {
+		fmt.Fprintf(w, "  no stored account for %s (renewals will register one at the new server)\n", plan.From)
 	}
-	fromID, err := store.ServerID(from)
-	if err != nil {
-		return nil, usagef("--from: %v", err)
-	}
-	refs, err := st.ListAccounts()
-	if err != nil {
-		return nil, err
-	}
-	for _, ref := range refs {
-		if ref.ServerID != fromID || (onlyLabel != "" && ref.Label != onlyLabel) {
-			continue
-		}
-		rec, key, err := st.LoadAccount(from, ref.Label)
-		if err != nil {
-			return nil, fmt.Errorf("account %s of %s: %w", ref.Label, from, err)
-		}
-		contacts := rec.Contacts
-		if len(contacts) == 0 {
-			for _, e := range a.g.email {
-				contacts = append(contacts, "mailto:"+e)
-			}
-		}
-		plan.accounts = append(plan.accounts, &migrateAccount{label: ref.Label, key: key, contacts: contacts})
-	}
-	names, err := st.List()
-	if err != nil {
-		return nil, err
-	}
-	bundle := a.g.caBundle
-	if bundle != "" {
-		if abs, err := filepath.Abs(bundle); err == nil {
-			bundle = abs
-		}
-	}
-	for _, name := range names {
-		s, err := st.LoadSettings(name)
-		if err != nil {
-			plan.skipped = append(plan.skipped, [2]string{name, oneLine(err.Error())})
-			continue
-		}
-		if s.Server != from || (onlyLabel != "" && labelOr(s.Account) != onlyLabel) {
-			continue
-		}
-		plan.certs = append(plan.certs, &migrateCert{name: name, settings: s})
-	}
-	if len(plan.accounts) == 0 && len(plan.certs) == 0 {
-		return nil, usagef("nothing to migrate: no account or certificate in %s is stored for %s", st.Root(), from)
-	}
-
-	dir, err := c.Directory(ctx)
-	if err != nil {
-		return nil, err
-	}
-	plan.dir = dir
-	for _, mc := range plan.certs {
-		mc.changes = settingsChanges(mc.settings, to, bundle, dir.Version)
-	}
-	needRegister := false
-	for _, m := range plan.accounts {
-		rec, key, err := st.LoadAccount(to, m.label)
-		switch {
-		case err == nil && rec.URL != "":
-			if !sameKey(key, m.key) {
-				return nil, usagef("account %q is already stored for %s with a different key (%s): pass --account for another label, or remove it first",
-					m.label, to, client.Sanitize(rec.URL, 300))
-			}
-			m.action = migrateDone
-			m.acct = &client.Account{URL: rec.URL, Key: key, Contact: rec.Contacts, Status: rec.Status}
-			continue
-		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return nil, err
-		}
-		acct, err := c.LookupAccount(ctx, m.key)
-		switch {
-		case err == nil:
-			if acct.Status != client.StatusValid {
-				return nil, fmt.Errorf("account %q: %s has this key as account %s, which is %s", m.label, to, client.Sanitize(acct.URL, 300), client.Sanitize(acct.Status, 40))
-			}
-			m.action, m.acct = migrateFound, acct
-		case errors.Is(err, client.ErrAccountNotFound):
-			m.action = migrateRegister
-			needRegister = true
-		default:
-			return nil, fmt.Errorf("look up account %q at %s: %w", m.label, to, err)
-		}
-	}
-	if needRegister {
-		// What registering needs, checked before anything is written.
-		if a.g.eabKID != "" && !dir.Supports.ExternalAccountBinding {
-			return nil, &client.UnsupportedError{Feature: "external account binding (EAB)", Dialect: dir.Dialect}
-		}
-		if dir.Meta.ExternalAccountRequired && a.g.eabKID == "" {
-			return nil, usagef("%s requires external account binding to register: pass --eab-kid and --eab-hmac-key-file (or ACMECTL_EAB_HMAC_KEY)", to)
-		}
-	}
-	return plan, nil
-}
-
-func labelOr(l string) string {
-	if l == "" {
-		return "default"
-	}
-	return l
-}
-
-func sameKey(a, b crypto.Signer) bool {
-	pa, ok := a.Public().(interface{ Equal(crypto.PublicKey) bool })
-	return ok && pa.Equal(b.Public())
-}
-
-// settingsChanges lists what migration changes in a certificate's
-// settings: the server, the CA bundle (it belongs to the server) and a
-// forced protocol version that the new server does not speak.
-func settingsChanges(s *store.Settings, to, bundle, want string) [][3]string {
-	ch := [][3]string{{"server", s.Server, to}}
-	if s.CABundle != bundle {
-		ch = append(ch, [3]string{"ca-bundle", s.CABundle, bundle})
-	}
-	if (s.ACMEVersion == "1" || s.ACMEVersion == "2") && want != "" && s.ACMEVersion != want {
-		ch = append(ch, [3]string{"acme-version", s.ACMEVersion, "auto"})
-	}
-	return ch
-}
-
-// applyMigration stores the accounts under the new server (registering
-// where needed) and then rewrites each certificate's settings under its
-// lock. Certificates that cannot be locked are reported and left as they
-// were; the error then says which.
-func (a *app) applyMigration(ctx context.Context, st *store.Dir, c *client.Client, plan *migratePlan) error {
-	lockWait := a.lockWait()
-	opts, err := a.accountOptions()
-	if err != nil {
-		return err
-	}
-	dialect := plan.dir.DialectID
-	if err := func() error {
-		unlock, err := st.LockState(ctx, lockWait)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-		for _, m := range plan.accounts {
-			switch m.action {
-			case migrateDone:
-				continue
-			case migrateRegister:
-				// Keep the key under the new server first, so that a crash
-				// during registration cannot lose the account (a later run
-				// finds it with onlyReturnExisting).
-				if err := st.SaveAccount(plan.to, m.label, &store.AccountRecord{DirectoryURL: plan.to, Contacts: m.contacts}, m.key); err != nil {
-					return err
-				}
-				acct, err := c.Register(ctx, m.key, client.RegisterOptions{
-					Contact: m.contacts, AgreeTerms: true, EABKeyID: opts.EABKeyID, EABHMACKey: opts.EABHMACKey,
-				})
-				if err != nil {
-					return fmt.Errorf("register account %q at %s: %w", m.label, plan.to, err)
-				}
-				m.acct = acct
-				a.log.Info("account registered with the migrated key", "account", m.label, "account_url", acct.URL, "server", plan.to)
-			}
-			rec := &store.AccountRecord{URL: m.acct.URL, Contacts: m.acct.Contact, DirectoryURL: plan.to,
-				Created: a.env.Now(), Status: m.acct.Status, Dialect: dialect}
-			if err := st.SaveAccount(plan.to, m.label, rec, m.key); err != nil {
-				return err
-			}
-		}
-		return nil
-	}(); err != nil {
-		return err
-	}
-	var errs []error
-	for _, mc := range plan.certs {
-		if err := migrateCertSettings(ctx, st, mc, plan, lockWait); err != nil {
-			errs = append(errs, fmt.Errorf("certificate %s: %w", mc.name, err))
-			fmt.Fprintf(a.env.Stderr, "acmectl: certificate %s not migrated: %v\n", mc.name, oneLine(err.Error()))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// migrateCertSettings points one certificate at the new server through
-// the lifecycle owner's settings writer.
-func migrateCertSettings(ctx context.Context, st *store.Dir, mc *migrateCert, plan *migratePlan, lockWait time.Duration) error {
-	var g lifecycle.Given
-	for _, c := range mc.changes {
-		switch c[0] {
-		case "server":
-			g.Server = ptr(c[2])
-		case "ca-bundle":
-			g.CABundle = ptr(c[2])
-		case "acme-version":
-			g.ACMEVersion = ptr(c[2])
-		}
-	}
-	return lifecycle.Repoint(ctx, st, mc.name, plan.from, g, lockWait)
-}
-
-func (a *app) printMigrationPlan(w io.Writer, plan *migratePlan, termsNeeded bool) {
-	fmt.Fprintf(w, "Migration from %s to %s (%s):\n", plan.from, plan.to, plan.dir.Dialect)
-	if len(plan.accounts) == 0 {
-		fmt.Fprintf(w, "  no stored account for %s (renewals will register one at the new server)\n", plan.from)
-	}
-	for _, m := range plan.accounts {
-		switch m.action {
-		case migrateDone:
-			fmt.Fprintf(w, "  account %s: already stored for the new server (%s)\n", m.label, client.Sanitize(m.acct.URL, 300))
-		case migrateFound:
-			fmt.Fprintf(w, "  account %s: the new CA knows this key as %s; store it for the new server\n", m.label, client.Sanitize(m.acct.URL, 300))
-		case migrateRegister:
+	for _, m := range plan.Accounts {
+		switch m.Action {
+		case account.ActionDone:
+			fmt.Fprintf(w, "  account %s: already stored for the new server (%s)\n", m.Label, client.Sanitize(m.Acct.URL, 300))
+		case account.ActionFound:
+			fmt.Fprintf(w, "  account %s: the new CA knows this key as %s; store it for the new server\n", m.Label, client.Sanitize(m.Acct.URL, 300))
+		case account.ActionRegister:
 			contacts := "no contacts"
-			if len(m.contacts) > 0 {
-				contacts = "contacts " + strings.Join(m.contacts, ", ")
+			if len(m.Contacts) > 0 {
+				contacts = "contacts " + strings.Join(m.Contacts, ", ")
 			}
-			fmt.Fprintf(w, "  account %s: register the same key at the new CA (%s)\n", m.label, contacts)
+			fmt.Fprintf(w, "  account %s: register the same key at the new CA (%s)\n", m.Label, contacts)
 		}
 	}
 	if termsNeeded {
-		fmt.Fprintf(w, "  registering needs the terms of service of the new CA accepted: %s (--accept-tos)\n", client.Sanitize(plan.dir.Meta.TermsOfService, 300))
+		fmt.Fprintf(w, "  registering needs the terms of service of the new CA accepted: %s (--accept-tos)\n", client.Sanitize(plan.Dir.Meta.TermsOfService, 300))
 	}
-	for _, mc := range plan.certs {
+	for _, mc := range plan.Certs {
 		var parts []string
-		for _, c := range mc.changes {
+		for _, c := range mc.Changes {
 			old := c[1]
 			if old == "" {
 				old = "(none)"
@@ -424,37 +195,37 @@ func (a *app) printMigrationPlan(w io.Writer, plan *migratePlan, termsNeeded boo
 			}
 			parts = append(parts, fmt.Sprintf("%s %s → %s", c[0], old, nw))
 		}
-		fmt.Fprintf(w, "  certificate %s: %s\n", mc.name, strings.Join(parts, "; "))
+		fmt.Fprintf(w, "  certificate %s: %s\n", mc.Name, strings.Join(parts, "; "))
 	}
-	for _, s := range plan.skipped {
+	for _, s := range plan.Skipped {
 		fmt.Fprintf(w, "  skipped %s: %s\n", s[0], s[1])
 	}
 }
 
-func migrationJSON(plan *migratePlan, applied bool) map[string]any {
+func migrationJSON(plan *account.Migration, applied bool) map[string]any {
 	accts := []map[string]any{}
-	for _, m := range plan.accounts {
-		d := map[string]any{"label": m.label, "action": m.action, "contacts": m.contacts}
-		if m.acct != nil {
-			d["account_url"] = m.acct.URL
+	for _, m := range plan.Accounts {
+		d := map[string]any{"label": m.Label, "action": m.Action, "contacts": m.Contacts}
+		if m.Acct != nil {
+			d["account_url"] = m.Acct.URL
 		}
 		accts = append(accts, d)
 	}
 	certs := []map[string]any{}
-	for _, mc := range plan.certs {
+	for _, mc := range plan.Certs {
 		ch := map[string]map[string]string{}
-		for _, c := range mc.changes {
+		for _, c := range mc.Changes {
 			ch[c[0]] = map[string]string{"old": c[1], "new": c[2]}
 		}
-		certs = append(certs, map[string]any{"cert_name": mc.name, "changes": ch})
+		certs = append(certs, map[string]any{"cert_name": mc.Name, "changes": ch})
 	}
 	skipped := []map[string]string{}
-	for _, s := range plan.skipped {
+	for _, s := range plan.Skipped {
 		skipped = append(skipped, map[string]string{"cert_name": s[0], "reason": s[1]})
 	}
 	return map[string]any{
-		"from": plan.from, "to": plan.to, "dialect": plan.dir.DialectID, "applied": applied,
-		"terms_of_service": plan.dir.Meta.TermsOfService,
+		"from": plan.From, "to": plan.To, "dialect": plan.Dir.DialectID, "applied": applied,
+		"terms_of_service": plan.Dir.Meta.TermsOfService,
 		"accounts":         accts, "certificates": certs, "skipped": skipped,
 	}
 }

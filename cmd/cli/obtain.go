@@ -159,11 +159,8 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 		return a.reportCurrent(name, out.NotAfter, changes.RenewalOnly)
 	}
 	prog.Done(err)
-	var pe *lifecycle.PlanError
-	if errors.As(err, &pe) {
-		return usagef("%v", pe.Err)
-	} else if err != nil {
-		return err
+	if err != nil {
+		return err // a *lifecycle.PlanError is a usage error (exit.go)
 	}
 	var next *certInfo
 	if !opts.dryRun {

@@ -95,7 +95,7 @@ func (a *app) runReconfigure(ctx context.Context, o *reconfigureOptions) error {
 		return usagef("%v", err)
 	}
 	changed, added, removed := ch.All(), ch.Added, ch.Removed
-	reorder := len(added)+len(removed) > 0
+	reorder := ch.Reorders()
 	target := name
 	if o.newName != "" {
 		target = o.newName
@@ -103,69 +103,33 @@ func (a *app) runReconfigure(ctx context.Context, o *reconfigureOptions) error {
 	if o.dryRun {
 		return a.reportReconfigure(name, target, changed, added, removed, reorder, nil, true)
 	}
-
-	lockWait := a.lockWait()
-	unlock, err := st.LockCert(ctx, name, lockWait)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if o.newName != "" {
-		unlockNew, err := st.LockCert(ctx, o.newName, lockWait)
-		if err != nil {
-			return err
-		}
-		defer unlockNew()
-		if st.Exists(o.newName) {
-			return usagef("--new-name %q: a certificate with that name exists", o.newName)
-		}
-		if err := lifecycle.Rename(st, name, o.newName, merged); err != nil {
-			return err
-		}
-		a.log.Info("certificate renamed", "from", name, "to", o.newName)
-	}
-	if !reorder {
-		if err := st.SaveSettings(target, merged); err != nil {
-			return err
-		}
-		return a.reportReconfigure(name, target, changed, nil, nil, false, nil, false)
-	}
-	res, err := a.reorder(ctx, st, target, old, merged, ch)
-	if err != nil {
-		return err
-	}
-	return a.reportReconfigure(name, target, changed, added, removed, true, res, false)
-}
-
-// reorder orders the certificate again with settings s (the caller holds
-// its lock) through the lifecycle owner, which stores s only once the new
-// certificate is issued.
-func (a *app) reorder(ctx context.Context, st *store.Dir, name string, old, s *store.Settings, ch lifecycle.Changes) (*issue.Result, error) {
+	plan := lifecycle.Plan{Name: target, Stored: old, Settings: merged, Changes: ch}
 	eng := a.engine(st)
-	acctOpts, err := a.accountOptions()
-	if err != nil {
-		return nil, err
+	var prog *certProgress
+	if reorder {
+		prog = a.progress(target)
+		if plan.Account, err = a.accountOptions(); err != nil {
+			return err
+		}
+		defer prog.Done(errors.New("interrupted"))
+		eng.Logger, eng.Stderr = prog.Logger(eng.Logger), prog.Writer(eng.Stderr)
+		plan.Account.Confirm = prog.Confirm(plan.Account.Confirm)
+		plan.Progress = prog.Event
 	}
-	prog := a.progress(name)
-	defer prog.Done(errors.New("interrupted"))
-	eng.Logger, eng.Stderr = prog.Logger(eng.Logger), prog.Writer(eng.Stderr)
-	acctOpts.Confirm = prog.Confirm(acctOpts.Confirm)
-	out, err := a.obtainer(st, eng).Obtain(ctx, lifecycle.Plan{Name: name, Stored: old, Settings: s, Changes: ch,
-		Force: true, Account: acctOpts, Progress: prog.Event})
-	prog.Done(err)
-	var pe *lifecycle.PlanError
-	if errors.As(err, &pe) {
-		return nil, usagef("%v", pe.Err)
-	} else if err != nil {
-		return nil, err
+	out, err := a.obtainer(st, eng).Reconfigure(ctx, name, plan, a.lockWait())
+	if reorder {
+		prog.Done(err)
+	}
+	if err != nil {
+		return err // a *lifecycle.PlanError is a usage error (exit.go)
 	}
 	if out.DeployErr != nil {
 		// The certificate is installed; report it, then fail.
-		_ = a.reportReconfigure(name, name, nil, nil, nil, true, out.Result, false)
+		_ = a.reportReconfigure(target, target, nil, nil, nil, true, out.Result, false)
 		a.jsonDone = true
-		return nil, &exitError{code: ExitFailed, err: out.DeployErr}
+		return &exitError{code: ExitFailed, err: out.DeployErr}
 	}
-	return out.Result, nil
+	return a.reportReconfigure(name, target, changed, added, removed, reorder, out.Result, false)
 }
 
 func (a *app) reportReconfigure(name, target string, changed, added, removed []string, reordered bool, res *issue.Result, dryRun bool) error {

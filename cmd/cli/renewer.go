@@ -2,11 +2,9 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/acmectl/acmectl/client"
-	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
@@ -59,48 +57,28 @@ func newRenewer(a *app, st *store.Dir, acctOpts issue.AccountOptions, opts *rene
 	return w
 }
 
-// fillSettings fills keys a certificate's settings lack from the resolved
-// globals and the config file (docs/guide.md "Configuration": flags, env and
-// config only fill, never override; hooks never come from env).
-func (a *app) fillSettings(s *store.Settings) error {
-	if s.Account == "" {
-		s.Account = a.g.account
+// fillSettings fills keys a certificate's settings lack from this run
+// (lifecycle.Fill).
+func (a *app) fillSettings(s *store.Settings) error { return lifecycle.Fill(s, a.defaults()) }
+
+// defaults binds what fills stored settings: the resolved globals, and
+// hooks, hook-timeout and hook-env from the config file only (never env).
+func (a *app) defaults() lifecycle.Defaults {
+	d := lifecycle.Defaults{Account: a.g.account, CABundle: a.g.caBundle, ACMEVersion: a.g.acmeVersion, Email: a.g.email, ConfigFile: a.cfg.file}
+	if a.cfg.source("hook-timeout") == sourceFile {
+		d.HookTimeout = a.cfg.v.GetString("hook-timeout")
 	}
-	if s.CABundle == "" {
-		s.CABundle = a.g.caBundle
+	if a.cfg.source("hook-env") == sourceFile {
+		d.HookEnv = a.cfg.Strings("hook-env")
 	}
-	if s.ACMEVersion == "" {
-		s.ACMEVersion = a.g.acmeVersion
-	}
-	if len(s.Email) == 0 {
-		s.Email = a.g.email
-	}
-	if s.HookTimeout == "" && a.cfg.source("hook-timeout") == sourceFile {
-		s.HookTimeout = a.cfg.v.GetString("hook-timeout")
-	}
-	if len(s.HookEnv) == 0 && a.cfg.source("hook-env") == sourceFile {
-		names, err := hookEnvNames(a.cfg.Strings("hook-env"))
-		if err != nil {
-			return fmt.Errorf("config %s: %w", a.cfg.file, err)
-		}
-		s.HookEnv = names
-	}
-	for _, kind := range []struct {
-		key string
-		dst *[][]string
-	}{{"pre-hook", &s.Hooks.Pre}, {"post-hook", &s.Hooks.Post}, {"deploy-hook", &s.Hooks.Deploy}, {"failure-hook", &s.Hooks.Failure}} {
-		if len(*kind.dst) > 0 || a.cfg.file == "" || !a.cfg.v.IsSet(kind.key) {
-			continue
-		}
-		for _, h := range a.cfg.v.GetStringSlice(kind.key) {
-			argv, err := hook.Split(h)
-			if err != nil {
-				return fmt.Errorf("config %s %s %q: %w", a.cfg.file, kind.key, h, err)
+	if a.cfg.file != "" {
+		for key, dst := range map[string]*[]string{"pre-hook": &d.Hooks.Pre, "post-hook": &d.Hooks.Post, "deploy-hook": &d.Hooks.Deploy, "failure-hook": &d.Hooks.Failure} {
+			if a.cfg.v.IsSet(key) {
+				*dst = a.cfg.v.GetStringSlice(key)
 			}
-			*kind.dst = append(*kind.dst, argv)
 		}
 	}
-	return nil
+	return d
 }
 
 // demoteHandler logs Info records at Debug (Warn and Error unchanged).

@@ -1,0 +1,150 @@
+package importer
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acmectl/acmectl/internal/store"
+)
+
+// selfSigned writes cert.pem, chain.pem, fullchain.pem and privkey.pem for
+// names into dir (certbot's live/<name>/ layout).
+func selfSigned(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	leaf := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for f, data := range map[string][]byte{"cert.pem": leaf, "chain.pem": nil, "fullchain.pem": leaf,
+		"privkey.pem": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})} {
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCertbotPlanAndApply: a certbot renewal conf becomes settings (server,
+// webroot, key type, hooks; a hook that needs a shell is a warning), a
+// conf naming files that are too large is skipped, and Apply adopts the
+// certificate once: a second Apply skips it as already managed.
+func TestCertbotPlanAndApply(t *testing.T) {
+	root := t.TempDir()
+	live := filepath.Join(root, "live", "web.example.test")
+	selfSigned(t, live, "web.example.test", "www.web.example.test")
+	conf := `# renew_before_expiry = 30 days
+version = 2.9.0
+archive_dir = /etc/letsencrypt/archive/web.example.test
+cert = ` + live + `/cert.pem
+privkey = ` + live + `/privkey.pem
+chain = ` + live + `/chain.pem
+fullchain = ` + live + `/fullchain.pem
+
+[renewalparams]
+account = 0123456789abcdef
+server = https://ca.test/directory
+authenticator = webroot
+webroot_path = /var/www/html,
+key_type = ecdsa
+elliptic_curve = secp384r1
+renew_hook = systemctl reload nginx
+pre_hook = echo $HOME | logger
+[[webroot_map]]
+web.example.test = /var/www/html
+`
+	big := filepath.Join(root, "big.pem")
+	if err := os.WriteFile(big, make([]byte, 1<<20+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hostile := "cert = " + big + "\nprivkey = " + big + "\nchain = " + big + "\nfullchain = " + big + "\n"
+	if err := os.MkdirAll(filepath.Join(root, "renewal"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for n, c := range map[string]string{"web.example.test.conf": conf, "big.example.test.conf": hostile, "Bad Name.conf": conf} {
+		if err := os.WriteFile(filepath.Join(root, "renewal", n), []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	plan, err := Certbot(root, "https://default.test/directory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Certs) != 1 || len(plan.Skipped) != 2 {
+		t.Fatalf("plan: %d certificates, skipped %q; want 1 and 2", len(plan.Certs), plan.Skipped)
+	}
+	c := plan.Certs[0]
+	want := &store.Settings{Names: []string{"web.example.test", "www.web.example.test"}, Server: "https://ca.test/directory",
+		Account: "default", KeyType: "ec384", Webroot: "/var/www/html",
+		Hooks: store.Hooks{Deploy: [][]string{{"systemctl", "reload", "nginx"}}}}
+	if c.Name != "web.example.test" || !reflect.DeepEqual(c.Settings, want) {
+		t.Errorf("certificate %q settings:\n%+v\nwant\n%+v", c.Name, c.Settings, want)
+	}
+	joined := strings.Join(c.Warnings, "\n")
+	if !strings.Contains(joined, "pre_hook") || !strings.Contains(joined, "account was not found") {
+		t.Errorf("warnings = %q; want the shell pre_hook and the missing account", c.Warnings)
+	}
+	if !strings.Contains(strings.Join(plan.Skipped, "\n"), "larger than 1 MiB") {
+		t.Errorf("skipped = %q; want the oversized files named", plan.Skipped)
+	}
+
+	st, err := store.Open(filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	done, err := plan.Apply(ctx, st, time.Second, time.Now())
+	if err != nil || len(done) != 1 {
+		t.Fatalf("Apply: %q, %v", done, err)
+	}
+	files, _, err := st.Current("web.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, _ := os.ReadFile(filepath.Join(live, "fullchain.pem"))
+	if string(files.Fullchain) != string(orig) {
+		t.Error("installed fullchain differs from certbot's")
+	}
+	if s, err := st.LoadSettings("web.example.test"); err != nil || s.Webroot != "/var/www/html" {
+		t.Errorf("stored settings: %+v, %v", s, err)
+	}
+	plan.Skipped = nil
+	if done, err := plan.Apply(ctx, st, time.Second, time.Now()); err != nil || len(done) != 0 || len(plan.Skipped) != 1 {
+		t.Errorf("second Apply: done %q skipped %q, %v; want it skipped", done, plan.Skipped, err)
+	}
+}
+
+// TestCertbotServerFromDir: the account directory names the server.
+func TestCertbotServerFromDir(t *testing.T) {
+	for dir, want := range map[string]string{
+		"/etc/letsencrypt/accounts/acme-v02.api.letsencrypt.org/directory/abc": "https://acme-v02.api.letsencrypt.org/directory",
+		"/x/accounts/127.0.0.1:14000/dir/id":                                   "https://127.0.0.1:14000/dir",
+		"/x/nothing/here":                                                      "",
+	} {
+		if got := certbotServerFromDir(dir); got != want {
+			t.Errorf("certbotServerFromDir(%q) = %q; want %q", dir, got, want)
+		}
+	}
+}
