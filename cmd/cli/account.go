@@ -372,6 +372,7 @@ explicitly (flag or ACMECTL_SERVER), only that server's accounts.`,
 				}
 				return nil
 			}
+			fmt.Fprintf(a.env.Stdout, "%-16s %-50s %s\n", "LABEL", "SERVER", "ACCOUNT URL")
 			for _, m := range list {
 				url := m["url"].(string)
 				if url == "" {

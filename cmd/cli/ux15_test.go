@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/keys"
+	"github.com/acmectl/acmectl/internal/store"
 )
 
 // TestDirectoryTextEAB: external account binding is stated on one line,
@@ -60,6 +65,61 @@ func TestDurationFlags(t *testing.T) {
 		r = runCLI(t, time.Now, nil, append([]string{"reconfigure", "--state-dir", stateDir, "--cert-name", "a.example.test"}, bad...)...)
 		if r.code != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, bad[0]) || !strings.Contains(r.stderr, "like 90s") {
 			t.Errorf("%v: exit %d stderr %q; want 2 and one line naming the flag", bad, r.code, r.stderr)
+		}
+	}
+}
+
+// TestRandomSleepSaysSoOnTerminal: renew's random sleep before the first
+// request to the CA is announced when stderr is a terminal, and stays
+// silent off one (issue 15, item 2).
+func TestRandomSleepSaysSoOnTerminal(t *testing.T) {
+	for _, term := range []bool{true, false} {
+		var errb strings.Builder
+		a := &app{env: &Env{Stderr: &errb, StderrTerminal: term}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel() // the sleep itself ends at once
+		_ = randomSleep(a)(ctx)
+		said := strings.Contains(errb.String(), "before contacting the CA (--no-random-sleep skips)")
+		if said != term {
+			t.Errorf("terminal %v: stderr %q", term, errb.String())
+		}
+	}
+}
+
+// TestAccountListHeader: account list has a header line (issue 15,
+// item 15).
+func TestAccountListHeader(t *testing.T) {
+	state := t.TempDir()
+	st, err := store.Open(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := keys.Generate(keys.EC256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dir = "https://ca.example.test/directory"
+	if err := st.SaveAccount(dir, "default", &store.AccountRecord{URL: "https://ca.example.test/acct/1", DirectoryURL: dir}, key); err != nil {
+		t.Fatal(err)
+	}
+	r := runUX(t, nil, "account", "list", "--state-dir", state)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 2 || strings.Fields(lines[0])[0] != "LABEL" || !strings.Contains(lines[0], "SERVER") ||
+		!strings.HasPrefix(lines[1], "default ") {
+		t.Errorf("account list: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+// TestJSONOneStyle: a success document and an error document (a flag
+// error included) share one style: indented, one document, schema 1
+// (issue 15, item 11).
+func TestJSONOneStyle(t *testing.T) {
+	ok := runUX(t, nil, "version", "--json")
+	bad := runUX(t, nil, "obtain", "--http01", "--json")
+	for _, r := range []cliResult{ok, bad} {
+		if !strings.HasPrefix(r.stdout, "{\n  \"") || strings.Count(r.stdout, "\n}\n") != 1 || !strings.HasSuffix(r.stdout, "\n}\n") ||
+			!strings.Contains(r.stdout, `"schema": 1`) {
+			t.Errorf("document not in the one style (exit %d):\n%s", r.code, r.stdout)
 		}
 	}
 }

@@ -131,3 +131,72 @@ func TestProductionStepKeepsEmail(t *testing.T) {
 		t.Errorf("production account contacts (as the CA has them) = %v; want the email from the settings", acct.Contacts)
 	}
 }
+
+// TestLogLevels: warn is the default level, so directory and account
+// show print nothing on stderr; -v brings the INFO lines back, without
+// duplicates ("certificate issued" once) or empty fields (issue 15,
+// item 1).
+func TestLogLevels(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, quietPebble(nil))
+	r := run(t, nil, l.args("obtain", append(l.http01(), "-d", "verbose.example.test", "-v")...)...)
+	if r.code != 0 || !strings.Contains(r.stderr, "level=INFO") {
+		t.Fatalf("obtain -v: exit %d, stderr %q; want INFO lines", r.code, r.stderr)
+	}
+	if n := strings.Count(r.stderr, "certificate issued"); n > 1 {
+		t.Errorf("\"certificate issued\" logged %d times:\n%s", n, r.stderr)
+	}
+	if strings.Contains(r.stderr, `=""`) {
+		t.Errorf("a log line with an empty field:\n%s", r.stderr)
+	}
+	for _, args := range [][]string{
+		{"directory", "--server", l.p.DirURL, "--ca-bundle", l.p.CABundle},
+		{"account", "show", "--server", l.p.DirURL, "--ca-bundle", l.p.CABundle, "--state-dir", l.state},
+		{"list", "--state-dir", l.state},
+	} {
+		if r := run(t, nil, args...); r.code != 0 || r.stderr != "" || r.stdout == "" {
+			t.Errorf("%v: exit %d, stderr %q; want the result on stdout and nothing on stderr", args, r.code, r.stderr)
+		}
+	}
+}
+
+// TestConfigErrorsExit2: configuration mistakes exit 2 with one line
+// naming the fix, before any order: a --ca-bundle that is no PEM, a CA
+// whose TLS certificate is not trusted, a URL that is no ACME directory,
+// a bad domain name with --cert-name (issue 15, items 5-7).
+func TestConfigErrorsExit2(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, quietPebble(nil))
+	garbage := filepath.Join(t.TempDir(), "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("not a certificate\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	obtain := []string{"obtain", "--state-dir", state, "--accept-tos", "-d", "cfg.example.test", "--http-01", "--http-01-addr", fmt.Sprintf("127.0.0.1:%d", l.p.HTTPPort)}
+	base, _, _ := strings.Cut(l.p.DirURL, "/dir")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--server", l.p.DirURL, "--ca-bundle", garbage}, "--ca-bundle"},
+		{[]string{"--server", l.p.DirURL}, "TLS certificate is not trusted"},
+		{[]string{"--server", base + "/nosuch", "--ca-bundle", l.p.CABundle}, "not an ACME directory"},
+	} {
+		r := run(t, nil, append(obtain, c.args...)...)
+		if r.code != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, "acmectl: ") || !strings.Contains(r.stderr, c.want) ||
+			strings.Contains(r.stderr, "about:blank") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and one line with %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+	l.p.ResetCounts()
+	if r := run(t, nil, "obtain", "--state-dir", state, "--server", l.p.DirURL, "--ca-bundle", l.p.CABundle, "--accept-tos",
+		"-d", "example..com", "--cert-name", "foo", "--http-01"); r.code != 2 || !strings.Contains(r.stderr, `"example..com"`) {
+		t.Errorf("-d example..com --cert-name foo: exit %d, stderr %q; want 2 naming the name", r.code, r.stderr)
+	}
+	if n := l.p.Count("total"); n != 0 {
+		t.Errorf("a bad domain name reached the CA: %v", l.p.Counts())
+	}
+	if _, err := os.Stat(filepath.Join(state, "certificates", "cfg.example.test")); !os.IsNotExist(err) {
+		t.Errorf("a refused obtain left a certificate entry (%v)", err)
+	}
+}
