@@ -16,6 +16,7 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/acmedns"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 )
 
 // The fake follows the acme-dns API as its README documents it (written
@@ -77,7 +78,7 @@ func TestACMEDNS(t *testing.T) {
 	storage := filepath.Join(t.TempDir(), "acmedns.json")
 	newProvider := func(t *testing.T) dns01.Provider {
 		t.Helper()
-		p, err := acmedns.New(providers.Config{Name: "acme-dns", Creds: &creds.Source{Provider: "acme-dns", Getenv: func(k string) string {
+		p, err := registry.New("acme-dns", providers.Config{Creds: &creds.Source{Provider: "acme-dns", Getenv: func(k string) string {
 			return map[string]string{"ACME_DNS_API_BASE": api.URL, "ACME_DNS_STORAGE_PATH": storage}[k]
 		}}})
 		if err != nil {

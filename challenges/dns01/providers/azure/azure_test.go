@@ -33,6 +33,7 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/azure"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 )
 
 const (
@@ -288,7 +289,7 @@ func TestAzure(t *testing.T) {
 		for k, v := range opts {
 			o[k] = v
 		}
-		return azure.New(providers.Config{Name: "azure", Options: o, Creds: &creds.Source{Provider: "azure", Getenv: getenvMap(vars)}})
+		return registry.New("azure", providers.Config{Options: o, Creds: &creds.Source{Provider: "azure", Getenv: getenvMap(vars)}})
 	}
 	mustProvider := func(t *testing.T) dns01.Provider {
 		t.Helper()

@@ -13,9 +13,9 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/creds"
 	"github.com/acmectl/acmectl/challenges/dns01/dnstest"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
-	"github.com/acmectl/acmectl/challenges/dns01/providers/cloudflare"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/cloudflare/cloudflaretest"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 )
 
 // The fake follows Cloudflare's published OpenAPI description
@@ -33,7 +33,7 @@ func TestCloudflare(t *testing.T) {
 		for k, v := range opts {
 			o[k] = v
 		}
-		return cloudflare.New(providers.Config{Name: "cloudflare", Options: o,
+		return registry.New("cloudflare", providers.Config{Options: o,
 			Creds: &creds.Source{Provider: "cloudflare", Getenv: func(k string) string { return env[k] }, INIFile: o["credentials"]}})
 	}
 	must := func(p dns01.Provider, err error) dns01.Provider {

@@ -15,6 +15,7 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/digitalocean"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 )
 
 // The fake follows DigitalOcean's published OpenAPI description
@@ -124,7 +125,7 @@ func TestDigitalOcean(t *testing.T) {
 		for k, v := range opts {
 			o[k] = v
 		}
-		p, err := digitalocean.New(providers.Config{Name: "digitalocean", Options: o,
+		p, err := registry.New("digitalocean", providers.Config{Options: o,
 			Creds: &creds.Source{Provider: "digitalocean", Getenv: func(k string) string {
 				if k == "DO_AUTH_TOKEN" {
 					return tok

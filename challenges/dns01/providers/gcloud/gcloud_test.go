@@ -37,6 +37,7 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/gcloud"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 )
 
 const project = "proj-1"
@@ -335,7 +336,7 @@ func TestGoogleCloudDNS(t *testing.T) {
 		for k, v := range opts {
 			o[k] = v
 		}
-		return gcloud.New(providers.Config{Name: "gcloud", Options: o, Creds: &creds.Source{Provider: "gcloud", Getenv: func(k string) string { return vars[k] }}})
+		return registry.New("gcloud", providers.Config{Options: o, Creds: &creds.Source{Provider: "gcloud", Getenv: func(k string) string { return vars[k] }}})
 	}
 	mustProvider := func(t *testing.T) dns01.Provider {
 		t.Helper()

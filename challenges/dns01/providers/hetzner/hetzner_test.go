@@ -13,8 +13,8 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/creds"
 	"github.com/acmectl/acmectl/challenges/dns01/dnstest"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
-	"github.com/acmectl/acmectl/challenges/dns01/providers/hetzner"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 )
 
 // The fake follows Hetzner's published OpenAPI description of the Cloud
@@ -170,7 +170,7 @@ func TestHetzner(t *testing.T) {
 	// only).
 	api := providertest.StartFake(t, providertest.FakeOptions{Spec: "testdata/openapi.yaml", BasePath: "/v1", Handler: f, UndocumentedStatus: true})
 	newProvider := func(t *testing.T, vars map[string]string) (dns01.Provider, error) {
-		return hetzner.New(providers.Config{Name: "hetzner", Options: map[string]string{"endpoint": api.URL},
+		return registry.New("hetzner", providers.Config{Options: map[string]string{"endpoint": api.URL},
 			Creds: &creds.Source{Provider: "hetzner", Getenv: func(k string) string { return vars[k] }}})
 	}
 	good := map[string]string{"HETZNER_API_TOKEN": token}

@@ -10,8 +10,8 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/creds"
 	"github.com/acmectl/acmectl/challenges/dns01/dnstest"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
-	"github.com/acmectl/acmectl/challenges/dns01/providers/httpreq"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 )
 
 // The webhook follows lego's httpreq protocol (default mode), written down
@@ -56,7 +56,7 @@ func TestHTTPReq(t *testing.T) {
 	hook := &webhook{z: env.Zones, user: "acme", pass: "s3cret"}
 	api := providertest.StartFake(t, providertest.FakeOptions{Spec: "testdata/httpreq.yaml", Handler: hook})
 	newProvider := func(t *testing.T, vars map[string]string) (dns01.Provider, error) {
-		return httpreq.New(providers.Config{Name: "httpreq",
+		return registry.New("httpreq", providers.Config{
 			Creds: &creds.Source{Provider: "httpreq", Getenv: func(k string) string { return vars[k] }}})
 	}
 	good := map[string]string{"HTTPREQ_ENDPOINT": api.URL, "HTTPREQ_USERNAME": "acme", "HTTPREQ_PASSWORD": "s3cret"}

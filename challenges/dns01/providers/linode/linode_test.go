@@ -13,8 +13,8 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/creds"
 	"github.com/acmectl/acmectl/challenges/dns01/dnstest"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
-	"github.com/acmectl/acmectl/challenges/dns01/providers/linode"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 )
 
 // The fake follows Linode's published OpenAPI description
@@ -122,7 +122,7 @@ func TestLinode(t *testing.T) {
 	api := providertest.StartFake(t, providertest.FakeOptions{Spec: "testdata/openapi.yaml", Handler: f, UndocumentedStatus: true})
 	newProvider := func(t *testing.T, tok string) dns01.Provider {
 		t.Helper()
-		p, err := linode.New(providers.Config{Name: "linode", Options: map[string]string{"endpoint": api.URL},
+		p, err := registry.New("linode", providers.Config{Options: map[string]string{"endpoint": api.URL},
 			Creds: &creds.Source{Provider: "linode", Getenv: func(k string) string { return map[string]string{"LINODE_TOKEN": tok}[k] }}})
 		if err != nil {
 			t.Fatal(err)

@@ -30,6 +30,7 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/ovh"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 )
 
 const (
@@ -195,7 +196,7 @@ func TestOVH(t *testing.T) {
 			o[k] = v
 		}
 		src := &creds.Source{Provider: "ovh", Getenv: func(k string) string { return vars[k] }, INIFile: o["credentials"]}
-		return ovh.New(providers.Config{Name: "ovh", Options: o, Creds: src})
+		return registry.New("ovh", providers.Config{Options: o, Creds: src})
 	}
 	mustProvider := func(t *testing.T) dns01.Provider {
 		t.Helper()

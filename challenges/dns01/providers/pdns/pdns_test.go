@@ -16,8 +16,8 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/creds"
 	"github.com/acmectl/acmectl/challenges/dns01/dnstest"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
-	"github.com/acmectl/acmectl/challenges/dns01/providers/pdns"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 	"github.com/acmectl/acmectl/internal/testenv"
 )
 
@@ -115,7 +115,7 @@ func TestPowerDNS(t *testing.T) {
 	srv := startPDNS(t, "example.test", "sub.example.test")
 	env := providertest.NewEnvAt(t, srv.DNS)
 	newProvider := func(t *testing.T, vars, opts map[string]string) (dns01.Provider, error) {
-		return pdns.New(providers.Config{Name: "pdns", Options: opts,
+		return registry.New("pdns", providers.Config{Options: opts,
 			Creds: &creds.Source{Provider: "pdns", Getenv: func(k string) string { return vars[k] }}})
 	}
 	good := map[string]string{"PDNS_API_URL": srv.API, "PDNS_API_KEY": apiKey}

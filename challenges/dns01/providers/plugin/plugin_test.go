@@ -3,6 +3,7 @@ package plugin_test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -13,9 +14,12 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/acmectl/acmectl/challenges/dns01"
+	"github.com/acmectl/acmectl/challenges/dns01/creds"
 	"github.com/acmectl/acmectl/challenges/dns01/dnstest"
+	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/plugin"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 	"github.com/acmectl/acmectl/internal/testenv"
 )
 
@@ -66,10 +70,16 @@ func TestExamplePlugin(t *testing.T) {
 	p := newProvider(t)
 	t.Run("conformance", func(t *testing.T) { dnstest.Run(t, p, "example.test", env.Check) })
 	t.Run("issue, one process per order", func(t *testing.T) {
-		q := newProvider(t)
+		// Built through the registry, as --dns-01 example does.
+		q, err := registry.New("example", providers.Config{UserAgent: "acmectl/test", Logger: log,
+			Creds:   &creds.Source{Getenv: func(k string) string { return map[string]string{plugin.PathEnv: dir, "PATH": "/usr/bin"}[k] }},
+			Environ: []string{"EXAMPLE_DNS_FILE=" + state}})
+		if err != nil {
+			t.Fatal(err)
+		}
 		logs.Reset()
 		env.Issue(t, q, "example.test")
-		q.Close()
+		q.(io.Closer).Close()
 		if n := strings.Count(logs.String(), "dns plugin started"); n != 1 {
 			t.Fatalf("plugin started %d times for one order; want 1\n%s", n, logs.String())
 		}

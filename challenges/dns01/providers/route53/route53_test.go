@@ -26,7 +26,7 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/creds"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
-	"github.com/acmectl/acmectl/challenges/dns01/providers/route53"
+	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 )
 
 const (
@@ -504,7 +504,7 @@ func TestRoute53(t *testing.T) {
 		for k, v := range opts {
 			o[k] = v
 		}
-		return route53.New(providers.Config{Name: "route53", Options: o, Creds: &creds.Source{Provider: "route53", Getenv: func(k string) string { return vars[k] }}})
+		return registry.New("route53", providers.Config{Options: o, Creds: &creds.Source{Provider: "route53", Getenv: func(k string) string { return vars[k] }}})
 	}
 	mustProvider := func(t *testing.T) dns01.Provider {
 		t.Helper()
