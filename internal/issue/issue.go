@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/acmectl/acmectl/client"
@@ -408,8 +409,13 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	if st == nil {
 		st = &store.State{}
 	}
+	// keySaved waits for a new key's pending-key.pem: it is written
+	// while the order is created and must be durable before the order is
+	// recorded (OnOrder) and, without an order URL, before the install.
+	keySaved := func() error { return nil }
+	defer func() { _ = keySaved() }()
 	if csrDER == nil {
-		key, err = e.certKey(req, st)
+		key, keySaved, err = e.certKey(req, st)
 		if err != nil {
 			return nil, err
 		}
@@ -445,6 +451,9 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	}
 	if !req.DryRun {
 		orderReq.OnOrder = func(u string) error {
+			if err := keySaved(); err != nil {
+				return err
+			}
 			if req.OnOrder != nil {
 				if err := req.OnOrder(); err != nil {
 					return err
@@ -455,6 +464,9 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 		}
 	}
 	cert, err := c.Obtain(ctx, acct, orderReq)
+	if err == nil {
+		err = keySaved()
+	}
 	if err != nil {
 		var ag *client.AccountGoneError
 		if (client.OrderIsDead(err) || errors.As(err, &ag)) && st.PendingOrder != nil {
@@ -574,31 +586,36 @@ func sameNames(a, b []string) bool {
 
 // certKey picks the certificate key: the pending one of an interrupted
 // order, the current one with --reuse-key (never after a revocation), or a
-// new one, saved as pending before the order starts.
-func (e *Engine) certKey(req Request, st *store.State) (crypto.Signer, error) {
+// new one, saved as pending. The save (two fsyncs) runs while the order is
+// created; saved waits for it and returns its error (the same every
+// call). The key is only ever used from disk with the pending order that
+// names it, which is recorded after saved returns, so a crash before that
+// leaves nothing that could be used.
+func (e *Engine) certKey(req Request, st *store.State) (key crypto.Signer, saved func() error, err error) {
+	none := func() error { return nil }
 	s := req.Settings
 	if !req.DryRun {
 		if k, err := e.Store.LoadPendingKey(req.Name); err == nil && st.PendingOrder != nil {
-			return k, nil
+			return k, none, nil
 		}
 	}
 	if s.ReuseKey && !st.Revoked {
 		if files, _, err := e.Store.Current(req.Name); err == nil && files.PrivKey != nil {
 			if k, err := keys.ParsePrivateKeyPEM(files.PrivKey); err == nil && keys.KeyTypeOf(k.Public()) == keyTypeOr(s.KeyType) {
-				return k, nil
+				return k, none, nil
 			}
 		}
 	}
 	k, err := keys.Generate(keyTypeOr(s.KeyType))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if !req.DryRun {
-		if err := e.Store.SavePendingKey(req.Name, k); err != nil {
-			return nil, err
-		}
+	if req.DryRun {
+		return k, none, nil
 	}
-	return k, nil
+	done := make(chan error, 1)
+	go func() { done <- e.Store.SavePendingKey(req.Name, k) }()
+	return k, sync.OnceValue(func() error { return <-done }), nil
 }
 
 func keyTypeOr(t string) string {
