@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,26 +149,48 @@ func (r *report) add(what, acmectl, floor, ratio, goal string, ok bool) {
 		r.fails++
 	}
 	if goal == "" {
-		res = ""
+		res = "-"
 	}
-	r.lines = append(r.lines, fmt.Sprintf("%-44s %-16s %-16s %-8s %-12s %s", what, acmectl, floor, ratio, goal, res))
+	r.lines = append(r.lines, fmt.Sprintf("%-46s %-16s %-16s %-8s %-14s %-6s %s", what, acmectl, floor, ratio, goal, res, loadavg()))
+}
+
+// loadavg is the machine's 1-minute load average when a line is added
+// (the measurement just ended): ratios taken on a busy machine are
+// noisier, and the table says how busy it was.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }
 
 func (r *report) note(s string) { r.lines = append(r.lines, "  "+s) }
 
 func (r *report) print(w io.Writer) {
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%-44s %-16s %-16s %-8s %-12s %s\n", "measurement", "acmectl", "floor", "ratio", "goal", "result")
-	fmt.Fprintln(w, strings.Repeat("-", 110))
+	fmt.Fprintf(w, "%-46s %-16s %-16s %-8s %-14s %-6s %s\n", "measurement", "acmectl", "floor", "ratio", "goal", "result", "load")
+	fmt.Fprintln(w, strings.Repeat("-", 120))
 	for _, l := range r.lines {
 		fmt.Fprintln(w, l)
 	}
-	fmt.Fprintln(w, strings.Repeat("-", 110))
+	fmt.Fprintln(w, strings.Repeat("-", 120))
 	if r.fails == 0 {
 		fmt.Fprintln(w, "bench: all targets PASS")
 	} else {
 		fmt.Fprintf(w, "bench: %d target(s) FAIL\n", r.fails)
 	}
+}
+
+// only reports whether section runs: BENCH_ONLY lists the sections to
+// run (init, issuance, requests, renew, noop, others); unset, all run.
+func only(section string) bool {
+	v := os.Getenv("BENCH_ONLY")
+	return v == "" || slices.Contains(strings.Split(v, ","), section)
 }
 
 func iters(def int) int {
@@ -187,12 +210,26 @@ func TestBench(t *testing.T) {
 	rep := &report{}
 	defer rep.print(os.Stdout)
 
-	benchInit(t, rep, acmectl)
-	benchIssuance(t, rep, acmectl, floor)
-	benchRequests(t, rep, acmectl)
-	benchRenew100(t, rep, acmectl, floor)
-	benchNoop10k(t, rep, acmectl)
-	benchOthers(t, rep, floor)
+	start := time.Now()
+	if only("init") {
+		benchInit(t, rep, acmectl)
+	}
+	if only("issuance") {
+		benchIssuance(t, rep, acmectl, floor)
+	}
+	if only("requests") {
+		benchRequests(t, rep, acmectl)
+	}
+	if only("renew") {
+		benchRenew100(t, rep, acmectl, floor)
+	}
+	if only("noop") {
+		benchNoop10k(t, rep, acmectl)
+	}
+	if only("others") && os.Getenv("OTHERS") != "0" {
+		benchOthers(t, rep, floor)
+	}
+	rep.note(fmt.Sprintf("bench took %s; %d CPUs", time.Since(start).Round(time.Second), runtime.NumCPU()))
 	// A failed target is reported in the table (and by scripts/bench.sh's
 	// exit status), not as a test failure: that would dump every server's
 	// log.
@@ -318,7 +355,11 @@ func benchRequests(t *testing.T, rep *report, acmectl string) {
 
 // benchRenew100: `renew --force` of 100 certificates (webroot behind
 // nginx) against the floor's in-process loop of the same 100 issuances at
-// the same parallelism, for several --parallel values.
+// the same parallelism, for several --parallel values. Runs alternate
+// (acmectl, floor, then floor, acmectl, ...) so that a change in the
+// machine's load hits both sides; the default parallelism, the one with a
+// goal, is measured three times (BENCH_RENEW_RUNS) and compared by
+// medians, the others once.
 func benchRenew100(t *testing.T, rep *report, acmectl, floor string) {
 	p := pebble(t, nil)
 	dir := t.TempDir()
@@ -342,24 +383,71 @@ func benchRenew100(t *testing.T, rep *report, acmectl, floor string) {
 		pars = append(pars, def)
 		slices.Sort(pars)
 	}
-	for _, par := range pars {
+	defRuns := 3
+	if v, err := strconv.Atoi(os.Getenv("BENCH_RENEW_RUNS")); err == nil && v > 0 {
+		defRuns = v
+	}
+	type side struct {
+		wall, cpu []time.Duration
+		req       int
+		rssKiB    int64
+	}
+	runAcmectl := func(par int, s *side) {
 		before := p.Count("total")
-		a := runProc(t, env, acmectl, "renew", "--state-dir", state, "--force", "--no-random-sleep", "--quiet", "--parallel", strconv.Itoa(par))
-		areq := p.Count("total") - before
-		before = p.Count("total")
-		f := runProc(t, env, floor, "-directory", p.DirURL, "-ca-bundle", p.CABundle, "-account", acct, "-webroot", webroot,
+		r := runProc(t, env, acmectl, "renew", "--state-dir", state, "--force", "--no-random-sleep", "--quiet", "--parallel", strconv.Itoa(par))
+		s.req = p.Count("total") - before
+		s.wall, s.cpu, s.rssKiB = append(s.wall, r.wall), append(s.cpu, r.cpu), max(s.rssKiB, r.rssKiB)
+	}
+	runFloor := func(par int, s *side) {
+		before := p.Count("total")
+		r := runProc(t, env, floor, "-directory", p.DirURL, "-ca-bundle", p.CABundle, "-account", acct, "-webroot", webroot,
 			"-name", "floor%03d.example.test", "-n", strconv.Itoa(n), "-parallel", strconv.Itoa(par))
-		freq := p.Count("total") - before
-		r := float64(a.wall) / float64(f.wall)
+		s.req = p.Count("total") - before
+		s.wall, s.cpu, s.rssKiB = append(s.wall, r.wall), append(s.cpu, r.cpu), max(s.rssKiB, r.rssKiB)
+	}
+	for _, par := range pars {
+		var a, f side
+		runs := 1
+		if par == def {
+			runs = defRuns
+		}
+		for i := range runs {
+			if i%2 == 0 {
+				runAcmectl(par, &a)
+				runFloor(par, &f)
+			} else {
+				runFloor(par, &f)
+				runAcmectl(par, &a)
+			}
+		}
+		r := float64(median(a.wall)) / float64(median(f.wall))
 		what := fmt.Sprintf("renew --force of 100, --parallel %d", par)
 		goal := ""
 		if par == def {
 			what += " (default)"
 			goal = "<= 1.3x"
 		}
-		rep.add(what, ms(a.wall), ms(f.wall), fmt.Sprintf("%.2fx", r), goal, r <= 1.3)
-		rep.note(fmt.Sprintf("CPU acmectl %s floor %s; requests %d / %d; peak RSS %.1f MB", ms(a.cpu), ms(f.cpu), areq, freq, float64(a.rssKiB)/1024))
+		label := ms(median(a.wall))
+		if runs > 1 {
+			what += fmt.Sprintf(", median of %d", runs)
+		}
+		rep.add(what, label, ms(median(f.wall)), fmt.Sprintf("%.2fx", r), goal, goal == "" || r <= 1.3)
+		rep.note(fmt.Sprintf("CPU user+sys acmectl %s floor %s (%.2fx); requests %d / %d; peak RSS %.1f MB / %.1f MB",
+			ms(median(a.cpu)), ms(median(f.cpu)), float64(median(a.cpu))/float64(median(f.cpu)), a.req, f.req,
+			float64(a.rssKiB)/1024, float64(f.rssKiB)/1024))
+		if runs > 1 {
+			rep.note(fmt.Sprintf("walls acmectl %s; floor %s", mss(a.wall), mss(f.wall)))
+		}
 	}
+}
+
+// mss lists durations in ms.
+func mss(ds []time.Duration) string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, fmt.Sprintf("%.0f", float64(d.Microseconds())/1000))
+	}
+	return strings.Join(out, " ") + " ms"
 }
 
 // defaultParallel reads renew's --parallel default from its help.
@@ -450,9 +538,6 @@ func copyTree(src, dst string) error {
 // benchOthers: lego and certbot, one issuance with an existing account
 // each (where installed), against the floor in the same Pebble.
 func benchOthers(t *testing.T, rep *report, floor string) {
-	if os.Getenv("OTHERS") == "0" {
-		return
-	}
 	type other struct {
 		name string
 		args func(p *testenv.Pebble, dir string) []string
