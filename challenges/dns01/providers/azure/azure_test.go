@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -253,15 +252,7 @@ func openAPI3(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := json.Marshal(doc3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "dns-2018-05-01.openapi3.json")
-	if err := os.WriteFile(p, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return providertest.SpecFile(t, "dns-2018-05-01.openapi3.json", doc3)
 }
 
 func getenvMap(m map[string]string) func(string) string {

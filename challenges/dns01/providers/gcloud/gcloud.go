@@ -70,8 +70,7 @@ type Provider struct {
 	zoneID    string // managed zone name, when configured
 	ttl       int
 	finder    providers.ZoneFinder
-
-	locks sync.Map // "zone/name" → *sync.Mutex
+	providers.SetAPI
 }
 
 var (
@@ -128,6 +127,7 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 	p.api = providers.API{Provider: name, Base: u, Client: cfg.Client(), UserAgent: cfg.UserAgent, Logger: cfg.Log(),
 		CredentialFrom: p.from, Message: googleErrorMessage}
 	p.finder = providers.ZoneFinder{Provider: name, Fixed: zoneOpt.Value, Lookup: p.lookupZone}
+	p.SetAPI = providers.SetAPI{Zones: &p.finder, Change: p.change}
 	return p, nil
 }
 
@@ -290,30 +290,6 @@ func (p *Provider) lookupZone(ctx context.Context, name string) (providers.Zone,
 	return found, found.ID != "", nil
 }
 
-// SetTXT adds value to the TXT set at fqdn (a read, one change, polls
-// until it is done).
-func (p *Provider) SetTXT(ctx context.Context, fqdn, value string) error {
-	return p.change(ctx, fqdn, value, true)
-}
-
-// DeleteTXT removes value from the TXT set at fqdn; a missing value is not
-// an error.
-func (p *Provider) DeleteTXT(ctx context.Context, fqdn, value string) error {
-	return p.change(ctx, fqdn, value, false)
-}
-
-// KnownZone returns the managed zone's DNS name holding fqdn.
-func (p *Provider) KnownZone(ctx context.Context, fqdn string) (string, bool, error) {
-	return p.finder.Known(ctx, fqdn)
-}
-
-// CheckAccess checks the credentials and finds the zone holding fqdn,
-// changing nothing.
-func (p *Provider) CheckAccess(ctx context.Context, fqdn string) error {
-	_, err := p.finder.Find(ctx, fqdn)
-	return err
-}
-
 type rrset struct {
 	Kind    string   `json:"kind,omitempty"`
 	Name    string   `json:"name"`
@@ -330,19 +306,15 @@ type change struct {
 	Status    string  `json:"status,omitempty"`
 }
 
-func (p *Provider) change(ctx context.Context, fqdn, value string, add bool) error {
+// change adds (add) or removes value in the TXT set at fqdn of zone z (a
+// read, one change, polls until it is done); providers.SetAPI holds the
+// name's lock.
+func (p *Provider) change(ctx context.Context, z providers.Zone, fqdn, value string, add bool) error {
 	op := "delete"
 	if add {
 		op = "add"
 	}
-	z, err := p.finder.Find(ctx, fqdn)
-	if err != nil {
-		return err
-	}
 	name := providers.Unfqdn(fqdn) + "."
-	mu, _ := p.locks.LoadOrStore(z.ID+"/"+name, new(sync.Mutex))
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
 	api, project, err := p.authorized(ctx)
 	if err != nil {
 		return err

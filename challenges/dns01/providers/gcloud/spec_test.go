@@ -3,8 +3,9 @@ package gcloud_test
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
 )
 
 // openAPI3 converts the committed part of Google's discovery document
@@ -88,18 +89,10 @@ func openAPI3(t *testing.T, file string) string {
 			paths["/"+m.Path][map[string]string{"GET": "get", "POST": "post", "PUT": "put", "PATCH": "patch", "DELETE": "delete"}[m.HTTPMethod]] = op
 		}
 	}
-	out, err := json.Marshal(map[string]any{
+	return providertest.SpecFile(t, "dns-v1.openapi3.json", map[string]any{
 		"openapi": "3.0.3", "info": map[string]any{"title": "Cloud DNS API (converted from discovery dns:v1)", "version": "v1"},
 		"paths": paths, "components": map[string]any{"schemas": schemas},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "dns-v1.openapi3.json")
-	if err := os.WriteFile(p, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 type discoveryConverter struct {

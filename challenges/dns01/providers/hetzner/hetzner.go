@@ -35,6 +35,7 @@ func tokenItem() creds.Item {
 type Provider struct {
 	api   *providers.API
 	zones *providers.ZoneFinder
+	providers.SetAPI
 }
 
 var (
@@ -64,6 +65,10 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 		Logger: cfg.Log(), CredentialFrom: tok.From, Message: message,
 		Authorize: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok.Value) }}}
 	p.zones = &providers.ZoneFinder{Provider: cfg.Name, Fixed: cfg.Options["zone"], Lookup: p.lookupZone}
+	p.SetAPI = providers.SetAPI{Zones: p.zones, Change: p.change, Atomic: true, Read: func(ctx context.Context, zone providers.Zone, fqdn string) error {
+		_, err := p.values(ctx, zone, fqdn)
+		return err
+	}}
 	return p, nil
 }
 
@@ -142,18 +147,19 @@ type action struct {
 	} `json:"error"`
 }
 
-// change runs add_records or remove_records with value and waits for the
-// Action to finish.
-func (p *Provider) change(ctx context.Context, fqdn, value, what string) error {
-	zone, err := p.zones.Find(ctx, fqdn)
-	if err != nil {
-		return err
+// change runs add_records (add) or remove_records with value and waits
+// for the Action to finish. Hetzner applies each action atomically: no
+// lock (providers.SetAPI.Atomic).
+func (p *Provider) change(ctx context.Context, zone providers.Zone, fqdn, value string, add bool) error {
+	what := "remove_records"
+	if add {
+		what = "add_records"
 	}
 	have, err := p.values(ctx, zone, fqdn)
 	if err != nil {
 		return err
 	}
-	if slices.Contains(have, value) == (what == "add_records") {
+	if slices.Contains(have, value) == add {
 		return nil // already as wanted
 	}
 	var out struct {
@@ -198,29 +204,4 @@ func (p *Provider) wait(ctx context.Context, a action) error {
 		}
 		a = out.Action
 	}
-}
-
-// SetTXT adds value to the TXT RRSet at fqdn (created when missing).
-func (p *Provider) SetTXT(ctx context.Context, fqdn, value string) error {
-	return p.change(ctx, fqdn, value, "add_records")
-}
-
-// DeleteTXT removes value from the TXT RRSet at fqdn.
-func (p *Provider) DeleteTXT(ctx context.Context, fqdn, value string) error {
-	return p.change(ctx, fqdn, value, "remove_records")
-}
-
-// KnownZone implements dns01.ZoneKnower.
-func (p *Provider) KnownZone(ctx context.Context, fqdn string) (string, bool, error) {
-	return p.zones.Known(ctx, fqdn)
-}
-
-// CheckAccess finds the zone and reads the TXT RRSet at fqdn.
-func (p *Provider) CheckAccess(ctx context.Context, fqdn string) error {
-	zone, err := p.zones.Find(ctx, fqdn)
-	if err != nil {
-		return err
-	}
-	_, err = p.values(ctx, zone, fqdn)
-	return err
 }

@@ -3,9 +3,10 @@ package ovh_test
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
 )
 
 // ovhSchema is OVH's own API description format (the published
@@ -149,18 +150,10 @@ func openAPI3(t *testing.T, files ...string) string {
 			}
 		}
 	}
-	out, err := json.Marshal(map[string]any{
+	return providertest.SpecFile(t, "ovh.openapi3.json", map[string]any{
 		"openapi": "3.0.3", "info": map[string]any{"title": "OVHcloud API (converted from its schema documents)", "version": "1.0"},
 		"paths": paths, "components": map[string]any{"schemas": schemas},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "ovh.openapi3.json")
-	if err := os.WriteFile(p, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 type ovhConverter struct {

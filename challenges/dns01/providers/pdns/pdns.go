@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/acmectl/acmectl/challenges/dns01"
 	"github.com/acmectl/acmectl/challenges/dns01/creds"
@@ -38,13 +37,11 @@ func serverItem() creds.Item {
 
 // Provider changes TXT rrsets through the PowerDNS API.
 type Provider struct {
-	api    *providers.API
-	server string // path prefix /api/v1/servers/{server-id}
-	ttl    int
-	zones  *providers.ZoneFinder
-
-	mu    sync.Mutex
-	names map[string]*sync.Mutex // per record name: one read-modify-write at a time
+	api              *providers.API
+	server           string // path prefix /api/v1/servers/{server-id}
+	ttl              int
+	zones            *providers.ZoneFinder
+	providers.SetAPI // one read-modify-write per record name at a time
 }
 
 var (
@@ -93,9 +90,12 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 			Authorize: func(r *http.Request) { r.Header.Set("X-API-Key", key.Value) }},
 		server: "/api/v1/servers/" + url.PathEscape(server.Value),
 		ttl:    ttl,
-		names:  map[string]*sync.Mutex{},
 	}
 	p.zones = &providers.ZoneFinder{Provider: cfg.Name, Fixed: cfg.Options["zone"], Lookup: p.lookupZone}
+	p.SetAPI = providers.SetAPI{Zones: p.zones, Change: p.change, Read: func(ctx context.Context, zone providers.Zone, fqdn string) error {
+		_, err := p.values(ctx, zone, strings.ToLower(fqdn))
+		return err
+	}}
 	return p, nil
 }
 
@@ -166,26 +166,10 @@ func (p *Provider) values(ctx context.Context, zone providers.Zone, fqdn string)
 	return out, nil
 }
 
-func (p *Provider) lock(fqdn string) func() {
-	p.mu.Lock()
-	m, ok := p.names[fqdn]
-	if !ok {
-		m = &sync.Mutex{}
-		p.names[fqdn] = m
-	}
-	p.mu.Unlock()
-	m.Lock()
-	return m.Unlock
-}
-
-// change adds (add) or removes value in the TXT rrset at fqdn.
-func (p *Provider) change(ctx context.Context, fqdn, value string, add bool) error {
+// change adds (add) or removes value in the TXT rrset at fqdn of zone
+// (providers.SetAPI holds the name's lock).
+func (p *Provider) change(ctx context.Context, zone providers.Zone, fqdn, value string, add bool) error {
 	fqdn = strings.ToLower(fqdn)
-	zone, err := p.zones.Find(ctx, fqdn)
-	if err != nil {
-		return err
-	}
-	defer p.lock(fqdn)()
 	have, err := p.values(ctx, zone, fqdn)
 	if err != nil {
 		return err
@@ -205,29 +189,4 @@ func (p *Provider) change(ctx context.Context, fqdn, value string, add bool) err
 		set = rrset{Name: fqdn, Type: "TXT", ChangeType: "DELETE", Records: []record{}}
 	}
 	return p.api.Do(ctx, http.MethodPatch, p.server+"/zones/"+url.PathEscape(zone.ID), map[string]any{"rrsets": []rrset{set}}, nil)
-}
-
-// SetTXT adds value to the TXT rrset at fqdn.
-func (p *Provider) SetTXT(ctx context.Context, fqdn, value string) error {
-	return p.change(ctx, fqdn, value, true)
-}
-
-// DeleteTXT removes value from the TXT rrset at fqdn.
-func (p *Provider) DeleteTXT(ctx context.Context, fqdn, value string) error {
-	return p.change(ctx, fqdn, value, false)
-}
-
-// KnownZone implements dns01.ZoneKnower.
-func (p *Provider) KnownZone(ctx context.Context, fqdn string) (string, bool, error) {
-	return p.zones.Known(ctx, fqdn)
-}
-
-// CheckAccess finds the zone and reads the TXT rrset at fqdn.
-func (p *Provider) CheckAccess(ctx context.Context, fqdn string) error {
-	zone, err := p.zones.Find(ctx, fqdn)
-	if err != nil {
-		return err
-	}
-	_, err = p.values(ctx, zone, strings.ToLower(fqdn))
-	return err
 }

@@ -3,10 +3,13 @@ package providertest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -73,6 +76,22 @@ func LoadSpec(t testing.TB, path string) *openapi3.T {
 		t.Fatalf("OpenAPI document %s is invalid: %v", path, err)
 	}
 	return doc
+}
+
+// SpecFile writes doc (an OpenAPI 3 document as Go values, converted at
+// test time from a provider's own description format) as JSON to a file
+// named name in a temporary directory, for FakeOptions.Spec.
+func SpecFile(t testing.TB, name string, doc any) string {
+	t.Helper()
+	out, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // StartFake serves opts.Handler on 127.0.0.1 behind the validator until

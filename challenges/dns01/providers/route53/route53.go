@@ -32,7 +32,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -94,8 +93,7 @@ type Provider struct {
 	ttl     int
 	wait    bool
 	finder  providers.ZoneFinder
-
-	locks sync.Map // zone/name → *sync.Mutex
+	providers.SetAPI
 }
 
 var (
@@ -157,6 +155,7 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 		return nil, err
 	}
 	p.finder = providers.ZoneFinder{Provider: name, Fixed: zone, Lookup: p.lookupZone}
+	p.SetAPI = providers.SetAPI{Zones: &p.finder, Change: p.change}
 	if zoneID != "" {
 		id := strings.TrimPrefix(zoneID, "/hostedzone/")
 		p.finder.Lookup = func(ctx context.Context, name string) (providers.Zone, bool, error) {
@@ -164,30 +163,6 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 		}
 	}
 	return p, nil
-}
-
-// SetTXT adds value to the TXT set at fqdn (a read, one change batch,
-// then polls until the change is INSYNC).
-func (p *Provider) SetTXT(ctx context.Context, fqdn, value string) error {
-	return p.change(ctx, fqdn, value, true)
-}
-
-// DeleteTXT removes value from the TXT set at fqdn; a missing value is not
-// an error.
-func (p *Provider) DeleteTXT(ctx context.Context, fqdn, value string) error {
-	return p.change(ctx, fqdn, value, false)
-}
-
-// KnownZone returns the hosted zone's name holding fqdn.
-func (p *Provider) KnownZone(ctx context.Context, fqdn string) (string, bool, error) {
-	return p.finder.Known(ctx, fqdn)
-}
-
-// CheckAccess checks the credentials and finds the hosted zone, changing
-// nothing.
-func (p *Provider) CheckAccess(ctx context.Context, fqdn string) error {
-	_, err := p.finder.Find(ctx, fqdn)
-	return err
 }
 
 type hostedZone struct {
@@ -265,19 +240,15 @@ type changeInfo struct {
 	Status string `xml:"Status"`
 }
 
-func (p *Provider) change(ctx context.Context, fqdn, value string, add bool) error {
+// change adds (add) or removes value in the TXT set at fqdn of hosted zone
+// z (a read, one change batch, then polls until the change is INSYNC);
+// providers.SetAPI holds the name's lock.
+func (p *Provider) change(ctx context.Context, z providers.Zone, fqdn, value string, add bool) error {
 	op := "delete"
 	if add {
 		op = "add"
 	}
-	z, err := p.finder.Find(ctx, fqdn)
-	if err != nil {
-		return err
-	}
 	name := providers.Unfqdn(fqdn) + "."
-	mu, _ := p.locks.LoadOrStore(z.ID+"/"+name, new(sync.Mutex))
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
 	zpath := "/" + APIVersion + "/hostedzone/" + url.PathEscape(z.ID)
 	for attempt := 1; ; attempt++ {
 		var res struct {
