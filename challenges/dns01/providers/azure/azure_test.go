@@ -23,16 +23,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi2"
 	"github.com/getkin/kin-openapi/openapi2conv"
 
 	"github.com/acmectl/acmectl/challenges/dns01"
-	"github.com/acmectl/acmectl/challenges/dns01/creds"
-	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/azure"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
-	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 )
 
 const (
@@ -255,10 +253,6 @@ func openAPI3(t *testing.T) string {
 	return providertest.SpecFile(t, "dns-2018-05-01.openapi3.json", doc3)
 }
 
-func getenvMap(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
 func TestAzure(t *testing.T) {
 	env := providertest.NewEnv(t, "example.test", "another.test", "zzz.test")
 	var tok atomic.Value
@@ -275,21 +269,11 @@ func TestAzure(t *testing.T) {
 		"AZURE_CLIENT_ID": client, "AZURE_TENANT_ID": tenant, "AZURE_CLIENT_SECRET": secret,
 		"AZURE_SUBSCRIPTION_ID": sub, "AZURE_AUTHORITY_HOST": ts.URL,
 	}
-	newProvider := func(t *testing.T, vars map[string]string, opts map[string]string) (dns01.Provider, error) {
-		o := map[string]string{"endpoint": fake.URL}
-		for k, v := range opts {
-			o[k] = v
-		}
-		return registry.New("azure", providers.Config{Options: o, Creds: &creds.Source{Provider: "azure", Getenv: getenvMap(vars)}})
+	base := map[string]string{"endpoint": fake.URL}
+	newProvider := func(_ *testing.T, vars, opts map[string]string) (dns01.Provider, error) {
+		return providertest.Build("azure", base, opts, vars)
 	}
-	mustProvider := func(t *testing.T) dns01.Provider {
-		t.Helper()
-		p, err := newProvider(t, vars, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	mustProvider := func(t *testing.T) dns01.Provider { return providertest.MustBuild(t, "azure", base, nil, vars) }
 	p := mustProvider(t)
 
 	env.Common(t, "example.test", mustProvider)
@@ -335,23 +319,13 @@ func TestAzure(t *testing.T) {
 			func() int { arm.mu.Lock(); defer arm.mu.Unlock(); return arm.preconFail })
 	})
 	t.Run("rate limited: Retry-After followed", func(t *testing.T) {
-		fake.Inject(providertest.Injected{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}},
+		env.RateLimited(t, p, fake, providertest.Injected{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}},
 			Body:  `{"error":{"code":"TooManyRequests","message":"The request is being throttled."}}`,
-			Match: "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/dnsZones/{zoneName}/{recordType}/{relativeRecordSetName}"})
-		name := "_acme-challenge.throttled.example.test."
-		if err := p.SetTXT(t.Context(), name, "v"); err != nil {
-			t.Fatal(err)
-		}
-		if got := env.Check(name); !slices.Equal(got, []string{"v"}) {
-			t.Fatalf("TXT = %q", got)
-		}
-		_ = p.DeleteTXT(t.Context(), name, "v")
+			Match: "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/dnsZones/{zoneName}/{recordType}/{relativeRecordSetName}"},
+			"_acme-challenge.throttled.example.test.", time.Now().Add(time.Second))
 	})
 	t.Run("zone not found", func(t *testing.T) {
-		err := p.SetTXT(t.Context(), "_acme-challenge.www.nowhere.test.", "v")
-		if err == nil || !strings.Contains(err.Error(), "azure: add TXT _acme-challenge.www.nowhere.test.: no zone holding it in subscription "+sub) {
-			t.Fatalf("err = %v", err)
-		}
+		providertest.ZoneNotFound(t, p, "_acme-challenge.www.nowhere.test.", "azure: add TXT _acme-challenge.www.nowhere.test.: no zone holding it in subscription "+sub)
 	})
 	t.Run("bad secret: one line naming the variable", func(t *testing.T) {
 		bad := map[string]string{}

@@ -182,10 +182,7 @@ func TestDigitalOcean(t *testing.T) {
 		}
 	})
 	t.Run("zone not found", func(t *testing.T) {
-		err := p.SetTXT(t.Context(), "_acme-challenge.www.other.test.", "v")
-		if err == nil || !strings.Contains(err.Error(), "digitalocean: no zone holding _acme-challenge.www.other.test in this account (tried _acme-challenge.www.other.test, www.other.test, other.test)") {
-			t.Fatalf("err = %v", err)
-		}
+		providertest.ZoneNotFound(t, p, "_acme-challenge.www.other.test.", "digitalocean: no zone holding _acme-challenge.www.other.test in this account (tried _acme-challenge.www.other.test, www.other.test, other.test)")
 	})
 	t.Run("record already exists", func(t *testing.T) {
 		name := "_acme-challenge.exists.example.test."
@@ -202,19 +199,9 @@ func TestDigitalOcean(t *testing.T) {
 	t.Run("rate limited", func(t *testing.T) {
 		resetAt := time.Unix(time.Now().Unix()+1, 0) // the next whole second
 		reset := strconv.FormatInt(resetAt.Unix(), 10)
-		api.Inject(providertest.Injected{Status: 429, Header: http.Header{"Ratelimit-Limit": {"5000"}, "Ratelimit-Remaining": {"0"}, "Ratelimit-Reset": {reset}},
-			Body: `{"id": "too_many_requests", "message": "API rate limit exceeded."}`, Match: "GET /v2/domains/{domain_name}"})
-		gets := api.Count("GET /v2/domains/{domain_name}")
 		q := newProvider(t, token, nil) // a fresh zone cache
-		if err := q.SetTXT(t.Context(), "_acme-challenge.rl.example.test.", "v"); err != nil {
-			t.Fatal(err)
-		}
-		if api.Count("GET /v2/domains/{domain_name}") < gets+2 {
-			t.Fatal("no retry after 429")
-		}
-		if now := time.Now(); now.Before(resetAt) {
-			t.Fatalf("done at %v, before ratelimit-reset %v", now, resetAt)
-		}
-		_ = q.DeleteTXT(t.Context(), "_acme-challenge.rl.example.test.", "v")
+		env.RateLimited(t, q, api, providertest.Injected{Status: 429, Header: http.Header{"Ratelimit-Limit": {"5000"}, "Ratelimit-Remaining": {"0"}, "Ratelimit-Reset": {reset}},
+			Body: `{"id": "too_many_requests", "message": "API rate limit exceeded."}`, Match: "GET /v2/domains/{domain_name}"},
+			"_acme-challenge.rl.example.test.", resetAt)
 	})
 }

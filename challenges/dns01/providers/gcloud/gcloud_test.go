@@ -28,16 +28,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/acmectl/acmectl/challenges/dns01"
-	"github.com/acmectl/acmectl/challenges/dns01/creds"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/gcloud"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
-	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 )
 
 const project = "proj-1"
@@ -331,21 +330,11 @@ func TestGoogleCloudDNS(t *testing.T) {
 	sa := keyFile(t, key, email, ts.URL+"/token")
 
 	vars := map[string]string{"GCE_SERVICE_ACCOUNT_FILE": sa}
-	newProvider := func(vars map[string]string, opts map[string]string) (dns01.Provider, error) {
-		o := map[string]string{"endpoint": strings.TrimSuffix(fake.URL, "/")}
-		for k, v := range opts {
-			o[k] = v
-		}
-		return registry.New("gcloud", providers.Config{Options: o, Creds: &creds.Source{Provider: "gcloud", Getenv: func(k string) string { return vars[k] }}})
+	base := map[string]string{"endpoint": strings.TrimSuffix(fake.URL, "/")}
+	newProvider := func(vars, opts map[string]string) (dns01.Provider, error) {
+		return providertest.Build("gcloud", base, opts, vars)
 	}
-	mustProvider := func(t *testing.T) dns01.Provider {
-		t.Helper()
-		p, err := newProvider(vars, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	mustProvider := func(t *testing.T) dns01.Provider { return providertest.MustBuild(t, "gcloud", base, nil, vars) }
 	p := mustProvider(t)
 
 	env.Common(t, "example.test", mustProvider)
@@ -378,23 +367,13 @@ func TestGoogleCloudDNS(t *testing.T) {
 			func() int { f.mu.Lock(); defer f.mu.Unlock(); return f.conflicts })
 	})
 	t.Run("rate limited: Retry-After followed", func(t *testing.T) {
-		fake.Inject(providertest.Injected{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}},
+		env.RateLimited(t, p, fake, providertest.Injected{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}},
 			Body:  `{"error":{"code":429,"message":"Quota exceeded","errors":[{"domain":"usageLimits","reason":"rateLimitExceeded"}]}}`,
-			Match: "POST /dns/v1/projects/{project}/managedZones/{managedZone}/changes"})
-		name := "_acme-challenge.throttled.example.test."
-		if err := p.SetTXT(t.Context(), name, "v"); err != nil {
-			t.Fatal(err)
-		}
-		if got := env.Check(name); !slices.Equal(got, []string{"v"}) {
-			t.Fatalf("TXT = %q", got)
-		}
-		_ = p.DeleteTXT(t.Context(), name, "v")
+			Match: "POST /dns/v1/projects/{project}/managedZones/{managedZone}/changes"},
+			"_acme-challenge.throttled.example.test.", time.Now().Add(time.Second))
 	})
 	t.Run("zone not found", func(t *testing.T) {
-		err := p.SetTXT(t.Context(), "_acme-challenge.www.nowhere.test.", "v")
-		if err == nil || !strings.HasPrefix(err.Error(), "gcloud: no zone holding _acme-challenge.www.nowhere.test") {
-			t.Fatalf("err = %v", err)
-		}
+		providertest.ZoneNotFound(t, p, "_acme-challenge.www.nowhere.test.", "gcloud: no zone holding _acme-challenge.www.nowhere.test")
 	})
 	t.Run("key not accepted: one line naming the variable", func(t *testing.T) {
 		other, _ := rsa.GenerateKey(rand.Reader, 2048)

@@ -212,10 +212,7 @@ func TestHetzner(t *testing.T) {
 		}
 	})
 	t.Run("zone not found", func(t *testing.T) {
-		err := p.SetTXT(t.Context(), "_acme-challenge.other.test.", "v")
-		if err == nil || !strings.Contains(err.Error(), "hetzner: no zone holding _acme-challenge.other.test in this account") {
-			t.Fatalf("err = %v", err)
-		}
+		providertest.ZoneNotFound(t, p, "_acme-challenge.other.test.", "hetzner: no zone holding _acme-challenge.other.test in this account")
 	})
 	t.Run("record already exists", func(t *testing.T) {
 		name := "_acme-challenge.exists.example.test."
@@ -228,15 +225,9 @@ func TestHetzner(t *testing.T) {
 	})
 	t.Run("rate limited", func(t *testing.T) {
 		resetAt := time.Unix(time.Now().Unix()+1, 0)
-		api.Inject(providertest.Injected{Status: 429, Match: "POST /zones/{id_or_name}/rrsets/{rr_name}/{rr_type}/actions/add_records",
+		env.RateLimited(t, p, api, providertest.Injected{Status: 429, Match: "POST /zones/{id_or_name}/rrsets/{rr_name}/{rr_type}/actions/add_records",
 			Header: http.Header{"Ratelimit-Limit": {"3600"}, "Ratelimit-Remaining": {"0"}, "Ratelimit-Reset": {strconv.FormatInt(resetAt.Unix(), 10)}},
-			Body:   `{"error": {"code": "rate_limit_exceeded", "message": "limit of 3600 requests per hour reached", "details": {}}}`})
-		if err := p.SetTXT(t.Context(), "_acme-challenge.rl.example.test.", "v"); err != nil {
-			t.Fatal(err)
-		}
-		if now := time.Now(); now.Before(resetAt) {
-			t.Fatalf("retried at %v, before RateLimit-Reset %v", now, resetAt)
-		}
-		_ = p.DeleteTXT(t.Context(), "_acme-challenge.rl.example.test.", "v")
+			Body:   `{"error": {"code": "rate_limit_exceeded", "message": "limit of 3600 requests per hour reached", "details": {}}}`},
+			"_acme-challenge.rl.example.test.", resetAt)
 	})
 }

@@ -165,10 +165,7 @@ func TestLinode(t *testing.T) {
 		}
 	})
 	t.Run("zone not found", func(t *testing.T) {
-		err := p.SetTXT(t.Context(), "_acme-challenge.other.test.", "v")
-		if err == nil || !strings.Contains(err.Error(), "linode: no zone holding _acme-challenge.other.test in this account") {
-			t.Fatalf("err = %v", err)
-		}
+		providertest.ZoneNotFound(t, p, "_acme-challenge.other.test.", "linode: no zone holding _acme-challenge.other.test in this account")
 	})
 	t.Run("record already exists", func(t *testing.T) {
 		name := "_acme-challenge.exists.example.test."
@@ -180,15 +177,7 @@ func TestLinode(t *testing.T) {
 		_ = p.DeleteTXT(t.Context(), name, "there")
 	})
 	t.Run("rate limited", func(t *testing.T) {
-		api.Inject(providertest.Injected{Status: 429, Header: http.Header{"Retry-After": {"1"}}, Match: "POST /{apiVersion}/domains/{domainId}/records",
-			Body: `{"errors": [{"reason": "Too Many Requests"}]}`})
-		start := time.Now()
-		if err := p.SetTXT(t.Context(), "_acme-challenge.rl.example.test.", "v"); err != nil {
-			t.Fatal(err)
-		}
-		if d := time.Since(start); d < time.Second {
-			t.Fatalf("retried after %v, before Retry-After: 1", d)
-		}
-		_ = p.DeleteTXT(t.Context(), "_acme-challenge.rl.example.test.", "v")
+		env.RateLimited(t, p, api, providertest.Injected{Status: 429, Header: http.Header{"Retry-After": {"1"}}, Match: "POST /{apiVersion}/domains/{domainId}/records",
+			Body: `{"errors": [{"reason": "Too Many Requests"}]}`}, "_acme-challenge.rl.example.test.", time.Now().Add(time.Second))
 	})
 }

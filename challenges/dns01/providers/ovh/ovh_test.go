@@ -30,7 +30,6 @@ import (
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/ovh"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
-	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 )
 
 const (
@@ -190,22 +189,11 @@ func TestOVH(t *testing.T) {
 	t.Cleanup(tokens.Close)
 
 	vars := map[string]string{"OVH_APPLICATION_KEY": appKey, "OVH_APPLICATION_SECRET": appSecret, "OVH_CONSUMER_KEY": consumer}
+	base := map[string]string{"endpoint": fake.URL}
 	newProvider := func(vars, opts map[string]string) (dns01.Provider, error) {
-		o := map[string]string{"endpoint": fake.URL}
-		for k, v := range opts {
-			o[k] = v
-		}
-		src := &creds.Source{Provider: "ovh", Getenv: func(k string) string { return vars[k] }, INIFile: o["credentials"]}
-		return registry.New("ovh", providers.Config{Options: o, Creds: src})
+		return providertest.Build("ovh", base, opts, vars)
 	}
-	mustProvider := func(t *testing.T) dns01.Provider {
-		t.Helper()
-		p, err := newProvider(vars, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	mustProvider := func(t *testing.T) dns01.Provider { return providertest.MustBuild(t, "ovh", base, nil, vars) }
 	p := mustProvider(t)
 
 	env.Common(t, "example.test", mustProvider)
@@ -232,22 +220,12 @@ func TestOVH(t *testing.T) {
 		_ = p.DeleteTXT(t.Context(), name, "v")
 	})
 	t.Run("rate limited: Retry-After followed", func(t *testing.T) {
-		fake.Inject(providertest.Injected{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}},
-			Body: `{"class":"Client::TooManyRequests","message":"Too many requests"}`, Match: "POST /domain/zone/{zoneName}/record"})
-		name := "_acme-challenge.throttled.example.test."
-		if err := p.SetTXT(t.Context(), name, "v"); err != nil {
-			t.Fatal(err)
-		}
-		if got := env.Check(name); !slices.Equal(got, []string{"v"}) {
-			t.Fatalf("TXT = %q", got)
-		}
-		_ = p.DeleteTXT(t.Context(), name, "v")
+		env.RateLimited(t, p, fake, providertest.Injected{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}},
+			Body: `{"class":"Client::TooManyRequests","message":"Too many requests"}`, Match: "POST /domain/zone/{zoneName}/record"},
+			"_acme-challenge.throttled.example.test.", time.Now().Add(time.Second))
 	})
 	t.Run("zone not found", func(t *testing.T) {
-		err := p.SetTXT(t.Context(), "_acme-challenge.www.nowhere.test.", "v")
-		if err == nil || !strings.HasPrefix(err.Error(), "ovh: no zone holding _acme-challenge.www.nowhere.test") {
-			t.Fatalf("err = %v", err)
-		}
+		providertest.ZoneNotFound(t, p, "_acme-challenge.www.nowhere.test.", "ovh: no zone holding _acme-challenge.www.nowhere.test")
 	})
 	t.Run("wrong secret: one line naming the variables", func(t *testing.T) {
 		bad := map[string]string{"OVH_APPLICATION_KEY": appKey, "OVH_APPLICATION_SECRET": "wrong", "OVH_CONSUMER_KEY": consumer}

@@ -23,10 +23,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/acmectl/acmectl/challenges/dns01"
-	"github.com/acmectl/acmectl/challenges/dns01/creds"
 	"github.com/acmectl/acmectl/challenges/dns01/providers"
 	"github.com/acmectl/acmectl/challenges/dns01/providers/providertest"
-	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 )
 
 const (
@@ -499,21 +497,11 @@ func TestRoute53(t *testing.T) {
 		}
 	})
 	vars := map[string]string{"AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": secret, "AWS_EC2_METADATA_DISABLED": "true"}
+	base := map[string]string{"endpoint": srv.URL}
 	newProvider := func(vars, opts map[string]string) (dns01.Provider, error) {
-		o := map[string]string{"endpoint": srv.URL}
-		for k, v := range opts {
-			o[k] = v
-		}
-		return registry.New("route53", providers.Config{Options: o, Creds: &creds.Source{Provider: "route53", Getenv: func(k string) string { return vars[k] }}})
+		return providertest.Build("route53", base, opts, vars)
 	}
-	mustProvider := func(t *testing.T) dns01.Provider {
-		t.Helper()
-		p, err := newProvider(vars, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	mustProvider := func(t *testing.T) dns01.Provider { return providertest.MustBuild(t, "route53", base, nil, vars) }
 	p := mustProvider(t)
 
 	env.Common(t, "example.test", mustProvider)
@@ -565,10 +553,7 @@ func TestRoute53(t *testing.T) {
 		_ = p.DeleteTXT(t.Context(), name, "v")
 	})
 	t.Run("zone not found", func(t *testing.T) {
-		err := p.SetTXT(t.Context(), "_acme-challenge.www.nowhere.test.", "v")
-		if err == nil || !strings.HasPrefix(err.Error(), "route53: no zone holding _acme-challenge.www.nowhere.test") {
-			t.Fatalf("err = %v", err)
-		}
+		providertest.ZoneNotFound(t, p, "_acme-challenge.www.nowhere.test.", "route53: no zone holding _acme-challenge.www.nowhere.test")
 	})
 	t.Run("hosted-zone-id", func(t *testing.T) {
 		p, err := newProvider(vars, map[string]string{"hosted-zone-id": "/hostedzone/ZA0001"})
