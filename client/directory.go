@@ -80,7 +80,8 @@ type DirectoryMeta struct {
 	Profiles                map[string]string `json:"profiles,omitempty"`
 }
 
-// Features lists the optional features the directory offers.
+// Features lists the optional features the directory states (its
+// endpoints and meta), nothing more.
 func (d *Directory) Features() []string {
 	var f []string
 	if d.RenewalInfo != "" {
@@ -98,12 +99,8 @@ func (d *Directory) Features() []string {
 	if d.Meta.ExternalAccountRequired {
 		f = append(f, "eab-required")
 	}
-	if d.Supports.Wildcards {
-		f = append(f, "wildcard")
-	}
-	if d.Supports.IPIdentifiers {
-		f = append(f, "ip-identifiers")
-	}
+	// Wildcard and IP support are CA policy the directory does not state
+	// (Directory.Statements says what is known).
 	return f
 }
 

@@ -70,6 +70,11 @@ func (c *Client) CheckOrder(ctx context.Context, req *OrderRequest) error {
 				Detail: "the server offers: " + offered}
 		}
 	}
+	if dir.Boulder {
+		if err := checkBoulderIPs(dir, req.Identifiers, req.Profile); err != nil {
+			return err
+		}
+	}
 	if dir.Boulder && (!req.NotBefore.IsZero() || !req.NotAfter.IsZero()) {
 		return &UnsupportedError{Feature: "notBefore/notAfter", Dialect: BoulderPolicy,
 			Detail: "Let's Encrypt answers malformed \"NotBefore and NotAfter are not supported\": leave out --not-before/--not-after (a profile such as shortlived gives a shorter lifetime)"}

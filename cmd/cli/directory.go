@@ -20,7 +20,10 @@ func newDirectoryCmd(a *app) *cobra.Command {
 legacy ACME v1, chosen as "acmectl obtain" would, honouring --acme-version), every endpoint,
 the terms of service, website, CAA identities, whether external account binding is required,
 the profiles, and which optional features are offered (ARI, profiles, key change,
-revocation, wildcards, IP identifiers). One unauthenticated GET; nothing is written.`,
+revocation). Wildcards, IP identifiers and notBefore/notAfter are CA policy a directory
+does not state: they are shown as "not stated" unless the dialect (legacy v1 has none) or
+Let's Encrypt's published policy (a server running Boulder) says more.
+One unauthenticated GET; nothing is written.`,
 		Example: `  acmectl directory --server letsencrypt-staging
   acmectl directory --server https://127.0.0.1:14000/dir --ca-bundle pebble.minica.pem --json`,
 		Args: cobra.NoArgs,
@@ -55,11 +58,18 @@ func directoryFeatures(d *client.Directory) [][2]any {
 		{"key_change", d.KeyChange != ""},
 		{"revocation", d.RevokeCert != ""},
 		{"pre_authorization", d.NewAuthz != ""},
-		{"external_account_binding", d.Supports.ExternalAccountBinding},
-		{"wildcard", d.Supports.Wildcards},
-		{"ip_identifiers", d.Supports.IPIdentifiers},
-		{"validity_dates", d.Supports.ValidityDates}, // notBefore/notAfter in orders
 	}
+}
+
+// directoryPolicy is what is known of the features a directory does not
+// state (wildcards, IP identifiers, notBefore/notAfter, external account
+// binding): never "yes" merely because the server speaks RFC 8555.
+func directoryPolicy(d *client.Directory) map[string]any {
+	out := map[string]any{}
+	for _, st := range d.Statements() {
+		out[st.Feature] = map[string]string{"value": st.Value, "detail": st.Detail}
+	}
+	return out
 }
 
 func (a *app) runDirectory(ctx context.Context) error {
@@ -97,6 +107,7 @@ func (a *app) runDirectory(ctx context.Context) error {
 			"external_account_required": d.Meta.ExternalAccountRequired,
 			"profiles":                  profiles,
 			"features":                  feats,
+			"policy":                    directoryPolicy(d),
 			"keys":                      d.Keys,
 		})
 	}
@@ -131,15 +142,15 @@ func writeDirectoryText(w io.Writer, d *client.Directory) {
 	}
 	fmt.Fprintf(w, "CAA identities:   %s\n", orNone(strings.Join(caa, ", ")))
 	// One line says everything about external account binding (the
-	// feature list below leaves it out, so the two never disagree).
-	eab := "optional (--eab-kid and --eab-hmac-key-file bind an account you have at the CA)"
+	// feature list below leaves it out, so the two never disagree), and
+	// only what the directory says: it states a requirement, never
+	// whether a binding is accepted.
+	eab := "not required"
 	switch {
 	case d.Meta.ExternalAccountRequired:
 		eab = "required (--eab-kid and --eab-hmac-key-file)"
 	case d.DialectID == "v1":
 		eab = "not supported (legacy v1)"
-	case !d.Supports.ExternalAccountBinding:
-		eab = "not offered"
 	}
 	fmt.Fprintf(w, "External account: %s\n", eab)
 	if names := d.ProfileNames(); len(names) > 0 {
@@ -153,14 +164,16 @@ func writeDirectoryText(w io.Writer, d *client.Directory) {
 	fmt.Fprintln(w, "Features:")
 	labels := map[string]string{
 		"ari": "renewal info (ARI)", "profiles": "profiles", "key_change": "key rollover",
-		"revocation": "revocation", "pre_authorization": "pre-authorization", "external_account_binding": "external account binding",
+		"revocation": "revocation", "pre_authorization": "pre-authorization",
 		"wildcard": "wildcard names", "ip_identifiers": "IP identifiers", "validity_dates": "notBefore/notAfter",
 	}
 	for _, f := range directoryFeatures(d) {
-		if f[0] == "external_account_binding" {
-			continue // on the "External account" line above
-		}
 		fmt.Fprintf(w, "  %-25s %s\n", labels[f[0].(string)], yesNo(f[1].(bool)))
+	}
+	for _, st := range d.Statements() {
+		if st.Feature != "external_account_binding" { // on the "External account" line above
+			fmt.Fprintf(w, "  %-25s %s\n", labels[st.Feature], client.Sanitize(st.String(), 300))
+		}
 	}
 	if d.Retired {
 		fmt.Fprintln(w, "Note: legacy ACME v1 is retired; move to an RFC 8555 endpoint with \"acmectl account migrate\".")

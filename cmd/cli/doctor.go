@@ -414,6 +414,10 @@ func (d *doctorRun) checkName(ctx context.Context, name string) {
 			d.add("dns", name, verdictFail, "IP identifier (RFC 8738): only http-01 or tls-alpn-01 can validate it")
 			return
 		}
+		if b := client.ReservedBlock(ip); b != "" && d.dir != nil && d.dir.Boulder {
+			d.add("dns", name, verdictFail, "IP identifier in %s: Let's Encrypt refuses private and reserved addresses", b)
+			return
+		}
 		d.add("dns", name, verdictOK, "IP identifier (RFC 8738): the CA connects to %s directly", ip)
 		return
 	}

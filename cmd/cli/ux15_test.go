@@ -22,7 +22,9 @@ func TestDirectoryTextEAB(t *testing.T) {
 		dir  client.Directory
 		want string
 	}{
-		{"optional", client.Directory{DialectID: "rfc8555", Supports: client.Capabilities{ExternalAccountBinding: true}}, "External account: optional"},
+		// The directory states only a requirement, never that binding is
+		// accepted (issue 13 item 13b).
+		{"not-required", client.Directory{DialectID: "rfc8555", Supports: client.Capabilities{ExternalAccountBinding: true}}, "External account: not required\n"},
 		{"required", client.Directory{DialectID: "rfc8555", Meta: client.DirectoryMeta{ExternalAccountRequired: true}, Supports: client.Capabilities{ExternalAccountBinding: true}}, "External account: required"},
 		{"v1", client.Directory{DialectID: "v1"}, "External account: not supported (legacy v1)"},
 	} {

@@ -20,7 +20,10 @@ type directoryDoc struct {
 	ExternalAccountRequired bool              `json:"external_account_required"`
 	Profiles                map[string]string `json:"profiles"`
 	Features                map[string]bool   `json:"features"`
-	Keys                    []string          `json:"keys"`
+	Policy                  map[string]struct {
+		Value, Detail string
+	} `json:"policy"`
+	Keys []string `json:"keys"`
 }
 
 func directoryJSON(t *testing.T, args ...string) directoryDoc {
@@ -57,11 +60,15 @@ func TestDirectoryV1(t *testing.T) {
 	if doc.TermsOfService != l.ca.TermsURL() || doc.Website == "" || len(doc.CAAIdentities) != 1 || doc.CAAIdentities[0] != "acmectl-testca.invalid" {
 		t.Errorf("meta = terms %q website %q caa %v", doc.TermsOfService, doc.Website, doc.CAAIdentities)
 	}
-	want := map[string]bool{"ari": false, "profiles": false, "key_change": true, "revocation": true, "wildcard": false,
-		"ip_identifiers": false, "external_account_binding": false}
+	want := map[string]bool{"ari": false, "profiles": false, "key_change": true, "revocation": true}
 	for k, v := range want {
 		if doc.Features[k] != v {
 			t.Errorf("feature %s = %v; want %v", k, doc.Features[k], v)
+		}
+	}
+	for _, k := range []string{"wildcard", "ip_identifiers", "validity_dates", "external_account_binding"} {
+		if doc.Policy[k].Value != "no" {
+			t.Errorf("policy %s = %+v; want no (legacy v1)", k, doc.Policy[k])
 		}
 	}
 	r := run(t, nil, append([]string{"directory"}, server...)...)
@@ -104,9 +111,16 @@ func TestDirectoryPebble(t *testing.T) {
 	if _, ok := doc.Profiles["shortlived"]; !ok {
 		t.Errorf("profiles = %v", doc.Profiles)
 	}
-	for _, k := range []string{"ari", "profiles", "key_change", "revocation", "wildcard", "ip_identifiers"} {
+	for _, k := range []string{"ari", "profiles", "key_change", "revocation"} {
 		if !doc.Features[k] {
 			t.Errorf("feature %s = false", k)
+		}
+	}
+	// Pebble's directory, like every RFC 8555 one, does not state
+	// wildcard or IP support: not claimed (issue 13 item 13b).
+	for _, k := range []string{"wildcard", "ip_identifiers", "validity_dates"} {
+		if doc.Features[k] || doc.Policy[k].Value != "not stated" {
+			t.Errorf("%s: feature %v, policy %+v; want not stated", k, doc.Features[k], doc.Policy[k])
 		}
 	}
 	if doc.TermsOfService == "" {

@@ -122,6 +122,29 @@ func boulderCases() []bcase {
 		{name: "order-window-refused-before-order", boulder: true,
 			args: func(l *lab) []string { return append(append([]string(nil), l.base...), "--not-after", "72h") },
 			code: 2, want: "NotBefore and NotAfter are not supported", check: exactCount("POST new-order", 0)},
+		// Item 11: Let's Encrypt allows IP identifiers only in the
+		// shortlived profile (ra.go: rejectedIdentifier "Default profile
+		// does not permit IP address identifiers"): said before ordering.
+		{name: "ip-default-profile-refused-before-order", boulder: true,
+			args: func(l *lab) []string { return append(append([]string(nil), l.base...), "-d", "8.8.8.8") },
+			code: 2, want: "--profile shortlived", check: exactCount("POST new-order", 0)},
+		// Item 11: reserved and private addresses are refused whatever the
+		// profile (policy/pa.go, the IANA special-purpose registries).
+		{name: "ip-private-refused-before-order", boulder: true,
+			args: func(l *lab) []string {
+				return append(append([]string(nil), l.base...), "-d", "192.168.1.10", "--profile", "shortlived")
+			},
+			code: 2, want: "private use (RFC 1918)", check: exactCount("POST new-order", 0)},
+		// Item 11: a public address with shortlived is ordered.
+		{name: "ip-shortlived-ordered", boulder: true,
+			args: func(l *lab) []string {
+				return append(append([]string(nil), l.base...), "-d", "8.8.8.8", "--profile", "shortlived")
+			},
+			code: 0, check: func(t *testing.T, l *lab, r result) {
+				if reqs := l.f.newOrders(); len(reqs) != 1 || reqs[0]["profile"] != "shortlived" {
+					t.Errorf("newOrder requests %v; want one with profile shortlived", reqs)
+				}
+			}},
 		// Item 3: a server not recognised as Boulder refusing must-staple at
 		// finalize (Boulder's exact answer): that ready order is never
 		// resumed.

@@ -258,6 +258,9 @@ func (f *fakeCA) handle(r *http.Request, kind, id string, body []byte, rep *repl
 		if f.boulder {
 			rep.obj["renewalInfo"] = u + "/ari"
 			rep.obj["kE1sSt0cHJs"] = "https://community.letsencrypt.org/t/adding-random-entries-to-the-directory/33417"
+			rep.obj["meta"] = map[string]any{"termsOfService": u + "/tos", "profiles": map[string]string{ // Let's Encrypt's
+				"classic": "https://letsencrypt.org/docs/profiles#classic", "shortlived": "https://letsencrypt.org/docs/profiles#shortlived",
+				"tlsserver": "https://letsencrypt.org/docs/profiles#tlsserver"}}
 		}
 		return
 	case "nonce":
