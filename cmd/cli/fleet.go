@@ -12,7 +12,6 @@ import (
 
 	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/fleet"
-	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/renew"
@@ -95,87 +94,19 @@ func (a *app) openFleetHost(st *store.Dir) (*fleet.Host, error) {
 	}, nil
 }
 
-// runFleetObtain is obtain in fleet mode: the settings go to etcd, the
-// order runs here under the fleet lock (answers published in etcd for
-// every host's responder), then the certificate is installed locally and
-// this host's deploy hooks run; the other hosts' daemons install it too.
-func (a *app) runFleetObtain(ctx context.Context, opts *obtainOptions, name string, fresh *store.Settings, st *store.Dir) error {
-	if opts.dryRun {
-		return usagef("--dry-run is not available with --storage etcd (use it on a host without --storage)")
-	}
+// fleetObtainStorage connects this host to the fleet and takes the
+// certificate's fleet lock for an obtain; release unlocks and disconnects.
+func (a *app) fleetObtainStorage(ctx context.Context, st *store.Dir, name string) (*fleet.ObtainStorage, func(), error) {
 	h, err := a.openFleetHost(st)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer h.Fleet.Close()
-	wait := 2 * time.Minute
-	if a.g.lockWaitSet {
-		wait = a.g.lockWait
-	}
-	lk, err := h.Fleet.LockCert(ctx, name, wait)
+	lk, err := h.Fleet.LockCert(ctx, name, a.lockWait())
 	if err != nil {
-		return err
+		h.Fleet.Close()
+		return nil, nil, err
 	}
-	defer lk.Unlock()
-	settings := fresh
-	var changes lifecycle.Changes
-	if old, err := h.Settings(ctx, name); err == nil {
-		g, err := a.orderGiven(false)
-		if err != nil {
-			return err
-		}
-		if settings, changes, err = a.merge(old, g); err != nil {
-			return err
-		}
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	if _, files, err := h.Fleet.Latest(ctx, name); err == nil && !opts.force && len(changes.Shaping) == 0 {
-		st, err := h.Fleet.LoadState(ctx, name)
-		if err != nil {
-			return err
-		}
-		if leaf, err := leafOf(files.Cert); err == nil && equalNames(leaf.DNSNames, settings.Names) && !st.Revoked && (renew.Policy{}).Current(st, leaf.NotBefore, leaf.NotAfter, a.env.Now()) {
-			if err := h.Publish(ctx, lk, settings); err != nil {
-				return err
-			}
-			lk.Unlock()
-			if _, err := h.Sync(ctx, name); err != nil {
-				return err
-			}
-			return a.reportCurrent(name, leaf.NotAfter, changes.RenewalOnly)
-		}
-	}
-	if err := h.Publish(ctx, lk, settings); err != nil {
-		return err
-	}
-	hooks, hc := a.hookManager(), lifecycle.HookCert(name, settings)
-	hooks.Pre(ctx, hc)
-	iss, err := h.Issue(ctx, lk, fleet.IssueOptions{Force: opts.force})
-	if err != nil {
-		h.RecordFailure(ctx, lk, err)
-		hooks.Failure(ctx, hc, err)
-		hooks.Post(ctx, nil, []string{name})
-		return err
-	}
-	lk.Unlock()
-	res, err := h.Sync(ctx, name)
-	hooks.Post(ctx, []string{name}, nil)
-	if err != nil {
-		return fmt.Errorf("certificate published to the fleet (generation %d) but not installed here: %w", iss.Generation, err)
-	}
-	paths, err := st.CurrentPaths(name)
-	if err != nil {
-		return fmt.Errorf("certificate published to the fleet (generation %d) but not installed here: %w", iss.Generation, err)
-	}
-	// The same report as a local obtain (text or --json).
-	if err := a.reportObtain(name, settings, &issue.Result{Installed: paths, Leaf: iss.Leaf, Replaced: iss.Replaced, OrderURL: iss.OrderURL}, false, loadCertInfo(st, name, a.env.Now()), ""); err != nil {
-		return err
-	}
-	if res.DeployErr != nil {
-		return &exitError{code: ExitFailed, err: res.DeployErr}
-	}
-	return nil
+	return &fleet.ObtainStorage{Host: h, Lock: lk}, func() { lk.Unlock(); h.Fleet.Close() }, nil
 }
 
 // certNamesOrAll is the daemon's Names for --cert-name: nil (every
@@ -230,22 +161,6 @@ func fleetResult(r fleet.Report, now time.Time) renew.Result {
 		res.Issued = &renew.Issued{NotAfter: r.Issued.Leaf.NotAfter, Replaced: r.Issued.Replaced, OrderURL: r.Issued.OrderURL, Version: r.Issued.Generation}
 	}
 	return res
-}
-
-func equalNames(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	m := map[string]bool{}
-	for _, n := range a {
-		m[n] = true
-	}
-	for _, n := range b {
-		if !m[n] {
-			return false
-		}
-	}
-	return true
 }
 
 // runFleetRenew is renew in fleet mode: one pass, or with --daemon the

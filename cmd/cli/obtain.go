@@ -85,16 +85,25 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	} else if err := store.ValidCertName(name); err != nil {
 		return usagef("--cert-name %q: must match ^[a-z0-9][a-z0-9._-]{0,127}$", name)
 	}
-	if a.g.storage != "" {
+	// The certificate's storage, locked: the state dir, or the fleet's
+	// etcd with its fleet-wide lock (internal/fleet.ObtainStorage).
+	var stg lifecycle.Storage = lifecycle.Local{Dir: st}
+	switch {
+	case a.g.storage != "":
+		if opts.dryRun {
+			return usagef("--dry-run is not available with --storage etcd (use it on a host without --storage)")
+		}
 		if _, err := (&issue.Engine{}).Solvers(fresh); err != nil {
 			return usagef("%v", err)
 		}
-		return a.runFleetObtain(ctx, opts, name, fresh, st)
-	}
-	lockWait := a.lockWait()
-	var unlock func()
-	if !opts.dryRun {
-		unlock, err = st.LockCert(ctx, name, lockWait)
+		fs, release, err := a.fleetObtainStorage(ctx, st, name)
+		if err != nil {
+			return err
+		}
+		defer release()
+		stg = fs
+	case !opts.dryRun:
+		unlock, err := st.LockCert(ctx, name, a.lockWait())
 		if err != nil {
 			return err
 		}
@@ -103,7 +112,7 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 
 	// The settings as they will be after this command: a flag given
 	// replaces the stored value, an absent one keeps it (lifecycle.Merge).
-	stored, err := st.LoadSettings(name)
+	stored, err := stg.Settings(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		stored = nil
 	} else if err != nil {
@@ -153,7 +162,9 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	plan := lifecycle.Plan{Name: name, Stored: stored, Settings: settings, Changes: changes, Force: opts.force, DryRun: opts.dryRun,
 		Account: acctOpts, NotBefore: extras.notBefore, NotAfter: extras.notAfter, Progress: prog.Event,
 		Installed: func(res *issue.Result) (err error) { p12, err = extras.writePKCS12(res); return err }}
-	out, err := a.obtainer(st, eng).Obtain(ctx, plan)
+	o := a.obtainer(st, eng)
+	o.Storage = stg
+	out, err := o.Obtain(ctx, plan)
 	if !out.Ordered && err == nil {
 		prog.Drop()
 		return a.reportCurrent(name, out.NotAfter, changes.RenewalOnly)
@@ -176,7 +187,8 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	return nil
 }
 
-// obtainer is the lifecycle owner of this run for the local state dir.
+// obtainer is the lifecycle owner of this run for the local state dir
+// (obtain sets a fleet's Storage).
 func (a *app) obtainer(st *store.Dir, eng *issue.Engine) *lifecycle.Obtainer {
 	return &lifecycle.Obtainer{Store: st, Engine: eng, Hooks: a.hookManager(), Logger: a.log, Now: a.env.Now, Classify: errorClass}
 }

@@ -124,23 +124,12 @@ type Issued struct {
 	Replaced   string
 }
 
-// Issue orders name's certificate under lk and publishes it to etcd,
-// through the issuance engine (internal/issue) with the etcd-backed store
-// (certStore): the engine resumes the order persisted in etcd (by this or
-// a dead host) with the pending key stored (sealed) beside it, sends
-// replaces for the newest published version, and the store publishes the
-// new version, the state and the pending key's removal in one transaction
-// conditioned on the lock. Before finalizing it checks with etcd that the
-// lock is still held; losing the lease cancels the order (ErrLockLost).
-// It does not install locally: call Sync (the daemon's watch does it on
-// every host).
+// Issue renews name's certificate under lk with its settings from etcd
+// and publishes it to etcd (order). The stored email wins over the run's
+// (as in a local renewal, docs/renewal.md). It does not install locally:
+// call Sync (the daemon's watch does it on every host).
 func (h *Host) Issue(ctx context.Context, lk *Lock, opts IssueOptions) (*Issued, error) {
 	name := lk.name
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := context.AfterFunc(lk.ctx, func() { cancel(context.Cause(lk.ctx)) })
-	defer stop()
-
 	s, err := h.Settings(ctx, name)
 	if err != nil {
 		return nil, err
@@ -149,55 +138,86 @@ func (h *Host) Issue(ctx context.Context, lk *Lock, opts IssueOptions) (*Issued,
 	if err != nil {
 		return nil, err
 	}
+	acct := h.Account
+	acct.Label = acctLabel(s)
+	if len(s.Email) > 0 {
+		acct.Email = s.Email
+	}
+	res, err := h.order(ctx, lk, h.Engine, issue.Request{Name: name, Settings: s, State: st, Account: acct, Progress: opts.Progress})
+	if err != nil {
+		return nil, err
+	}
+	return &Issued{Generation: res.Installed.Version, Leaf: res.Leaf, OrderURL: res.OrderURL, Resumed: res.Resumed, Replaced: res.Replaced}, nil
+}
+
+// order runs req under lk through eng (internal/issue) with the
+// etcd-backed store (certStore) and publishes the certificate to etcd:
+// the engine resumes the order persisted in etcd (by this or a dead host)
+// with the pending key stored (sealed) beside it, sends replaces for the
+// newest published version (unless req names one), and the store
+// publishes the new version, the state and the pending key's removal in
+// one transaction conditioned on the lock. Before finalizing it checks
+// with etcd that the lock is still held; losing the lease cancels the
+// order (ErrLockLost). The built-in responders publish their answers in
+// etcd, for whichever host the CA reaches.
+func (h *Host) order(ctx context.Context, lk *Lock, eng *issue.Engine, req issue.Request) (*issue.Result, error) {
+	name := lk.name
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(lk.ctx, func() { cancel(context.Cause(lk.ctx)) })
+	defer stop()
+
+	s := req.Settings
 	cs := &certStore{f: h.Fleet, lk: lk, ctx: ctx, host: h.Fleet.host, now: h.now}
-	var replaces *x509.Certificate
 	if v, files, err := h.Fleet.Latest(ctx, name); err == nil {
 		cs.latest = v
-		if leaf, err := leafOf(files.Cert); err == nil {
-			replaces = leaf
+		if leaf, err := leafOf(files.Cert); err == nil && req.Replaces == nil {
+			req.Replaces = leaf
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	e := *h.Engine
+	e := *eng
 	e.Store = cs
 	pubs := map[string]*Publisher{
 		challenges.HTTP01:    {Type: challenges.HTTP01, Lock: lk, Addrs: s.HTTP01Addrs, Log: h.log()},
 		challenges.TLSALPN01: {Type: challenges.TLSALPN01, Lock: lk, Addrs: s.TLSALPN01Addrs, Log: h.log()},
 	}
-	acct := h.Account
-	acct.Label = acctLabel(s)
-	if len(s.Email) > 0 {
-		// The stored value wins over global flags and env, as in a local
-		// renewal (docs/renewal.md).
-		acct.Email = s.Email
+	st := req.State
+	onOrder := req.OnOrder
+	req.OnOrder = func() error {
+		st.LastAttempt = h.now()
+		if onOrder != nil {
+			return onOrder()
+		}
+		return nil
 	}
-	res, err := e.Issue(ctx, issue.Request{
-		Name: name, Settings: s, State: st, Account: acct, Replaces: replaces,
-		OnOrder: func() error { st.LastAttempt = h.now(); return nil },
-		// The built-in responders publish their answers in etcd, for
-		// whichever host the CA reaches.
-		Solvers: func(_ client.Identifier, _ bool, out []client.SolverChoice) []client.SolverChoice {
-			for i, ch := range out {
-				switch ch.Solver.(type) {
-				case *http01.Server, *tlsalpn01.Server:
-					out[i].Solver = pubs[ch.Type]
-				}
+	solvers := req.Solvers
+	req.Solvers = func(id client.Identifier, wildcard bool, out []client.SolverChoice) []client.SolverChoice {
+		if solvers != nil {
+			out = solvers(id, wildcard, out)
+		}
+		for i, ch := range out {
+			switch ch.Solver.(type) {
+			case *http01.Server, *tlsalpn01.Server:
+				out[i].Solver = pubs[ch.Type]
 			}
-			return out
-		},
-		Progress: func(ev client.Event) {
-			if ev.Step == "finalize" {
-				if err := lk.Check(ctx); err != nil {
-					h.log().Warn("lock lost before finalize; stopping", "cert_name", name, "err", err)
-					cancel(fmt.Errorf("%s: %w", name, ErrLockLost))
-				}
+		}
+		return out
+	}
+	progress := req.Progress
+	req.Progress = func(ev client.Event) {
+		if ev.Step == "finalize" {
+			if err := lk.Check(ctx); err != nil {
+				h.log().Warn("lock lost before finalize; stopping", "cert_name", name, "err", err)
+				cancel(fmt.Errorf("%s: %w", name, ErrLockLost))
 			}
-			if opts.Progress != nil {
-				opts.Progress(ev)
-			}
-		},
-	})
+		}
+		if progress != nil {
+			progress(ev)
+		}
+	}
+	res, err := e.Issue(ctx, req)
 	if err != nil {
 		if cause := context.Cause(ctx); errors.Is(cause, ErrLockLost) {
 			return nil, fmt.Errorf("order of %s stopped: %w", name, cause)
@@ -206,7 +226,7 @@ func (h *Host) Issue(ctx context.Context, lk *Lock, opts IssueOptions) (*Issued,
 	}
 	h.log().Info("certificate published to the fleet", "cert_name", name, "generation", res.Installed.Version,
 		"not_after", res.Leaf.NotAfter.UTC().Format(time.RFC3339), "order_url", res.OrderURL, "resumed", res.Resumed)
-	return &Issued{Generation: res.Installed.Version, Leaf: res.Leaf, OrderURL: res.OrderURL, Resumed: res.Resumed, Replaced: res.Replaced}, nil
+	return res, nil
 }
 
 // RecordFailure stores a failed attempt in the shared state (last error,
@@ -266,6 +286,12 @@ type SyncResult struct {
 // in between re-runs them. It holds the local lock while doing so. With
 // etcd unreachable it returns the error and touches nothing.
 func (h *Host) Sync(ctx context.Context, name string) (*SyncResult, error) {
+	return h.sync(ctx, name, true)
+}
+
+// sync is Sync; without deploy, deploy_pending stays set for the caller's
+// hooks (obtain's, through the hook manager).
+func (h *Host) sync(ctx context.Context, name string, deploy bool) (*SyncResult, error) {
 	v, files, err := h.Fleet.Latest(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return &SyncResult{}, nil
@@ -348,7 +374,7 @@ func (h *Host) Sync(ctx context.Context, name string) (*SyncResult, error) {
 	if res.Installed != nil {
 		local.RecordInstall(res.Installed)
 	}
-	if local.DeployPending {
+	if local.DeployPending && deploy {
 		paths, err := h.Local.CurrentPaths(name)
 		if err != nil {
 			return nil, err

@@ -16,14 +16,18 @@ import (
 	"github.com/acmectl/acmectl/renew"
 )
 
-// Obtainer runs obtain (and reconfigure's reorder) on the local state
-// dir. Build one per run.
+// Obtainer runs obtain (and reconfigure's reorder), locally or in a
+// fleet. Build one per run.
 type Obtainer struct {
-	Store  *store.Dir
-	Engine *issue.Engine
-	Hooks  *hook.Manager
-	Logger *slog.Logger
-	Now    func() time.Time
+	// Store is the local state dir.
+	Store *store.Dir
+	// Storage keeps the certificate Obtain orders: nil for Local{Store},
+	// or a fleet's (internal/fleet.ObtainStorage).
+	Storage Storage
+	Engine  *issue.Engine
+	Hooks   *hook.Manager
+	Logger  *slog.Logger
+	Now     func() time.Time
 	// Classify names an error's class for state.json's last error.
 	Classify func(error) string
 	// Policy decides whether the certificate is current, as renew does.
@@ -74,6 +78,13 @@ type Outcome struct {
 	InstalledErr, DeployErr error
 }
 
+func (o *Obtainer) storage() Storage {
+	if o.Storage != nil {
+		return o.Storage
+	}
+	return Local{Dir: o.Store}
+}
+
 func (o *Obtainer) now() time.Time {
 	if o.Now != nil {
 		return o.Now()
@@ -101,22 +112,22 @@ func (o *Obtainer) log() *slog.Logger {
 //     exists once it has been issued); a failed later one records the
 //     error in state.json and changes nothing else.
 func (o *Obtainer) Obtain(ctx context.Context, p Plan) (Outcome, error) {
-	st := o.Store
+	st := o.storage()
 	s := p.Settings
-	state, err := st.LoadState(p.Name)
+	state, err := st.State(ctx, p.Name)
 	if err != nil {
 		return Outcome{}, err
 	}
 	var current *x509.Certificate
 	if p.Stored != nil {
-		if files, _, err := st.Current(p.Name); err == nil {
-			current, _ = LeafOf(files.Cert)
+		if current, err = st.Current(ctx, p.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
+			o.log().Debug("current certificate unreadable; ordering", "cert_name", p.Name, "err", err)
 		}
 	}
 	if current != nil && len(p.Changes.Shaping) == 0 && !p.Force && !state.Revoked && !p.DryRun &&
 		o.Policy.Current(state, current.NotBefore, current.NotAfter, o.now()) {
 		if len(p.Changes.RenewalOnly) > 0 {
-			if err := st.SaveSettings(p.Name, s); err != nil {
+			if err := st.SaveSettings(ctx, p.Name, s); err != nil {
 				return Outcome{}, err
 			}
 		}
@@ -142,21 +153,21 @@ func (o *Obtainer) Obtain(ctx context.Context, p Plan) (Outcome, error) {
 		// The settings are stored once the certificate is issued, right
 		// before the install: a crash during the install leaves a
 		// certificate a rerun (or renew) completes.
-		req.OnIssued = func() error { return st.SaveSettings(p.Name, s) }
+		req.OnIssued = func() error { return st.SaveSettings(ctx, p.Name, s) }
 	}
 	hc := HookCert(p.Name, s)
 	o.Hooks.Pre(ctx, hc)
-	res, err := o.Engine.Issue(ctx, req)
+	res, err := st.Issue(ctx, o.Engine, req)
 	if err != nil {
 		switch {
 		case p.DryRun:
 		case isNew:
 			// Nothing renew would pick up; the account stays.
-			if derr := st.Delete(p.Name); derr != nil && !errors.Is(derr, store.ErrNotFound) {
+			if derr := st.Forget(context.WithoutCancel(ctx), p.Name); derr != nil {
 				o.log().Warn("remove what the failed first order left", "cert_name", p.Name, "err", derr)
 			}
 		default:
-			o.recordFailure(p.Name, state, err)
+			o.recordFailure(ctx, p.Name, state, err)
 		}
 		o.Hooks.Failure(ctx, hc, err)
 		o.Hooks.Post(ctx, nil, []string{p.Name})
@@ -167,7 +178,7 @@ func (o *Obtainer) Obtain(ctx context.Context, p Plan) (Outcome, error) {
 		if p.Installed != nil {
 			out.InstalledErr = p.Installed(res)
 		}
-		out.DeployErr = o.Hooks.Deploy(ctx, hc, HookInstalled(res.Installed, res.Leaf.NotAfter), RecordDeploy(st, p.Name))
+		out.DeployErr = st.Deploy(ctx, o.Hooks, hc, res)
 	}
 	o.Hooks.Post(ctx, []string{p.Name}, nil)
 	return out, nil
@@ -175,7 +186,7 @@ func (o *Obtainer) Obtain(ctx context.Context, p Plan) (Outcome, error) {
 
 // recordFailure stores a failed order of an existing certificate in its
 // state: the last error and the CA's Retry-After.
-func (o *Obtainer) recordFailure(name string, state *store.State, err error) {
+func (o *Obtainer) recordFailure(ctx context.Context, name string, state *store.State, err error) {
 	now := o.now()
 	class := ""
 	if o.Classify != nil {
@@ -187,7 +198,7 @@ func (o *Obtainer) recordFailure(name string, state *store.State, err error) {
 	if !ra.IsZero() {
 		state.RetryAfter = ra
 	}
-	if serr := o.Store.SaveState(name, state); serr != nil {
+	if serr := o.storage().SaveState(context.WithoutCancel(ctx), name, state); serr != nil {
 		o.log().Warn("record failure", "cert_name", name, "err", serr)
 	}
 }

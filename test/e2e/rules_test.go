@@ -4,13 +4,17 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/acmectl/acmectl/internal/testenv"
 )
@@ -240,9 +244,11 @@ func TestReconfigureHonoursObtainFlags(t *testing.T) {
 	}
 }
 
-// TestFleetLikeLocal: in fleet mode obtain writes the same --json document
-// and "is current" line (stdout) as a local obtain, and renew follows the
-// CA's ARI window as a local renewal does.
+// TestFleetLikeLocal: in fleet mode a first obtain the CA refuses leaves
+// nothing in etcd (no fleet renew picks it up), obtain writes the same
+// --json document and "is current" line (stdout) as a local obtain, renew
+// follows the CA's ARI window as a local renewal does, and a renewal that
+// must register an account uses the stored email, not the run's --email.
 func TestFleetLikeLocal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs etcd and Pebble")
@@ -253,7 +259,7 @@ func TestFleetLikeLocal(t *testing.T) {
 	// after issuance (a fifteenth of the lifetime), the lifetime rule only
 	// at 150 s.
 	p := testenv.StartPebble(t, testenv.PebbleOptions{Profiles: map[string]int{"default": 7776000, "tiny": 300},
-		Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
+		Blocklist: []string{"blocked.example.test"}, Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "storage.key")
 	if err := os.WriteFile(keyFile, make([]byte, 32), 0o600); err != nil {
@@ -263,10 +269,37 @@ func TestFleetLikeLocal(t *testing.T) {
 	testenv.StartNginx(t, www, p.HTTPPort)
 	state := filepath.Join(dir, "state")
 	const name = "fleetlocal.example.test"
+	fleetArgs := []string{"--ca-bundle", p.CABundle, "--state-dir", state, "--accept-tos",
+		"--storage", "etcd://" + e.Endpoint + "/e2e-like-local", "--storage-key-file", keyFile}
 	fleet := func(args ...string) result {
-		return run(t, nil, append(args, "--ca-bundle", p.CABundle, "--state-dir", state, "--accept-tos",
-			"--email", "ops@example.test", "--storage", "etcd://"+e.Endpoint+"/e2e-like-local", "--storage-key-file", keyFile)...)
+		return run(t, nil, append(append(args, fleetArgs...), "--email", "ops@example.test")...)
 	}
+	etcdKeys := func(prefix string) map[string]string {
+		t.Helper()
+		ctx := testenv.Context(t, 10*time.Second)
+		resp, err := e.Client(t).Get(ctx, "/e2e-like-local/"+prefix, clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, kv := range resp.Kvs {
+			out[string(kv.Key)] = string(kv.Value)
+		}
+		return out
+	}
+
+	// A first obtain the CA refuses: nothing in etcd, nothing to renew.
+	const refused = "www.blocked.example.test"
+	if r := fleet("obtain", "--server", p.DirURL, "-d", refused, "--webroot", www); r.code != 1 {
+		t.Errorf("fleet obtain of a refused name: exit %d; want 1", r.code)
+	}
+	if keys := etcdKeys("certs/"); len(keys) != 0 {
+		t.Errorf("etcd after a refused first fleet obtain: %v; want no certificate keys", slices.Collect(maps.Keys(keys)))
+	}
+	if r := fleet("renew", "--json", "--no-random-sleep"); r.code != 0 || strings.Contains(r.stdout, refused) {
+		t.Errorf("fleet renew after the refused obtain: exit %d, stdout %s; want 0 and no trace of %s", r.code, r.stdout, refused)
+	}
+
 	r := fleet("obtain", "--server", p.DirURL, "-d", name, "--webroot", www, "--profile", "tiny", "--json")
 	var doc struct {
 		CertName string            `json:"cert_name"`
@@ -310,6 +343,30 @@ func TestFleetLikeLocal(t *testing.T) {
 	}
 	if got := p.Count("POST /order-plz 201"); got != 2 {
 		t.Errorf("orders after the fleet renew = %d; want 2", got)
+	}
+
+	// The shared account is gone (etcd restored without it): the renewal
+	// registers one with the certificate's stored email, not the run's
+	// --email, as a local renewal does.
+	if _, err := e.Client(t).Delete(testenv.Context(t, 10*time.Second), "/e2e-like-local/accounts/", clientv3.WithPrefix()); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, nil, append(append([]string{"renew", "--json", "--no-random-sleep", "--force"}, fleetArgs...), "--email", "run@example.test")...); r.code != 0 {
+		t.Fatalf("fleet renew --force with another --email: exit %d", r.code)
+	}
+	recs := etcdKeys("accounts/")
+	var contacts []string
+	for k, v := range recs {
+		if strings.HasSuffix(k, "/record") {
+			var rec struct{ Contacts []string }
+			if err := json.Unmarshal([]byte(v), &rec); err != nil {
+				t.Fatalf("account record %s: %v", k, err)
+			}
+			contacts = append(contacts, rec.Contacts...)
+		}
+	}
+	if !slices.Equal(contacts, []string{"mailto:ops@example.test"}) {
+		t.Errorf("contacts of the account the fleet renewal registered = %v; want the stored [mailto:ops@example.test]", contacts)
 	}
 }
 
