@@ -3,7 +3,6 @@ package fleet
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,9 +21,10 @@ import (
 )
 
 // Publisher is a challenges.Solver for http-01 or tls-alpn-01 that
-// publishes the answer in etcd (attached to the order's lock lease, and
-// conditioned on holding the lock) so that the responder on whichever
-// host the CA reaches can answer. It also tries to open a local responder
+// publishes the answer in etcd (attached to the order's lock lease,
+// conditioned on holding the lock, and authenticated with a MAC under the
+// storage key) so that the responder on whichever host the CA reaches can
+// answer. It also tries to open a local responder
 // on Addrs; an address already in use (typically by this host's daemon,
 // which answers from etcd too) is not an error.
 type Publisher struct {
@@ -40,13 +40,6 @@ type Publisher struct {
 
 var _ challenges.Solver = (*Publisher)(nil)
 
-type tlsAnswer struct {
-	Type     string `json:"type"`
-	Value    string `json:"value"`
-	KeyAuth  string `json:"key_authorization"`
-	Wildcard bool   `json:"wildcard,omitempty"`
-}
-
 func (p *Publisher) log() *slog.Logger {
 	if p.Log == nil {
 		return slog.New(slog.DiscardHandler)
@@ -54,32 +47,13 @@ func (p *Publisher) log() *slog.Logger {
 	return p.Log
 }
 
-func (p *Publisher) entry(ch challenges.Challenge) (string, string, error) {
-	f := p.Lock.f
-	switch p.Type {
-	case challenges.HTTP01:
-		if !validToken(ch.Token) {
-			return "", "", fmt.Errorf("http-01: refusing token %q", ch.Token)
-		}
-		return f.key("challenges", "http-01", ch.Token), ch.KeyAuthorization, nil
-	case challenges.TLSALPN01:
-		sni, err := tlsalpn01.ServerName(ch.Identifier)
-		if err != nil {
-			return "", "", err
-		}
-		js, _ := json.Marshal(tlsAnswer{Type: ch.Identifier.Type, Value: ch.Identifier.Value, KeyAuth: ch.KeyAuthorization, Wildcard: ch.Wildcard})
-		return f.key("challenges", "tls-alpn-01", sni), string(js), nil
-	}
-	return "", "", fmt.Errorf("fleet publisher: unsupported challenge type %q", p.Type)
-}
-
 // Present publishes the answer and opens the local responder if it can.
 func (p *Publisher) Present(ctx context.Context, ch challenges.Challenge) error {
-	k, v, err := p.entry(ch)
+	k, v, err := p.Lock.f.answerKey(p.Type, ch)
 	if err != nil {
 		return err
 	}
-	if err := p.Lock.Txn(ctx, kv.PutWithLockLease(k, []byte(v))); err != nil {
+	if err := p.Lock.Txn(ctx, kv.PutWithLockLease(k, v)); err != nil {
 		return fmt.Errorf("%s: publish answer: %w", p.Type, err)
 	}
 	p.log().Debug("challenge published in etcd", "challenge_type", p.Type, "domain", ch.Identifier.Value)
@@ -109,7 +83,7 @@ func (p *Publisher) Present(ctx context.Context, ch challenges.Challenge) error 
 
 // CleanUp withdraws the answer (the lease would remove it anyway).
 func (p *Publisher) CleanUp(ctx context.Context, ch challenges.Challenge) error {
-	k, _, err := p.entry(ch)
+	k, _, err := p.Lock.f.answerKey(p.Type, ch)
 	if err != nil {
 		return err
 	}
@@ -132,51 +106,42 @@ func (p *Publisher) CleanUp(ctx context.Context, ch challenges.Challenge) error 
 	return nil
 }
 
-// HTTP01Lookup returns the key authorization published for token, for
-// http01.NewHandler. One etcd read per CA request.
-func (f *Fleet) HTTP01Lookup(ctx context.Context, token string) (string, bool) {
+// http01Lookup returns the key authorization published for token, for
+// http01.NewHandler.
+func (c *answerCache) http01Lookup(ctx context.Context, token string) (string, bool) {
 	if !validToken(token) {
 		return "", false
 	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	v, _, err := f.get(ctx, f.key("challenges", "http-01", token))
-	if err != nil || len(v) > 1024 {
+	a, ok := c.lookup(ctx, c.f.key("challenges", "http-01", token))
+	if !ok {
 		return "", false
 	}
-	return string(v), true
+	return a.KeyAuth, true
 }
 
-// GetCertificate answers a tls-alpn-01 handshake from the answer published
-// in etcd for the SNI name, building the challenge certificate locally
-// (RFC 8737 §3).
-func (f *Fleet) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+// getCertificate answers a tls-alpn-01 handshake from the answer published
+// for the SNI name, building the challenge certificate locally (RFC 8737
+// §3).
+func (c *answerCache) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if !slices.Contains(hello.SupportedProtos, tlsalpn01.Protocol) {
 		return nil, fmt.Errorf("tls-alpn-01: client did not offer ALPN %s", tlsalpn01.Protocol)
 	}
 	sni := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
-	if sni == "" || len(sni) > 253 || strings.ContainsAny(sni, "/\\") {
+	if sni == "" || len(sni) > 253 || strings.Trim(sni, "abcdefghijklmnopqrstuvwxyz0123456789-.") != "" {
 		return nil, errors.New("tls-alpn-01: bad server name")
 	}
-	ctx, cancel := context.WithTimeout(hello.Context(), 3*time.Second)
-	defer cancel()
-	v, _, err := f.get(ctx, f.key("challenges", "tls-alpn-01", sni))
-	if err != nil {
+	a, ok := c.lookup(hello.Context(), c.f.key("challenges", "tls-alpn-01", sni))
+	if !ok {
 		return nil, fmt.Errorf("tls-alpn-01: no challenge presented for %q", sni)
 	}
-	var a tlsAnswer
-	if err := json.Unmarshal(v, &a); err != nil {
-		return nil, fmt.Errorf("tls-alpn-01: bad answer in etcd: %w", err)
-	}
-	ch := challenges.Challenge{Type: challenges.TLSALPN01, Identifier: challenges.Identifier{Type: a.Type, Value: a.Value}, KeyAuthorization: a.KeyAuth}
-	if want, err := tlsalpn01.ServerName(ch.Identifier); err != nil || want != sni {
-		return nil, errors.New("tls-alpn-01: answer does not match the server name")
-	}
-	return tlsalpn01.Certificate(ch)
+	return tlsalpn01.Certificate(challenges.Challenge{Type: challenges.TLSALPN01,
+		Identifier: challenges.Identifier{Type: a.Type, Value: a.Value}, KeyAuthorization: a.KeyAuth})
 }
 
 // Responder is a host's built-in challenge responder in fleet mode: it
-// answers http-01 and tls-alpn-01 from what any host published in etcd.
+// answers http-01 and tls-alpn-01 from what any host published in etcd,
+// held in a cache a watch keeps current (answerCache: no etcd read per
+// request), and serves only answers authenticated by the storage key.
 type Responder struct {
 	Fleet        *Fleet
 	HTTPAddrs    []string
@@ -187,6 +152,7 @@ type Responder struct {
 	lns     []net.Listener
 	srvs    []*http.Server
 	cancels []context.CancelFunc
+	cache   *answerCache // of the last Start
 	wg      sync.WaitGroup
 }
 
@@ -232,19 +198,24 @@ func (r *Responder) Start(ctx context.Context) error {
 	// own responder): they end with Close.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancels = append(r.cancels, cancel)
+	cache := newAnswerCache(r.Fleet, log)
+	r.cache = cache
+	if len(plans) > 0 {
+		r.wg.Go(func() { cache.run(sctx) })
+	}
 	for _, p := range plans {
 		r.lns = append(r.lns, p.ln)
 		ln := p.ln
 		if p.tls {
 			// tlsalpn01.Serve never turns away a CA because idle
 			// connections hold slots (issue 14 item 10).
-			cfg := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{tlsalpn01.Protocol}, GetCertificate: r.Fleet.GetCertificate}
+			cfg := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{tlsalpn01.Protocol}, GetCertificate: cache.getCertificate}
 			r.wg.Go(func() { tlsalpn01.Serve(sctx, ln, cfg, log) })
 			log.Info("fleet tls-alpn-01 responder started", "addr", ln.Addr().String())
 			continue
 		}
 		srv := &http.Server{
-			Handler:           http01.NewHandler(r.Fleet.HTTP01Lookup, log),
+			Handler:           http01.NewHandler(cache.http01Lookup, log),
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 8 << 10,
 		}

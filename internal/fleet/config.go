@@ -12,11 +12,13 @@
 //	<prefix>/certs/<name>/latest                   newest version: cert, chain, fullchain, key (sealed)
 //	<prefix>/locks/certs/<name>/<lease>            concurrency.Mutex per certificate
 //	<prefix>/locks/accounts/<lease>                serializes account registration
-//	<prefix>/challenges/http-01/<token>            key authorization while presented
-//	<prefix>/challenges/tls-alpn-01/<sni>          identifier + key authorization while presented
+//	<prefix>/challenges/http-01/<token>            identifier, key authorization, MAC while presented
+//	<prefix>/challenges/tls-alpn-01/<sni>          identifier, key authorization, MAC while presented
 //
 // Private keys are sealed with AES-256-GCM (Sealer) unless the operator
-// chose plaintext keys. Every write of a certificate's data is one etcd
+// chose plaintext keys; published certificate records and challenge
+// answers then carry MACs under keys derived from the storage key, checked
+// before a host installs or serves them. Every write of a certificate's data is one etcd
 // transaction conditioned on still owning that certificate's lock (the
 // mutex key's create revision), so a host that lost its lease cannot
 // overwrite the work of the host that took over.

@@ -175,10 +175,29 @@ func (s *Sealer) checkRecord(k string, v *Version) error {
 	return nil
 }
 
-// answerMAC authenticates a challenge answer stored at etcd key k.
-func (s *Sealer) answerMAC(k string, value []byte) []byte {
+// answerMAC authenticates a challenge answer stored at etcd key k: the key
+// (which names the challenge type and the token or SNI name) and every
+// field of the answer (nil without a storage key).
+func (s *Sealer) answerMAC(k string, a *answer) []byte {
 	if s == nil {
 		return nil
 	}
-	return mac(s.chalKey, []byte(k), value)
+	wildcard := "0"
+	if a.Wildcard {
+		wildcard = "1"
+	}
+	return mac(s.chalKey, []byte(k), []byte(a.Type), []byte(a.Value), []byte(a.KeyAuth), []byte(wildcard))
+}
+
+// verifyAnswer checks a's MAC; without a storage key there is none to
+// check (documented: etcd write access then gives issuance for the fleet's
+// names).
+func (s *Sealer) verifyAnswer(k string, a *answer) error {
+	if s == nil {
+		return nil
+	}
+	if len(a.MAC) == 0 || !hmac.Equal(a.MAC, s.answerMAC(k, a)) {
+		return fmt.Errorf("%s: %w", k, ErrAnswerAuth)
+	}
+	return nil
 }

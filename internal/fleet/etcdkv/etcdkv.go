@@ -268,7 +268,7 @@ func (b *Backend) Watch(ctx context.Context, prefix string) <-chan kv.WatchRespo
 	out := make(chan kv.WatchResponse)
 	go func() {
 		defer close(out)
-		for resp := range b.cli.Watch(clientv3.WithRequireLeader(ctx), prefix, clientv3.WithPrefix()) {
+		for resp := range b.cli.Watch(clientv3.WithRequireLeader(ctx), prefix, clientv3.WithPrefix(), clientv3.WithCreatedNotify()) {
 			if err := resp.Err(); err != nil {
 				out <- kv.WatchResponse{Err: wrap("watch", err)}
 				return
@@ -276,9 +276,12 @@ func (b *Backend) Watch(ctx context.Context, prefix string) <-chan kv.WatchRespo
 			evs := make([]kv.Event, len(resp.Events))
 			for i, ev := range resp.Events {
 				evs[i] = kv.Event{Key: string(ev.Kv.Key), Deleted: ev.Type == clientv3.EventTypeDelete}
+				if !evs[i].Deleted {
+					evs[i].Value = ev.Kv.Value
+				}
 			}
 			select {
-			case out <- kv.WatchResponse{Events: evs}:
+			case out <- kv.WatchResponse{Events: evs, Created: resp.Created}:
 			case <-ctx.Done():
 				return
 			}

@@ -292,7 +292,7 @@ func (c *Client) Watch(ctx context.Context, prefix string) <-chan WatchResponse 
 			batch, end, err := s.take()
 			for _, r := range batch {
 				select {
-				case out <- WatchResponse{Events: r.Events}:
+				case out <- WatchResponse{Events: r.Events, Created: r.Created}:
 				case <-ctx.Done():
 				}
 			}

@@ -53,17 +53,22 @@ func Delete(key string) Op { return Op{Kind: OpDelete, Key: key} }
 // DeletePrefix removes every key starting with prefix.
 func DeletePrefix(prefix string) Op { return Op{Kind: OpDelete, Key: prefix, Prefix: true} }
 
-// Event is one change seen by a watch.
+// Event is one change seen by a watch: the key's new value, or its
+// deletion.
 type Event struct {
 	Key     string `json:"key"`
+	Value   []byte `json:"value,omitempty"`
 	Deleted bool   `json:"deleted,omitempty"`
 }
 
-// WatchResponse is a batch of events, or the error that ended the watch
+// WatchResponse is a batch of events, the notice that the watch is in
+// place (Created: every change from then on is reported, so a consumer
+// reads the current values after it), or the error that ended the watch
 // (the channel is closed after it).
 type WatchResponse struct {
-	Events []Event
-	Err    error
+	Events  []Event
+	Created bool
+	Err     error
 }
 
 // Backend is etcd as fleet mode uses it. Implementations are safe for
@@ -84,7 +89,8 @@ type Backend interface {
 	Lock(ctx context.Context, prefix string, ttl int, wait time.Duration) (Mutex, error)
 	// Watch reports changes under prefix until ctx ends or the watch
 	// fails (the last response carries the error); the channel is then
-	// closed. The watch needs a leader (an isolated member ends it).
+	// closed. The first response says Created once etcd has set the
+	// watch up. The watch needs a leader (an isolated member ends it).
 	Watch(ctx context.Context, prefix string) <-chan WatchResponse
 	// Close ends the connection. Locks not released expire with their
 	// leases.

@@ -25,7 +25,7 @@ import (
 
 // ProtocolVersion changes whenever a message changes meaning; acmectl
 // and acmectl-etcd from different releases refuse each other.
-const ProtocolVersion = 1
+const ProtocolVersion = 2 // 2: watch events carry values; a watch reports Created
 
 // maxFrame bounds one message (the helper's answers carry etcd values of
 // at most 1 MiB each; a key listing of a large fleet is the biggest).
@@ -66,6 +66,7 @@ type response struct {
 	Lock    uint64   `json:"lock,omitempty"`
 	Lease   int64    `json:"lease,omitempty"`
 	Events  []Event  `json:"events,omitempty"`
+	Created bool     `json:"created,omitempty"`
 	End     bool     `json:"end,omitempty"`
 	Lost    uint64   `json:"lost,omitempty"`
 	Version int      `json:"version,omitempty"`
@@ -260,7 +261,7 @@ func (s *server) handle(ctx context.Context, req *request) {
 				err = wr.Err
 				break
 			}
-			if serr := s.send(&response{ID: req.ID, Events: wr.Events}); serr != nil {
+			if serr := s.send(&response{ID: req.ID, Events: wr.Events, Created: wr.Created}); serr != nil {
 				return
 			}
 		}
