@@ -332,3 +332,121 @@ func TestMustStapleRefused(t *testing.T) {
 		t.Errorf("orders at Boulder %s → %s; want no new order", before, after)
 	}
 }
+
+// replaceCmd is the way out acmectl prints for a lost or deactivated
+// account under label "default".
+func replaceCmd() string {
+	return "acmectl account register --replace --server " + directory + " --account default"
+}
+
+// A lost account (the CA's database reset, as at a staging reset): the
+// registration row is deleted. Boulder answers the next order with 400
+// accountDoesNotExist; obtain and doctor print the way out, and that
+// command gets the label working again.
+func TestLostAccount(t *testing.T) {
+	l := newLab(t)
+	n := l.name("l")
+	// Registered by newAccount only: Boulder's account cache (keyed by
+	// ID, filled by signed requests) has not seen it yet.
+	r := l.acmectl(t, l.server("account", "register", "--accept-tos", "--email", "ops@letsencrypt.org", "--json")...)
+	mustOK(t, r, "account register")
+	var acct struct{ URL string }
+	if err := json.Unmarshal([]byte(r.stdout), &acct); err != nil || acct.URL == "" {
+		t.Fatalf("account register --json: %v %q", err, r.stdout)
+	}
+	id := acct.URL[strings.LastIndex(acct.URL, "/")+1:]
+	sql(t, "delete from registrations where id="+id)
+	r = l.obtain(t, http01(n)...)
+	if r.code != 1 || !strings.Contains(r.stderr, "accountDoesNotExist") || !strings.Contains(r.stderr, replaceCmd()) {
+		t.Errorf("obtain with the lost account: exit %d; want 1 naming accountDoesNotExist and %q", r.code, replaceCmd())
+	}
+	r = l.acmectl(t, l.server("doctor", "--http-01", "-d", n)...)
+	if !strings.Contains(r.stdout, replaceCmd()) {
+		t.Errorf("doctor does not print %q", replaceCmd())
+	}
+	r = l.acmectl(t, l.server("account", "register", "--replace", "--account", "default", "--accept-tos", "--json")...)
+	mustOK(t, r, "account register --replace")
+	var repl struct {
+		URL      string
+		Contacts []string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &repl); err != nil || repl.URL == "" || repl.URL == acct.URL {
+		t.Fatalf("register --replace: %v %q; want a new account URL", err, r.stdout)
+	}
+	if len(repl.Contacts) != 1 || repl.Contacts[0] != "mailto:ops@letsencrypt.org" {
+		t.Errorf("contacts after --replace: %v; want the stored one kept", repl.Contacts)
+	}
+	newID := repl.URL[strings.LastIndex(repl.URL, "/")+1:]
+	if got := sql(t, "select status from registrations where id="+newID); got != "valid" {
+		t.Errorf("Boulder's status of the new account: %q", got)
+	}
+	mustOK(t, l.obtain(t, http01(n)...), "obtain after register --replace")
+}
+
+// A deactivated account looked up again: Boulder answers 403 unauthorized
+// "exists but is deactivated", shown as the account's status with the way
+// out (was: "new account: unauthorized").
+func TestDeactivatedLookedUp(t *testing.T) {
+	l := newLab(t)
+	mustOK(t, l.acmectl(t, l.server("account", "register", "--accept-tos")...), "account register")
+	id := filepath.Join(l.state, "accounts")
+	ents, err := os.ReadDir(id)
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("accounts: %v %v", ents, err)
+	}
+	srv := filepath.Join(id, ents[0].Name())
+	if out, err := exec.Command("cp", "-a", filepath.Join(srv, "default"), filepath.Join(srv, "copy")).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	mustOK(t, l.acmectl(t, l.server("account", "deactivate", "--yes")...), "account deactivate")
+	r := l.acmectl(t, l.server("account", "show", "--account", "copy")...)
+	want := "acmectl account register --replace --server " + directory + " --account copy"
+	if r.code != 1 || !strings.Contains(r.stderr, "is deactivated") || !strings.Contains(r.stderr, want) {
+		t.Errorf("show of a deactivated account: exit %d; want 1 saying it is deactivated and %q", r.code, want)
+	}
+	if b, err := os.ReadFile(filepath.Join(srv, "copy", "account.json")); err != nil || !strings.Contains(string(b), `"deactivated"`) {
+		t.Errorf("the stored record does not say deactivated: %s %v", b, err)
+	}
+	mustOK(t, l.acmectl(t, l.server("account", "register", "--replace", "--account", "copy", "--accept-tos")...), "register --replace of a deactivated account")
+}
+
+// Boulder neither stores nor returns contacts: account update does not
+// claim success, and account show keeps the local list.
+func TestContactsNotKept(t *testing.T) {
+	l := newLab(t)
+	mustOK(t, l.acmectl(t, l.server("account", "register", "--accept-tos", "--email", "ops@letsencrypt.org")...), "account register")
+	r := l.acmectl(t, l.server("account", "update", "--email", "sec@letsencrypt.org")...)
+	if r.code != 0 || strings.Contains(r.stdout, "Account updated") || !strings.Contains(r.stdout, "locally only") {
+		t.Errorf("account update: exit %d; want 0 saying it was recorded locally only", r.code)
+	}
+	r = l.acmectl(t, l.server("account", "show", "--json")...)
+	if r.code != 0 || !strings.Contains(r.stdout, "mailto:sec@letsencrypt.org") || !strings.Contains(r.stdout, `"ca_contacts": []`) {
+		t.Errorf("account show: exit %d; want the local contact and what the CA returned (none)", r.code)
+	}
+}
+
+// IP identifiers: Boulder permits them only in the shortlived profile and
+// never for reserved addresses; acmectl says so before ordering.
+func TestIPIdentifiersRefusedBeforeOrder(t *testing.T) {
+	l := newLab(t)
+	before := sql(t, "select count(*) from orders")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-d", "8.8.8.8"}, "--profile shortlived"},
+		{[]string{"-d", "127.0.0.1", "--profile", "shortlived"}, "loopback"},
+	} {
+		r := l.obtain(t, append([]string{"--http-01", "--http-01-addr", "127.0.0.1:80"}, c.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("obtain %v: exit %d; want 2 naming %q", c.args, r.code, c.want)
+		}
+	}
+	if after := sql(t, "select count(*) from orders"); after != before {
+		t.Errorf("orders at Boulder %s → %s; want no new order", before, after)
+	}
+	r := l.acmectl(t, l.server("directory")...)
+	if !strings.Contains(r.stdout, "only with --profile shortlived") {
+		t.Errorf("directory does not say that IPs need shortlived:\n%s", r.stdout)
+	}
+}
