@@ -39,6 +39,9 @@ type certInfo struct {
 	Revoked       bool              `json:"revoked,omitempty"`
 	PendingOrder  string            `json:"pending_order,omitempty"`
 	Paths         map[string]string `json:"paths,omitempty"`
+	// NotImported are reminders of another client's hooks that import
+	// could not carry over and that no hook replaces yet.
+	NotImported []string `json:"not_imported_hooks,omitempty"`
 	// Problem is a settings or state file that could not be read.
 	Problem string `json:"problem,omitempty"`
 
@@ -62,6 +65,7 @@ func loadCertInfo(st *store.Dir, name string, now time.Time) *certInfo {
 		ci.Problem = oneLine(err.Error())
 	} else {
 		ci.Names, ci.Server, ci.Account, ci.KeyType = s.Names, s.Server, s.Account, s.KeyType
+		ci.NotImported = notImportedHooks(name, s)
 		if ci.Account == "" {
 			ci.Account = "default"
 		}
@@ -195,4 +199,16 @@ func writeMetrics(path string, st *store.Dir, now time.Time) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// notImportedHooks are the reminders of s's hooks that import could not
+// carry over (a certbot hook that needs a shell) while no hook of their
+// event is set: show and doctor print them, long after the import.
+func notImportedHooks(name string, s *store.Settings) []string {
+	var out []string
+	for _, ev := range s.Hooks.Missing() {
+		out = append(out, fmt.Sprintf("%s hook %q (it needs a shell): put it in a script, then acmectl reconfigure --cert-name %s --%s-hook SCRIPT",
+			ev, oneLine(s.Hooks.NotImported[ev]), name, ev))
+	}
+	return out
 }

@@ -138,6 +138,11 @@ func (a *app) runDoctor(ctx context.Context, opts *doctorOptions) error {
 		d.checkName(ctx, n)
 	}
 	d.checkSolvers(ctx)
+	if opts.certName != "" {
+		for _, n := range notImportedHooks(opts.certName, s) {
+			d.add("hook", opts.certName, verdictWarn, "not imported: %s", n)
+		}
+	}
 	return d.report()
 }
 

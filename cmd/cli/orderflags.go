@@ -24,15 +24,23 @@ import (
 )
 
 // addOrderFlags registers the flags that shape an order (obtain and
-// reconfigure share them).
+// reconfigure share them): what to order and how it renews.
 func addOrderFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringSliceP("domain", "d", nil, "DNS name, *.wildcard or IP address (repeatable, also a,b)")
 	f.String("cert-name", "", "storage name (default from the first name)")
+	f.String("csr", "", "order for this CSR (PEM or DER) made elsewhere; names come from it")
+	addRenewalFlags(cmd)
+}
+
+// addRenewalFlags registers the order flags that say how a certificate
+// renews (key, solvers, order options, hooks), without the names: import
+// lego takes these.
+func addRenewalFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
 	f.String("key-type", "ec256", "certificate key: "+strings.Join(keys.KeyTypes(), ", "))
 	f.Bool("reuse-key", false, "keep the previous key on renewal")
 	f.String("key-group", "", "make privkey.pem 0640 for this group (dirs 0750)")
-	f.String("csr", "", "order for this CSR (PEM or DER) made elsewhere; names come from it")
 	addSolverFlags(f)
 	f.StringSlice("dns-resolvers", nil, "nameservers to check propagation against (host:port,...), instead of the zone's authorities")
 	f.Var(&durationFlag{}, "dns-propagation-wait", "wait this long instead of checking propagation (e.g. 90s)")
@@ -173,7 +181,9 @@ func ptr[T any](v T) *T { return &v }
 func (a *app) orderGiven(fresh bool) (lifecycle.Given, error) {
 	c := a.cfg
 	var g lifecycle.Given
-	set := func(key string) bool { return a.given(key, fresh) }
+	// Only the flags this command has count (import has no -d or --csr:
+	// ACMECTL_CSR must not reach it).
+	set := func(key string) bool { return c.flag(key) != nil && a.given(key, fresh) }
 	str := func(key string) *string {
 		if !set(key) {
 			return nil

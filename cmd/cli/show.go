@@ -136,6 +136,9 @@ func (a *app) runShow(_ context.Context, name string) error {
 			}
 		}
 	}
+	for _, n := range ci.NotImported {
+		line("Not imported", n)
+	}
 	for _, k := range []string{"fullchain", "privkey", "cert", "chain"} {
 		if p, ok := ci.Paths[k]; ok {
 			line(strings.ToUpper(k[:1])+k[1:], p)

@@ -125,3 +125,26 @@ func TestJSONOneStyle(t *testing.T) {
 		}
 	}
 }
+
+// TestImportHelpFlags: import --help lists only flags import honours: no
+// names, certificate name or CSR (issue 15, item 15); import certbot
+// refuses the renewal flags that only lego takes.
+func TestImportHelpFlags(t *testing.T) {
+	r := runUX(t, nil, "import", "--help")
+	_, own, _ := strings.Cut(r.stdout, "\nFlags:\n")
+	own, _, _ = strings.Cut(own, "\nGlobal Flags:")
+	for _, f := range []string{"--domain", "--cert-name", "--csr", "-d,"} {
+		if strings.Contains(own, f) {
+			t.Errorf("import --help lists %s, which import ignores", f)
+		}
+	}
+	for _, f := range []string{"--from", "--yes", "--symlink-live", "--webroot", "--deploy-hook"} {
+		if !strings.Contains(own, f) {
+			t.Errorf("import --help lacks %s", f)
+		}
+	}
+	r = runUX(t, nil, "import", "certbot", "--from", t.TempDir(), "--state-dir", t.TempDir(), "--deploy-hook", "/bin/true")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "--deploy-hook") || !strings.Contains(r.stderr, "reconfigure") {
+		t.Errorf("import certbot --deploy-hook: exit %d, stderr %q; want 2 pointing to reconfigure", r.code, r.stderr)
+	}
+}

@@ -33,9 +33,12 @@ import (
 // Account is one account to adopt.
 type Account struct {
 	Server, Label, URL string
-	Contacts           []string
-	Key                crypto.Signer
-	Origin             string // where it was read
+	// Fallback is the label to use when Label holds another account
+	// already (certbot-<id>, lego-<n>).
+	Fallback string
+	Contacts []string
+	Key      crypto.Signer
+	Origin   string // where it was read
 }
 
 // Cert is one certificate to adopt.
@@ -45,6 +48,10 @@ type Cert struct {
 	Files    store.Files
 	Origin   string
 	Warnings []string
+	// Live are the other client's files that servers point at, by kind
+	// (cert, chain, fullchain, privkey): certbot's live/<name>/ symlinks,
+	// lego's certificates/<name>.crt, .issuer.crt and .key.
+	Live map[string]string
 }
 
 // Plan is what an import would adopt, and what it skips (with why).
@@ -64,20 +71,37 @@ func (plan *Plan) Apply(ctx context.Context, st *store.Dir, lockWait time.Durati
 	if err != nil {
 		return nil, err
 	}
-	for _, acc := range plan.Accounts {
-		if rec, _, err := st.LoadAccount(acc.Server, acc.Label); err == nil && rec.URL != "" {
-			plan.Skipped = append(plan.Skipped, fmt.Sprintf("account %s on %s: already stored", acc.Label, acc.Server))
+	refs, err := st.ListAccounts()
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	// An account stored already (under any label) is used as it is; a
+	// label that holds another account is not overwritten: the account
+	// gets its fallback label, and the certificates follow it.
+	relabel := map[string]string{} // server + "\x00" + planned label → stored label
+	for i := range plan.Accounts {
+		acc := &plan.Accounts[i]
+		key := acc.Server + "\x00" + acc.Label
+		if label := storedLabel(refs, acc.Server, acc.URL); label != "" {
+			plan.Skipped = append(plan.Skipped, fmt.Sprintf("account %s on %s: already stored as %s", acc.Label, acc.Server, label))
+			relabel[key], acc.Label = label, label
 			continue
 		}
+		label := freeLabel(st, acc.Server, acc.Label, acc.Fallback)
 		rec := &store.AccountRecord{URL: acc.URL, Contacts: acc.Contacts, DirectoryURL: acc.Server, Created: now, Status: "valid"}
-		if err := st.SaveAccount(acc.Server, acc.Label, rec, acc.Key); err != nil {
+		if err := st.SaveAccount(acc.Server, label, rec, acc.Key); err != nil {
 			unlock()
 			return done, err
 		}
-		done = append(done, "account "+acc.Label+" on "+acc.Server)
+		relabel[key], acc.Label = label, label
+		done = append(done, "account "+label+" on "+acc.Server)
 	}
 	unlock()
 	for _, c := range plan.Certs {
+		if label, ok := relabel[c.Settings.Server+"\x00"+c.Settings.Account]; ok {
+			c.Settings.Account = label
+		}
 		if st.Exists(c.Name) {
 			plan.Skipped = append(plan.Skipped, fmt.Sprintf("certificate %s: already managed by acmectl", c.Name))
 			continue
@@ -94,6 +118,44 @@ func (plan *Plan) Apply(ctx context.Context, st *store.Dir, lockWait time.Durati
 		done = append(done, "certificate "+c.Name)
 	}
 	return done, nil
+}
+
+// storedLabel is the label under which the account url of server is
+// stored already, "" if none.
+func storedLabel(refs []store.AccountRef, server, url string) string {
+	id, err := store.ServerID(server)
+	if err != nil {
+		return ""
+	}
+	for _, r := range refs {
+		if r.ServerID == id && r.URL == url && url != "" {
+			return r.Label
+		}
+	}
+	return ""
+}
+
+// freeLabel is label, else fallback, else fallback-2, -3, ...: the first
+// that holds no account of server.
+func freeLabel(st *store.Dir, server, label, fallback string) string {
+	free := func(l string) bool {
+		_, _, err := st.LoadAccount(server, l)
+		return errors.Is(err, store.ErrNotFound)
+	}
+	if free(label) {
+		return label
+	}
+	if fallback == "" {
+		fallback = label
+	}
+	if free(fallback) {
+		return fallback
+	}
+	for n := 2; ; n++ {
+		if l := fmt.Sprintf("%s-%d", fallback, n); free(l) {
+			return l
+		}
+	}
 }
 
 // Certbot reads a certbot config directory (/etc/letsencrypt); a
@@ -117,7 +179,8 @@ func Certbot(root, defaultServer string) (*Plan, error) {
 	})
 	confs, _ := filepath.Glob(filepath.Join(root, "renewal", "*.conf"))
 	slices.Sort(confs)
-	used := map[string]bool{}
+	labels := map[string]string{} // certbot account id → its label here
+	taken := map[string]bool{}    // server + "\x00" + label
 	for _, conf := range confs {
 		c, acctID, err := certbotCert(conf, defaultServer)
 		if err != nil {
@@ -125,16 +188,20 @@ func Certbot(root, defaultServer string) (*Plan, error) {
 			continue
 		}
 		if acc, ok := accounts[acctID]; ok {
-			label := c.Settings.Account
-			if prev, taken := used[acc.Server+"\x00"+label]; taken && prev {
-				label = "certbot-" + acctID[:min(8, len(acctID))]
-			}
-			acc.Label = label
-			c.Settings.Account = label
-			if !used[acc.Server+"\x00"+label] {
+			// One certbot account is one account here, however many
+			// certificates use it; a second account of the same server
+			// gets a label of its own.
+			label, seen := labels[acctID]
+			if !seen {
+				label = "default"
+				if taken[acc.Server+"\x00"+label] {
+					label = acc.Fallback
+				}
+				labels[acctID], taken[acc.Server+"\x00"+label] = label, true
+				acc.Label = label
 				plan.Accounts = append(plan.Accounts, acc)
-				used[acc.Server+"\x00"+label] = true
 			}
+			c.Settings.Account = label
 		} else {
 			c.Warnings = append(c.Warnings, "its certbot account was not found: a new account will be registered at renewal")
 		}
@@ -172,7 +239,8 @@ func certbotAccount(dir string) (Account, error) {
 		return acc, errors.New("regr.json has no account URL")
 	}
 	server := certbotServerFromDir(dir)
-	acc = Account{Server: server, Label: "default", URL: regr.URI, Key: signer, Origin: dir}
+	id := filepath.Base(dir)
+	acc = Account{Server: server, Label: "default", Fallback: "certbot-" + strings.ToLower(id[:min(8, len(id))]), URL: regr.URI, Key: signer, Origin: dir}
 	for _, c := range regr.Body.Contact {
 		acc.Contacts = append(acc.Contacts, strings.TrimPrefix(c, "mailto:"))
 	}
@@ -204,6 +272,7 @@ func certbotCert(conf, defaultServer string) (Cert, string, error) {
 	}
 	top, rp := ini[""], ini["renewalparams"]
 	files := store.Files{}
+	live := map[string]string{}
 	for _, f := range []struct {
 		key string
 		dst *[]byte
@@ -215,6 +284,7 @@ func certbotCert(conf, defaultServer string) (Cert, string, error) {
 		if *f.dst, err = readSmall(p); err != nil {
 			return c, "", err
 		}
+		live[f.key] = p
 	}
 	leaf, err := lifecycle.LeafOf(files.Cert)
 	if err != nil {
@@ -230,7 +300,7 @@ func certbotCert(conf, defaultServer string) (Cert, string, error) {
 	for _, ip := range leaf.IPAddresses {
 		s.Names = append(s.Names, ip.String())
 	}
-	c = Cert{Name: name, Settings: s, Files: files, Origin: conf}
+	c = Cert{Name: name, Settings: s, Files: files, Origin: conf, Live: live}
 	switch rp["authenticator"] {
 	case "standalone":
 		addr := ":80"
@@ -256,17 +326,27 @@ func certbotCert(conf, defaultServer string) (Cert, string, error) {
 		}
 		c.Warnings = append(c.Warnings, fmt.Sprintf("certbot authenticator %q has no acmectl equivalent: set a solver with acmectl reconfigure --cert-name %s", rp["authenticator"], name))
 	}
-	for key, dst := range map[string]*[][]string{"pre_hook": &s.Hooks.Pre, "post_hook": &s.Hooks.Post, "renew_hook": &s.Hooks.Deploy} {
-		h := strings.TrimSpace(rp[key])
+	for _, e := range []struct {
+		key, event, flag string
+		dst            *[][]string
+	}{{"pre_hook", "pre", "--pre-hook", &s.Hooks.Pre}, {"renew_hook", "deploy", "--deploy-hook", &s.Hooks.Deploy}, {"post_hook", "post", "--post-hook", &s.Hooks.Post}} {
+		h := strings.TrimSpace(rp[e.key])
 		if h == "" {
 			continue
 		}
 		argv, err := hook.Split(h)
 		if err != nil {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("%s %q skipped: %v", key, h, err))
+			// Kept in the settings (never run) so that show and doctor
+			// remind of it until a hook of its event is set.
+			if s.Hooks.NotImported == nil {
+				s.Hooks.NotImported = map[string]string{}
+			}
+			s.Hooks.NotImported[e.event] = h
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s %q not imported: %v; put it in a script and add it with acmectl reconfigure --cert-name %s %s SCRIPT",
+				e.key, h, err, name, e.flag))
 			continue
 		}
-		*dst = [][]string{argv}
+		*e.dst = [][]string{argv}
 	}
 	return c, rp["account"], nil
 }
@@ -363,7 +443,7 @@ func Lego(root, server string, template *store.Settings) (*Plan, error) {
 		if i > 0 {
 			label = fmt.Sprintf("lego-%d", i+1)
 		}
-		acc := Account{Server: server, Label: label, URL: acct.Registration.URI, Key: key, Origin: dir}
+		acc := Account{Server: server, Label: label, Fallback: fmt.Sprintf("lego-%d", i+1), URL: acct.Registration.URI, Key: key, Origin: dir}
 		if acct.Email != "" {
 			acc.Contacts = []string{acct.Email}
 		}
@@ -409,10 +489,17 @@ func Lego(root, server string, template *store.Settings) (*Plan, error) {
 		s := *template
 		s.Names, s.Server, s.Account = names, server, "default"
 		if s.KeyType == "" {
-			s.KeyType = keys.EC256
+			// No --key-type: renew with the key type lego used.
+			if s.KeyType = keys.KeyTypeOf(chain[0].PublicKey); s.KeyType == "" {
+				s.KeyType = keys.EC256
+			}
 		}
 		c := Cert{Name: name, Settings: &s, Origin: crt,
-			Files: store.Files{Cert: leafPEM, Chain: issuer, Fullchain: append(append([]byte{}, leafPEM...), issuer...), PrivKey: key}}
+			Files: store.Files{Cert: leafPEM, Chain: issuer, Fullchain: append(append([]byte{}, leafPEM...), issuer...), PrivKey: key},
+			Live:  map[string]string{"fullchain": crt, "privkey": base + ".key"}}
+		if len(chain) > 1 {
+			c.Live["chain"] = base + ".issuer.crt"
+		}
 		if len(s.HTTP01Addrs) == 0 && s.Webroot == "" && len(s.TLSALPN01Addrs) == 0 && s.DNS.Provider == "" && len(s.Solvers) == 0 {
 			c.Warnings = append(c.Warnings, "no solver given: set one with acmectl reconfigure --cert-name "+name+" (or pass solver flags to import)")
 		}

@@ -98,7 +98,7 @@ web.example.test = /var/www/html
 	c := plan.Certs[0]
 	want := &store.Settings{Names: []string{"web.example.test", "www.web.example.test"}, Server: "https://ca.test/directory",
 		Account: "default", KeyType: "ec384", Webroot: "/var/www/html",
-		Hooks: store.Hooks{Deploy: [][]string{{"systemctl", "reload", "nginx"}}}}
+		Hooks: store.Hooks{Deploy: [][]string{{"systemctl", "reload", "nginx"}}, NotImported: map[string]string{"pre": "echo $HOME | logger"}}}
 	if c.Name != "web.example.test" || !reflect.DeepEqual(c.Settings, want) {
 		t.Errorf("certificate %q settings:\n%+v\nwant\n%+v", c.Name, c.Settings, want)
 	}
@@ -146,5 +146,82 @@ func TestCertbotServerFromDir(t *testing.T) {
 		if got := certbotServerFromDir(dir); got != want {
 			t.Errorf("certbotServerFromDir(%q) = %q; want %q", dir, got, want)
 		}
+	}
+}
+
+// TestApplyKeepsOtherAccounts: an imported account whose label holds
+// another account already gets its fallback label, and the certificates
+// that use it follow; one stored already (same URL) is used as it is.
+func TestApplyKeepsOtherAccounts(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const server = "https://ca.test/directory"
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err := st.SaveAccount(server, "default", &store.AccountRecord{URL: "https://ca.test/acct/mine", DirectoryURL: server}, key); err != nil {
+		t.Fatal(err)
+	}
+	live := filepath.Join(t.TempDir(), "live")
+	selfSigned(t, live, "a.example.test")
+	files := store.Files{}
+	for f, dst := range map[string]*[]byte{"cert.pem": &files.Cert, "chain.pem": &files.Chain, "fullchain.pem": &files.Fullchain, "privkey.pem": &files.PrivKey} {
+		*dst, _ = os.ReadFile(filepath.Join(live, f))
+	}
+	plan := &Plan{
+		Accounts: []Account{{Server: server, Label: "default", Fallback: "certbot-0123abcd", URL: "https://ca.test/acct/certbots", Key: key}},
+		Certs:    []Cert{{Name: "a.example.test", Files: files, Settings: &store.Settings{Names: []string{"a.example.test"}, Server: server, Account: "default"}}},
+	}
+	if _, err := plan.Apply(context.Background(), st, time.Second, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _, err := st.LoadAccount(server, "default"); err != nil || rec.URL != "https://ca.test/acct/mine" {
+		t.Errorf("the stored default account was replaced: %+v, %v", rec, err)
+	}
+	if rec, _, err := st.LoadAccount(server, "certbot-0123abcd"); err != nil || rec.URL != "https://ca.test/acct/certbots" {
+		t.Errorf("imported account: %+v, %v; want it under its fallback label", rec, err)
+	}
+	if s, err := st.LoadSettings("a.example.test"); err != nil || s.Account != "certbot-0123abcd" {
+		t.Errorf("certificate's account = %q (%v); want the imported account's label", s.Account, err)
+	}
+	// Imported again: the account is found under its label, not stored twice.
+	plan.Accounts[0].Label = "default"
+	plan.Skipped = nil
+	if done, err := plan.Apply(context.Background(), st, time.Second, time.Now()); err != nil || len(done) != 0 {
+		t.Errorf("second Apply: done %q, %v", done, err)
+	}
+	if refs, _ := st.ListAccounts(); len(refs) != 2 {
+		t.Errorf("accounts stored: %d; want 2", len(refs))
+	}
+}
+
+// TestRelink: certbot's live links are pointed at acmectl's paths; a
+// regular file is never replaced.
+func TestRelink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "acmectl-fullchain.pem")
+	if err := os.WriteFile(target, []byte("new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(dir, "fullchain1.pem")
+	if err := os.WriteFile(old, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "fullchain.pem")
+	if err := os.Symlink("fullchain1.pem", link); err != nil {
+		t.Fatal(err)
+	}
+	done, err := Relink([]Link{{Kind: "fullchain", Old: link, New: target}})
+	if err != nil || len(done) != 1 || done[0].Was != "fullchain1.pem" {
+		t.Fatalf("Relink: %+v, %v", done, err)
+	}
+	if b, _ := os.ReadFile(link); string(b) != "new" {
+		t.Errorf("%s reads %q; want acmectl's file", link, b)
+	}
+	if _, err := Relink([]Link{{Kind: "fullchain", Old: old, New: target}}); err == nil || !strings.Contains(err.Error(), "not a symbolic link") {
+		t.Errorf("Relink of a regular file: %v", err)
+	}
+	if b, _ := os.ReadFile(old); string(b) != "old" {
+		t.Error("a regular file was replaced")
 	}
 }

@@ -340,6 +340,6 @@ func clone(s *store.Settings) *store.Settings {
 		}
 	}
 	c.Hooks = store.Hooks{Pre: cloneArgvs(s.Hooks.Pre), Post: cloneArgvs(s.Hooks.Post),
-		Deploy: cloneArgvs(s.Hooks.Deploy), Failure: cloneArgvs(s.Hooks.Failure)}
+		Deploy: cloneArgvs(s.Hooks.Deploy), Failure: cloneArgvs(s.Hooks.Failure), NotImported: maps.Clone(s.Hooks.NotImported)}
 	return &c
 }

@@ -77,6 +77,26 @@ type Hooks struct {
 	Post    [][]string `yaml:"post,omitempty"`
 	Deploy  [][]string `yaml:"deploy,omitempty"`
 	Failure [][]string `yaml:"failure,omitempty"`
+	// NotImported are another client's hooks that import could not carry
+	// over (certbot's command lines that need a shell), by event (pre,
+	// post, deploy), as written there. They never run; show and doctor
+	// remind of each while no hook of its event is set.
+	NotImported map[string]string `yaml:"not-imported,omitempty"`
+}
+
+// Missing returns the events of NotImported that still have no hook, in
+// the order pre, deploy, post.
+func (h Hooks) Missing() []string {
+	var out []string
+	for _, e := range []struct {
+		event string
+		set   [][]string
+	}{{"pre", h.Pre}, {"deploy", h.Deploy}, {"post", h.Post}} {
+		if h.NotImported[e.event] != "" && len(e.set) == 0 {
+			out = append(out, e.event)
+		}
+	}
+	return out
 }
 
 // SettingsError is a settings.yaml that cannot be used. Callers fail only

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +200,107 @@ func TestConfigErrorsExit2(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(state, "certificates", "cfg.example.test")); !os.IsNotExist(err) {
 		t.Errorf("a refused obtain left a certificate entry (%v)", err)
+	}
+}
+
+// TestImportCertbotMigration (issue 15, item 13): two certificates that
+// the real certbot obtained from Pebble with one account are imported
+// with that account once; --ca-bundle given to import is stored, so a
+// renewal without it works; the plan prints each live path with
+// acmectl's stable path, and --symlink-live points certbot's live links
+// there, so a server reading certbot's paths gets acmectl's renewals; a
+// certbot hook that needs a shell is reminded by show and doctor.
+func TestImportCertbotMigration(t *testing.T) {
+	t.Parallel()
+	certbot := testenv.LookTool(t, "certbot", "apt-get install certbot")
+	l := newLab(t, testenv.PebbleOptions{Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
+	cb := t.TempDir()
+	config := filepath.Join(cb, "config")
+	names := []string{"one.certbot.test", "two.certbot.test"}
+	for _, name := range names {
+		cmd := exec.Command(certbot, "certonly", "--non-interactive", "--agree-tos", "--register-unsafely-without-email",
+			"--server", l.p.DirURL, "--standalone", "--http-01-address", "127.0.0.1", "--http-01-port", strconv.Itoa(l.p.HTTPPort),
+			"--config-dir", config, "--work-dir", filepath.Join(cb, "work"), "--logs-dir", filepath.Join(cb, "logs"),
+			"--pre-hook", "echo starting | logger -t certbot", "-d", name)
+		cmd.Env = append(os.Environ(), "REQUESTS_CA_BUNDLE="+l.p.CABundle)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("certbot: %v\n%s", err, out)
+		}
+	}
+	if got := l.p.Count("POST /sign-me-up 201"); got != 1 {
+		t.Fatalf("certbot registered %d accounts; want 1 for both certificates", got)
+	}
+	accounts := l.p.Count("POST /sign-me-up 201")
+	imp := []string{"import", "certbot", "--from", config, "--state-dir", l.state, "--ca-bundle", l.p.CABundle}
+
+	// The plan: the account once, each live path with its new path.
+	r := run(t, nil, imp...)
+	if r.code != 0 || strings.Count(r.stdout, "Would import account") != 1 {
+		t.Fatalf("plan: exit %d; want one account\n%s", r.code, r.stdout)
+	}
+	for _, name := range names {
+		for _, f := range []string{"fullchain.pem", "privkey.pem", "cert.pem", "chain.pem"} {
+			want := fmt.Sprintf("  %s -> %s\n", filepath.Join(config, "live", name, f), filepath.Join(l.certDir(name), f))
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("plan does not print %q\n%s", want, r.stdout)
+			}
+		}
+	}
+	if !strings.Contains(r.stdout, "--symlink-live") {
+		t.Errorf("plan does not offer --symlink-live:\n%s", r.stdout)
+	}
+	// Solver flags are certbot's own: refused, nothing written.
+	if r := run(t, nil, append(imp, "--webroot", t.TempDir(), "--yes")...); r.code != 2 || !strings.Contains(r.stderr, "--webroot") {
+		t.Errorf("import certbot --webroot: exit %d, stderr %q; want 2", r.code, r.stderr)
+	}
+
+	r = run(t, nil, append(imp, "--yes", "--symlink-live")...)
+	if r.code != 0 || strings.Count(r.stdout, "Imported account default on "+l.p.DirURL) != 1 || strings.Contains(r.stdout, "certbot-") {
+		t.Fatalf("import: exit %d; want the account once, as default\n%s", r.code, r.stdout)
+	}
+	r = run(t, nil, "account", "list", "--state-dir", l.state, "--json")
+	var al struct {
+		Accounts []struct{ Label string } `json:"accounts"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &al); err != nil || len(al.Accounts) != 1 {
+		t.Errorf("accounts stored: %v (%v); want one", al.Accounts, err)
+	}
+	for _, name := range names {
+		set := string(readFile(t, filepath.Join(l.certDir(name), "settings.yaml")))
+		if !strings.Contains(set, "ca-bundle: "+l.p.CABundle) || !strings.Contains(set, "account: default") {
+			t.Errorf("%s settings.yaml lacks the CA bundle or the account:\n%s", name, set)
+		}
+		for _, f := range []string{"fullchain.pem", "privkey.pem", "cert.pem", "chain.pem"} {
+			live := filepath.Join(config, "live", name, f)
+			if target, err := os.Readlink(live); err != nil || target != filepath.Join(l.certDir(name), f) {
+				t.Errorf("%s -> %q (%v); want acmectl's stable path", live, target, err)
+			}
+		}
+	}
+
+	// The dropped pre hook, long after the import.
+	r = run(t, nil, "show", names[0], "--state-dir", l.state)
+	if !strings.Contains(r.stdout, "Not imported:") || !strings.Contains(r.stdout, "echo starting | logger -t certbot") ||
+		!strings.Contains(r.stdout, "acmectl reconfigure --cert-name "+names[0]+" --pre-hook SCRIPT") {
+		t.Errorf("show does not remind of the certbot hook:\n%s", r.stdout)
+	}
+	r = run(t, nil, "doctor", "--cert-name", names[0], "--state-dir", l.state, "--json", "--timeout", "2s")
+	if !strings.Contains(r.stdout, `"check": "hook"`) || !strings.Contains(r.stdout, "echo starting") {
+		t.Errorf("doctor does not remind of the certbot hook:\n%s", r.stdout)
+	}
+
+	// The first renewal: no --ca-bundle, the certbot account, and certbot's
+	// live path now serves the new certificate.
+	before := leafAt(t, filepath.Join(config, "live", names[0], "cert.pem"))
+	r = run(t, nil, "renew", "--state-dir", l.state, "--cert-name", names[0], "--force", "--no-random-sleep")
+	if r.code != 0 {
+		t.Fatalf("renew without --ca-bundle: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := l.p.Count("POST /sign-me-up 201") - accounts; got != 0 {
+		t.Errorf("new accounts at the CA = %d; want 0", got)
+	}
+	after := leafAt(t, filepath.Join(config, "live", names[0], "cert.pem"))
+	if after.SerialNumber.Cmp(before.SerialNumber) == 0 {
+		t.Error("certbot's live path still serves the old certificate after acmectl renewed it")
 	}
 }
