@@ -278,11 +278,12 @@ func (d *Dir) readKey(path string) (crypto.Signer, error) {
 	return k, nil
 }
 
-// writeKey writes a private key atomically with mode 0600.
+// writeKey writes a private key atomically with mode 0600; the directory
+// is not fsynced (see SavePendingKey).
 func writeKey(dir, base string, key crypto.Signer) error {
 	keyPEM, err := keys.MarshalPrivateKeyPEM(key)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(dir, base, keyPEM, keyPerm, -1)
+	return writeFileRenamed(dir, base, keyPEM, keyPerm, -1)
 }

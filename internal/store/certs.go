@@ -214,7 +214,11 @@ func (d *Dir) Delete(name string) error {
 
 // SavePendingKey writes certificates/<name>/pending-key.pem (0600): the key of
 // an order in flight, so that a resumed order finalizes with the same key.
-// The certificate directory is created if missing.
+// The certificate directory is created if missing. The file is fsynced,
+// its directory entry is not: the key is only ever used with the pending
+// order recorded next in state.json, in the same directory, whose
+// directory fsync makes both names durable; after a crash before that, no
+// recorded order names the key (the engine then makes a new one).
 func (d *Dir) SavePendingKey(name string, key crypto.Signer) error {
 	dir, err := d.certDir(name)
 	if err != nil {

@@ -194,7 +194,16 @@ func syncDir(dir string) error {
 
 // writeFileAtomic replaces dir/base with data: temp file in dir, write,
 // chmod, optional chgrp (gid >= 0), fsync, rename, fsync dir.
-func writeFileAtomic(dir, base string, data []byte, perm os.FileMode, gid int) (err error) {
+func writeFileAtomic(dir, base string, data []byte, perm os.FileMode, gid int) error {
+	if err := writeFileRenamed(dir, base, data, perm, gid); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// writeFileRenamed is writeFileAtomic without the directory's fsync: the
+// content is durable, its name only once something fsyncs dir.
+func writeFileRenamed(dir, base string, data []byte, perm os.FileMode, gid int) (err error) {
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
 		return err
@@ -223,10 +232,7 @@ func writeFileAtomic(dir, base string, data []byte, perm os.FileMode, gid int) (
 	if err = f.Close(); err != nil {
 		return err
 	}
-	if err = os.Rename(tmp, filepath.Join(dir, base)); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return os.Rename(tmp, filepath.Join(dir, base))
 }
 
 // unchanged reports whether path already is a regular file holding
