@@ -304,3 +304,34 @@ func TestFleetRefusesBadNamesFromEtcd(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetRefusesReplayedOlderRecord: etcd read access can save a
+// published record (its MAC is valid for ever) and etcd write access can
+// put it back later. A host never goes back to it: the live certificate
+// stays the newer one and no deploy hook runs (issue 14 item 1, "generation
+// newer").
+func TestFleetRefusesReplayedOlderRecord(t *testing.T) {
+	a := newAttackEnv(t)
+	now := time.Now()
+	old := a.ca.issue(t, a.names, now.Add(-2*time.Minute), now.Add(time.Hour))
+	a.publish(t, old)
+	saved, _, err := a.victim.h.Fleet.get(a.ctx, a.victim.h.Fleet.certKey("fleet", "latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.victim.h.Sync(a.ctx, "fleet"); err != nil {
+		t.Fatal(err)
+	}
+	newer := a.ca.issue(t, a.names, now.Add(-time.Minute), now.Add(time.Hour))
+	a.publish(t, newer)
+	if res, err := a.victim.h.Sync(a.ctx, "fleet"); err != nil || res.Installed == nil || string(a.live(t)) != string(newer.Cert) {
+		t.Fatalf("newer certificate: Sync = %+v, %v; want it installed", res, err)
+	}
+	deploys := a.victim.deploys.Load()
+	a.plant(t, "certs/fleet/latest", saved)
+	res, err := a.victim.h.Sync(a.ctx, "fleet")
+	if (res != nil && res.Installed != nil) || string(a.live(t)) != string(newer.Cert) || a.victim.deploys.Load() != deploys {
+		t.Fatalf("replayed older record: Sync = %+v, %v; live is the newer certificate: %v, deploy hooks %d -> %d; want nothing installed",
+			res, err, string(a.live(t)) == string(newer.Cert), deploys, a.victim.deploys.Load())
+	}
+}
