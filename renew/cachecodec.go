@@ -17,7 +17,7 @@ import (
 // written back as they are).
 // TestCacheCodecCoversState fails when store.State gains a field this
 // codec does not carry.
-const cacheMagic = "acmectl-renew-cache 3\n"
+const cacheMagic = "acmectl-renew-cache 4\n"
 
 const (
 	flagARI = 1 << iota
@@ -118,6 +118,7 @@ func (e *cacheEncoder) state(s *store.State) {
 		e.str(p.Replaces)
 		e.str(p.Profile)
 		e.time(p.Created)
+		e.str(p.AccountURL)
 	}
 	if l := s.LastError; l != nil {
 		e.str(l.Class)
@@ -261,7 +262,7 @@ func (d *cacheDecoder) state() *store.State {
 		for range n {
 			p.Names = append(p.Names, d.str())
 		}
-		p.Replaces, p.Profile, p.Created = d.str(), d.str(), d.time()
+		p.Replaces, p.Profile, p.Created, p.AccountURL = d.str(), d.str(), d.time(), d.str()
 		s.PendingOrder = p
 	}
 	if flags&flagLastError != 0 {
