@@ -10,6 +10,10 @@ GO            ?= go
 # The go command fetches it once from the module proxy (about 76 MB); a
 # machine's own Go ignores go.mod's toolchain line, hence the export.
 export GOTOOLCHAIN := go1.26.10
+# Every build and test here with -trimpath: no build machine's paths in
+# binaries, and build-cache keys that do not depend on the checkout's
+# directory, so that a fresh clone reuses what the machine has compiled.
+export GOFLAGS := -trimpath $(GOFLAGS)
 # make vulncheck: govulncheck and the vulnerability database, both from the
 # module proxy (the public database is not reachable from build machines).
 GOVULNCHECK_VERSION := v1.9.0

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,11 +24,41 @@ import (
 // RepoRoot is the module root (the directory holding go.mod).
 func RepoRoot(t testing.TB) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("testenv: cannot locate source file")
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	return root
+}
+
+// modulePath is this module's path, as its go.mod declares it.
+const modulePath = "github.com/acmectl/acmectl"
+
+// moduleRoot finds the module root from the working directory, which go
+// test sets to the package's directory: the nearest parent whose go.mod
+// declares modulePath (test/v1compat, a module of its own, lies inside).
+// Not from the source file's recorded path: under -trimpath (which
+// `make test` uses, so that fresh clones share the build cache) that is
+// the import path, not a directory.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
+			for line := range strings.Lines(string(b)) {
+				if f := strings.Fields(line); len(f) == 2 && f[0] == "module" && f[1] == modulePath {
+					return dir, nil
+				}
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod of %s above the working directory", modulePath)
+		}
+		dir = parent
+	}
 }
 
 // LookTool finds a server binary: in $ACMECTL_TOOLS, the repository's .tools
@@ -213,8 +242,11 @@ func BuildAcmectl(prefix string, tags ...string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
+	root, err := moduleRoot()
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
 	bin := filepath.Join(dir, "acmectl")
 	args := []string{"build", "-o", dir + string(filepath.Separator)}
 	if len(tags) > 0 {
