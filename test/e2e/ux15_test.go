@@ -75,6 +75,17 @@ func TestObtainQuietAndNextRenewal(t *testing.T) {
 	if n := l.p.Count("total"); n != 0 {
 		t.Errorf("renew with nothing due made %d requests (%v); want none", n, l.p.Counts())
 	}
+	// renew --force --json: the renewed certificate's next renewal (as
+	// list then shows it), not the moment of this renewal (item 11).
+	r = run(t, nil, l.renewArgs("--json", "--force", "--cert-name", "next.example.test")...)
+	doc = parseRenew(t, r)
+	if r.code != 0 || len(doc.Certificates) != 1 || doc.Certificates[0].Outcome != "renewed" {
+		t.Fatalf("renew --force --json: exit %d %+v", r.code, doc.Certificates)
+	}
+	forced, err := time.Parse(time.RFC3339, doc.Certificates[0].Next)
+	if err != nil || doc.Certificates[0].Next != listNext() || !forced.After(time.Now().Add(24*time.Hour)) {
+		t.Errorf("renew --force next_renewal %q (%v); list says %q; want the new certificate's, days ahead", doc.Certificates[0].Next, err, listNext())
+	}
 
 	// Renewal information fetched once (a day later), then fresh: the
 	// cron line makes no request and does not sleep.
@@ -302,5 +313,23 @@ func TestImportCertbotMigration(t *testing.T) {
 	after := leafAt(t, filepath.Join(config, "live", names[0], "cert.pem"))
 	if after.SerialNumber.Cmp(before.SerialNumber) == 0 {
 		t.Error("certbot's live path still serves the old certificate after acmectl renewed it")
+	}
+}
+
+// TestObtainOnTerminal (issue 15, item 1): a plain obtain on a terminal
+// shows one live progress line, then the result; no log lines at the
+// default level. The transcript is logged (the closing note shows it).
+func TestObtainOnTerminal(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, quietPebble(nil))
+	r := runTTY(t, "", l.args("obtain", append(l.http01(), "-d", "tty.example.test")...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "Certificate tty.example.test for tty.example.test saved") || !strings.Contains(r.stdout, "Next renewal: ") {
+		t.Fatalf("obtain on a terminal: exit %d\n%q", r.code, r.stdout)
+	}
+	if n := strings.Count(r.stdout, "tty.example.test: certificate issued in"); n != 1 {
+		t.Errorf("final progress line shown %d times; want once:\n%q", n, r.stdout)
+	}
+	if strings.Contains(r.stdout, "level=") || strings.Contains(r.stdout, "msg=") {
+		t.Errorf("log lines on a terminal at the default level:\n%q", r.stdout)
 	}
 }
