@@ -98,11 +98,19 @@ func loadCertInfo(st *store.Dir, name string, now time.Time) *certInfo {
 	}
 	if state.Version == 0 && state.NotAfter.IsZero() {
 		ci.Reason = "no certificate yet: renew orders it"
-		if state.PendingOrder != nil {
+		if p := state.PendingOrder; p != nil && !orderFailed(state) {
 			ci.Reason = "order in progress: renew resumes it"
 		}
 	}
 	return ci
+}
+
+// orderFailed reports whether the stored order's last attempt failed for
+// good (the CA's verdict, after the order was created): it is not in
+// progress, and the next run drops it.
+func orderFailed(state *store.State) bool {
+	le, p := state.LastError, state.PendingOrder
+	return p != nil && le != nil && (le.Class == classValidation || le.Class == classCA) && !le.Time.Before(p.Created)
 }
 
 // loadCertInfos reads many certificates in parallel, keeping the order.

@@ -438,6 +438,11 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 			orderReq.Replaces = id
 		}
 	}
+	if p, le := st.PendingOrder, st.LastError; p != nil && le != nil && (le.Class == "validation" || le.Class == "ca_error") && !le.Time.Before(p.Created) {
+		// Its last attempt failed for good (recorded by a version that
+		// kept such orders): a new order, never that one again.
+		st.PendingOrder = nil
+	}
 	if p := st.PendingOrder; p != nil && e.pendingInstalled(req.Name, p) {
 		// A crash after the install, before state.json was saved: that
 		// order's certificate is the live one; resuming would only fetch

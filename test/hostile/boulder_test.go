@@ -491,3 +491,41 @@ func readFile(t *testing.T, dir string) string {
 	}))
 	return out.String()
 }
+
+// TestBoulderStoredOrders: item 9. A stored pending order is resumed only
+// for the same plan (profile included: Boulder's own reuse matches the
+// profile, and an order of another profile would issue the wrong
+// certificate). (The "in progress" display: cmd/cli TestPendingOrderFailed.)
+func TestBoulderStoredOrders(t *testing.T) {
+	// stall: the CA never validates, so a run ends at its --order-timeout
+	// (deferred, exit 75) with the order stored for resumption.
+	pending := func(_ *fakeCA, _ *http.Request, rep *reply) {
+		if rep.obj != nil && rep.obj["status"] != nil {
+			rep.obj["status"] = "pending"
+		}
+	}
+	stall := map[string]mutator{"authz": pending, "chall": pending, "order": pending, "new-order": pending}
+	t.Run("other-profile-not-resumed", func(t *testing.T) {
+		t.Parallel()
+		l := newLab(t)
+		l.f.setBoulder(true)
+		l.good(t)
+		l.f.hostile(stall)
+		r := l.run(t, 40*time.Second, append(append([]string(nil), l.base...), "--force", "--profile", "classic")...)
+		if r.code != 75 {
+			t.Fatalf("the CA never validates: exit %d; want 75", r.code)
+		}
+		if st := readState(t, l); !strings.Contains(st, `"pending_order"`) || !strings.Contains(st, `"classic"`) {
+			t.Fatalf("no pending order of profile classic stored: %s", st)
+		}
+		l.f.hostile(map[string]mutator{"authz": nil, "chall": nil, "order": nil, "new-order": nil})
+		r = l.run(t, 40*time.Second, append(append([]string(nil), l.base...), "--force", "--profile", "shortlived")...)
+		if r.code != 0 {
+			t.Fatalf("obtain --profile shortlived: exit %d", r.code)
+		}
+		reqs := l.f.newOrders()
+		if len(reqs) != 1 || reqs[0]["profile"] != "shortlived" {
+			t.Errorf("newOrder requests %v; want one new order with profile shortlived (not the stored classic one resumed)", reqs)
+		}
+	})
+}
