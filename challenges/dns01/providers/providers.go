@@ -65,19 +65,36 @@ func (c Config) Client() *http.Client {
 }
 
 // Setting returns the option key when set in Options, else the item from
-// Creds (environment, files), else def. Use it for non-secret settings
-// such as an API URL, which lego reads from the environment.
+// Creds (environment, files), else def, without surrounding white space.
+// Use it for non-secret settings such as an API URL, which lego reads from
+// the environment.
 func (c Config) Setting(key string, it creds.Item, def string) (creds.Value, error) {
-	if v := c.Options[key]; v != "" {
+	if v := strings.TrimSpace(c.Options[key]); v != "" {
 		return creds.Value{Value: v, From: "option " + key}, nil
 	}
 	if c.Creds != nil {
 		v, err := c.Creds.Optional(it)
+		v.Value = strings.TrimSpace(v.Value)
 		if err != nil || v.Value != "" {
 			return v, err
 		}
 	}
 	return creds.Value{Value: def, From: "default"}, nil
+}
+
+// RequiredEndpoint returns the API base URL of a provider that has no
+// default one (a server of the user's): the endpoint option or it (see
+// Setting), checked by Endpoint; unset, a *creds.NotFoundError naming
+// where it was looked for.
+func (c Config) RequiredEndpoint(it creds.Item, allowHTTP bool) (*url.URL, error) {
+	raw, err := c.Setting("endpoint", it, "")
+	if err != nil {
+		return nil, err
+	}
+	if raw.Value == "" {
+		return nil, &creds.NotFoundError{Provider: c.Name, Item: it, INIFile: c.Options["credentials"]}
+	}
+	return Endpoint(c.Name, raw.Value, allowHTTP)
 }
 
 // Bool returns the boolean setting key (see Setting), def when unset; the

@@ -86,14 +86,7 @@ var (
 // New builds the provider; it does no network I/O and reads the
 // credentials file only when a record is needed.
 func New(cfg providers.Config) (dns01.Provider, error) {
-	raw, err := cfg.Setting("endpoint", apiItem(), "")
-	if err != nil {
-		return nil, err
-	}
-	if raw.Value == "" {
-		return nil, &creds.NotFoundError{Provider: cfg.Name, Item: apiItem(), INIFile: cfg.Options["credentials"]}
-	}
-	base, err := providers.Endpoint(cfg.Name, raw.Value, false)
+	base, err := cfg.RequiredEndpoint(apiItem(), false)
 	if err != nil {
 		return nil, err
 	}

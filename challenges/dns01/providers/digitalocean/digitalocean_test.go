@@ -185,16 +185,7 @@ func TestDigitalOcean(t *testing.T) {
 		providertest.ZoneNotFound(t, p, "_acme-challenge.www.other.test.", "digitalocean: no zone holding _acme-challenge.www.other.test in this account (tried _acme-challenge.www.other.test, www.other.test, other.test)")
 	})
 	t.Run("record already exists", func(t *testing.T) {
-		name := "_acme-challenge.exists.example.test."
-		env.Zones.Add("example.test", providertest.Record{Name: name, Type: "TXT", TTL: 60, Value: "there"})
-		posts := api.Count("POST /v2/domains/{domain_name}/records")
-		if err := p.SetTXT(t.Context(), name, "there"); err != nil {
-			t.Fatal(err)
-		}
-		if api.Count("POST /v2/domains/{domain_name}/records") != posts {
-			t.Fatal("SetTXT created a duplicate of an existing record")
-		}
-		_ = p.DeleteTXT(t.Context(), name, "there")
+		env.ExistingValue(t, p, api, "example.test", "_acme-challenge.exists.example.test.", "POST /v2/domains/{domain_name}/records")
 	})
 	t.Run("rate limited", func(t *testing.T) {
 		resetAt := time.Unix(time.Now().Unix()+1, 0) // the next whole second

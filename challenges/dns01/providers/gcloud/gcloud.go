@@ -86,13 +86,8 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 	if name == "" {
 		name = "gcloud"
 	}
-	setting := func(key string, it creds.Item, def string) (creds.Value, error) {
-		v, err := cfg.Setting(key, it, def)
-		v.Value = strings.TrimSpace(v.Value)
-		return v, err
-	}
 	p := &Provider{name: name}
-	proj, err := setting("project", itemProject, "")
+	proj, err := cfg.Setting("project", itemProject, "")
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +96,7 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 	if p.private, err = cfg.Bool("allow-private-zone", itemPrivate, false); err != nil {
 		return nil, err
 	}
-	zid, err := setting("managed-zone", itemZoneID, "")
+	zid, err := cfg.Setting("managed-zone", itemZoneID, "")
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +104,7 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 	if p.ttl, err = cfg.Seconds("ttl", itemTTL, defaultTTL); err != nil {
 		return nil, err
 	}
-	base, err := setting("endpoint", creds.Item{}, defaultBase)
+	base, err := cfg.Setting("endpoint", creds.Item{}, defaultBase)
 	if err != nil {
 		return nil, err
 	}
@@ -117,10 +112,10 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := p.credentials(cfg, setting); err != nil {
+	if err := p.credentials(cfg); err != nil {
 		return nil, err
 	}
-	zoneOpt, err := setting("zone", creds.Item{}, "")
+	zoneOpt, err := cfg.Setting("zone", creds.Item{}, "")
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +128,7 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 
 // credentials finds the credentials in the order of Google's application
 // default credentials, with the environment read through cfg.Creds.
-func (p *Provider) credentials(cfg providers.Config, setting func(string, creds.Item, string) (creds.Value, error)) error {
+func (p *Provider) credentials(cfg providers.Config) error {
 	// Token requests use the provider's HTTP client.
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, cfg.Client())
 	params := google.CredentialsParams{Scopes: []string{Scope}}
@@ -148,7 +143,7 @@ func (p *Provider) credentials(cfg providers.Config, setting func(string, creds.
 		}
 	}
 	if data == nil {
-		f, err := setting("credentials-file", itemKeyFile, "")
+		f, err := cfg.Setting("credentials-file", itemKeyFile, "")
 		if err != nil {
 			return err
 		}

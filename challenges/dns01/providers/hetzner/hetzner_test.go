@@ -215,13 +215,7 @@ func TestHetzner(t *testing.T) {
 		providertest.ZoneNotFound(t, p, "_acme-challenge.other.test.", "hetzner: no zone holding _acme-challenge.other.test in this account")
 	})
 	t.Run("record already exists", func(t *testing.T) {
-		name := "_acme-challenge.exists.example.test."
-		env.Zones.Add("example.test", providertest.Record{Name: name, Type: "TXT", TTL: 60, Value: "there"})
-		adds := api.Count("POST /zones/{id_or_name}/rrsets/{rr_name}/{rr_type}/actions/add_records")
-		if err := p.SetTXT(t.Context(), name, "there"); err != nil || api.Count("POST /zones/{id_or_name}/rrsets/{rr_name}/{rr_type}/actions/add_records") != adds {
-			t.Fatalf("SetTXT of an existing value: %v (added again: %v)", err, api.Count("POST /zones/{id_or_name}/rrsets/{rr_name}/{rr_type}/actions/add_records") != adds)
-		}
-		_ = p.DeleteTXT(t.Context(), name, "there")
+		env.ExistingValue(t, p, api, "example.test", "_acme-challenge.exists.example.test.", "POST /zones/{id_or_name}/rrsets/{rr_name}/{rr_type}/actions/add_records")
 	})
 	t.Run("rate limited", func(t *testing.T) {
 		resetAt := time.Unix(time.Now().Unix()+1, 0)

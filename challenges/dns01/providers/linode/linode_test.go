@@ -168,13 +168,7 @@ func TestLinode(t *testing.T) {
 		providertest.ZoneNotFound(t, p, "_acme-challenge.other.test.", "linode: no zone holding _acme-challenge.other.test in this account")
 	})
 	t.Run("record already exists", func(t *testing.T) {
-		name := "_acme-challenge.exists.example.test."
-		env.Zones.Add("example.test", providertest.Record{Name: name, Type: "TXT", TTL: 300, Value: "there"})
-		posts := api.Count("POST /{apiVersion}/domains/{domainId}/records")
-		if err := p.SetTXT(t.Context(), name, "there"); err != nil || api.Count("POST /{apiVersion}/domains/{domainId}/records") != posts {
-			t.Fatalf("SetTXT of an existing record: %v (created a duplicate: %v)", err, api.Count("POST /{apiVersion}/domains/{domainId}/records") != posts)
-		}
-		_ = p.DeleteTXT(t.Context(), name, "there")
+		env.ExistingValue(t, p, api, "example.test", "_acme-challenge.exists.example.test.", "POST /{apiVersion}/domains/{domainId}/records")
 	})
 	t.Run("rate limited", func(t *testing.T) {
 		env.RateLimited(t, p, api, providertest.Injected{Status: 429, Header: http.Header{"Retry-After": {"1"}}, Match: "POST /{apiVersion}/domains/{domainId}/records",

@@ -55,14 +55,7 @@ var (
 // accepted (PowerDNS serves its API without TLS) with a warning when not
 // on loopback.
 func New(cfg providers.Config) (dns01.Provider, error) {
-	raw, err := cfg.Setting("endpoint", urlItem(), "")
-	if err != nil {
-		return nil, err
-	}
-	if raw.Value == "" {
-		return nil, &creds.NotFoundError{Provider: cfg.Name, Item: urlItem(), INIFile: cfg.Options["credentials"]}
-	}
-	base, err := providers.Endpoint(cfg.Name, raw.Value, true)
+	base, err := cfg.RequiredEndpoint(urlItem(), true)
 	if err != nil {
 		return nil, err
 	}

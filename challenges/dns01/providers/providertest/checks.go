@@ -75,3 +75,23 @@ func (e *Env) RateLimited(t *testing.T, p dns01.Provider, fake *Fake, answer Inj
 	}
 	_ = p.DeleteTXT(t.Context(), name, "v")
 }
+
+// ExistingValue checks that adding a value already at name (put there
+// behind the provider's back, as another process would) succeeds without
+// a create request (the fake's count of op, "METHOD /path/{template}")
+// and leaves one record; the value is removed afterwards.
+func (e *Env) ExistingValue(t *testing.T, p dns01.Provider, fake *Fake, zone, name, op string) {
+	t.Helper()
+	e.Zones.Add(zone, Record{Name: name, Type: "TXT", TTL: 60, Value: "there"})
+	before := fake.Count(op)
+	if err := p.SetTXT(t.Context(), name, "there"); err != nil {
+		t.Fatalf("SetTXT of a value already there: %v", err)
+	}
+	if n := fake.Count(op) - before; n != 0 {
+		t.Fatalf("%d requests %s for a value already there; want none", n, op)
+	}
+	if got := e.Zones.TXT(name); !slices.Equal(got, []string{"there"}) {
+		t.Fatalf("TXT %s = %q; want the one value", name, got)
+	}
+	_ = p.DeleteTXT(t.Context(), name, "there")
+}

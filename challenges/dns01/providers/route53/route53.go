@@ -111,7 +111,7 @@ func New(cfg providers.Config) (dns01.Provider, error) {
 	}
 	setting := func(key string, it creds.Item, def string) (string, error) {
 		v, err := cfg.Setting(key, it, def)
-		return strings.TrimSpace(v.Value), err
+		return v.Value, err
 	}
 	p := &Provider{name: name, client: cfg.Client(), log: cfg.Log(), ua: cfg.UserAgent}
 	region, err := setting("region", itemRegion, "")
