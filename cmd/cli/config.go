@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"github.com/spf13/viper"
 
 	"github.com/acmectl/acmectl/internal/pathtrust"
 )
@@ -26,13 +25,14 @@ const (
 )
 
 // config resolves settings with the precedence flag > ACMECTL_* env >
-// config file > default. viper reads the file; flags and env are looked up
-// here so the source of every value is known and env comes from Env.
+// config file > default. fileConfig holds the file; flags and env are
+// looked up here so the source of every value is known and env comes from
+// Env.
 type config struct {
 	env  *Env
 	cmd  *cobra.Command
 	file string // config file in use, "" if none
-	v    *viper.Viper
+	v    *fileConfig
 }
 
 // neverFromEnv are keys an environment variable must not set (docs/guide.md "Configuration":
@@ -47,7 +47,7 @@ func envName(key string) string {
 }
 
 func loadConfig(cmd *cobra.Command, env *Env) (*config, error) {
-	c := &config{env: env, cmd: cmd, v: viper.New()}
+	c := &config{env: env, cmd: cmd, v: &fileConfig{}}
 	path, explicit := "", false
 	if f := cmd.Flags().Lookup("config"); f != nil && f.Changed {
 		path, explicit = f.Value.String(), true
@@ -76,9 +76,11 @@ func loadConfig(cmd *cobra.Command, env *Env) (*config, error) {
 	} else if _, err := pathtrust.Check(abs, os.Getuid(), pathtrust.Regular); err != nil {
 		return nil, usagef("config file: %v", err)
 	}
-	c.v.SetConfigFile(path)
-	c.v.SetConfigType("yaml")
-	if err := c.v.ReadInConfig(); err != nil {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usagef("config file: %v", err)
+	}
+	if err := c.v.parse(data); err != nil {
 		return nil, usagef("config file %s: %v", path, err)
 	}
 	c.file = path
