@@ -19,21 +19,6 @@ import (
 // source.
 const idleConns = 200
 
-// holdIdle opens n TCP connections to addr that send nothing and keeps them
-// open until the test ends. It returns once every connection is
-// established, so the responder accepts them before any later connection
-// (accept order is connection order).
-func holdIdle(t *testing.T, addr string, n int) {
-	t.Helper()
-	for i := range n {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatalf("idle connection %d to %s: %v", i, addr, err)
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-}
-
 // TestServerIdleConnectionsDoNotStarve holds 200 idle connections (one
 // source, like an attacker's single host) open to the responder, then
 // validates as a CA does: the handshake must succeed, and so must a second
@@ -46,7 +31,7 @@ func TestServerIdleConnectionsDoNotStarve(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
 	addr := listenAddr(t, s)
-	holdIdle(t, addr, idleConns)
+	testenv.HoldIdle(t, addr, idleConns)
 	for i := range 3 {
 		st, err := handshake(t, addr, ch.Identifier.Value, []string{tlsalpn01.Protocol}, 0)
 		if err == nil {
@@ -55,7 +40,7 @@ func TestServerIdleConnectionsDoNotStarve(t *testing.T) {
 		if err != nil {
 			t.Fatalf("validation %d with %d idle connections open: %v", i, idleConns, err)
 		}
-		holdIdle(t, addr, idleConns/4) // and more keep coming
+		testenv.HoldIdle(t, addr, idleConns/4) // and more keep coming
 	}
 }
 
@@ -73,7 +58,7 @@ func (s *starvingSolver) Present(ctx context.Context, ch challenges.Challenge) e
 	}
 	s.once.Do(func() {
 		for _, a := range s.Addrs() {
-			holdIdle(s.t, a.String(), idleConns)
+			testenv.HoldIdle(s.t, a.String(), idleConns)
 		}
 	})
 	return nil
@@ -231,7 +216,7 @@ func TestServerManyIdleConnections(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
 	addr := listenAddr(t, s)
-	holdIdle(t, addr, 2000)
+	testenv.HoldIdle(t, addr, 2000)
 	validate(t, addr, ch)
 }
 

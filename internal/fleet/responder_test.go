@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,19 +20,6 @@ import (
 	"github.com/acmectl/acmectl/challenges/tlsalpn01"
 	"github.com/acmectl/acmectl/internal/testenv"
 )
-
-// holdIdle opens n TCP connections to addr that send nothing and keeps them
-// open until the test ends.
-func holdIdle(t *testing.T, addr string, n int) {
-	t.Helper()
-	for i := range n {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatalf("idle connection %d to %s: %v", i, addr, err)
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-}
 
 // alpnValidate does what a CA does for tls-alpn-01 (RFC 8737 §3): a
 // handshake offering only acme-tls/1 with the identifier as SNI, then
@@ -104,12 +90,12 @@ func TestFleetTLSALPNIdleConnectionsDoNotStarve(t *testing.T) {
 	t.Cleanup(r.Close)
 	addr := r.Addrs()[0].String()
 	const idle = 200
-	holdIdle(t, addr, idle)
+	testenv.HoldIdle(t, addr, idle)
 	for i := range 3 {
 		if err := alpnValidate(t, addr, "busy.example.test", ch.KeyAuthorization); err != nil {
 			t.Fatalf("validation %d with %d+ idle connections open: %v", i, idle, err)
 		}
-		holdIdle(t, addr, idle/4)
+		testenv.HoldIdle(t, addr, idle/4)
 	}
 }
 

@@ -159,6 +159,21 @@ func freePort(t testing.TB, udpToo bool) int {
 	return 0
 }
 
+// HoldIdle opens n TCP connections to addr that send nothing and keeps them
+// open until the test ends (a starvation attack on a responder). It returns
+// once every connection is established, so the server accepts them before
+// any later connection (accept order is connection order).
+func HoldIdle(t testing.TB, addr string, n int) {
+	t.Helper()
+	for i := range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("idle connection %d to %s: %v", i, addr, err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+}
+
 // WaitFor polls ready every 20 ms until it returns nil or timeout passes.
 func WaitFor(t testing.TB, what string, timeout time.Duration, ready func() error) {
 	t.Helper()
