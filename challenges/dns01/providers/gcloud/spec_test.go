@@ -89,10 +89,7 @@ func openAPI3(t *testing.T, file string) string {
 			paths["/"+m.Path][map[string]string{"GET": "get", "POST": "post", "PUT": "put", "PATCH": "patch", "DELETE": "delete"}[m.HTTPMethod]] = op
 		}
 	}
-	return providertest.SpecFile(t, "dns-v1.openapi3.json", map[string]any{
-		"openapi": "3.0.3", "info": map[string]any{"title": "Cloud DNS API (converted from discovery dns:v1)", "version": "v1"},
-		"paths": paths, "components": map[string]any{"schemas": schemas},
-	})
+	return providertest.ConvertedSpec(t, "dns-v1.openapi3.json", "Cloud DNS API (converted from discovery dns:v1)", "v1", paths, schemas)
 }
 
 type discoveryConverter struct {

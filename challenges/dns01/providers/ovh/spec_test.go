@@ -150,10 +150,7 @@ func openAPI3(t *testing.T, files ...string) string {
 			}
 		}
 	}
-	return providertest.SpecFile(t, "ovh.openapi3.json", map[string]any{
-		"openapi": "3.0.3", "info": map[string]any{"title": "OVHcloud API (converted from its schema documents)", "version": "1.0"},
-		"paths": paths, "components": map[string]any{"schemas": schemas},
-	})
+	return providertest.ConvertedSpec(t, "ovh.openapi3.json", "OVHcloud API (converted from its schema documents)", "1.0", paths, schemas)
 }
 
 type ovhConverter struct {

@@ -94,6 +94,17 @@ func SpecFile(t testing.TB, name string, doc any) string {
 	return p
 }
 
+// ConvertedSpec writes an OpenAPI 3.0 document made of paths and
+// component schemas converted at test time from a provider's own
+// description format (see SpecFile) and returns its path.
+func ConvertedSpec(t testing.TB, name, title, version string, paths, schemas any) string {
+	t.Helper()
+	return SpecFile(t, name, map[string]any{
+		"openapi": "3.0.3", "info": map[string]any{"title": title, "version": version},
+		"paths": paths, "components": map[string]any{"schemas": schemas},
+	})
+}
+
 // StartFake serves opts.Handler on 127.0.0.1 behind the validator until
 // the test ends.
 func StartFake(t testing.TB, opts FakeOptions) *Fake {
