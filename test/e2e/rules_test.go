@@ -37,20 +37,28 @@ func verifiesTo(t *testing.T, p *testenv.Pebble, dir string) bool {
 	return err == nil
 }
 
+// stagingAndProduction starts two Pebbles standing for a staging and a
+// production CA (validating on the same http-01 port) and returns them, a
+// CA bundle trusting both and a state directory.
+func stagingAndProduction(t *testing.T) (staging, prod *testenv.Pebble, bundle, state string) {
+	t.Helper()
+	staging = testenv.StartPebble(t, quietPebble(nil))
+	prod = testenv.StartPebble(t, testenv.PebbleOptions{HTTPPort: staging.HTTPPort, Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
+	dir := t.TempDir()
+	bundle = filepath.Join(dir, "bundle.pem")
+	if err := os.WriteFile(bundle, append(readFile(t, staging.CABundle), readFile(t, prod.CABundle)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return staging, prod, bundle, filepath.Join(dir, "state")
+}
+
 // TestObtainNewServerOrdersAnew: a certificate from a staging server, then
 // obtain with the same names and another --server (the README's step to
 // production) orders a new certificate from the new server; a failed
 // attempt changes neither the live files nor settings.yaml.
 func TestObtainNewServerOrdersAnew(t *testing.T) {
 	t.Parallel()
-	staging := testenv.StartPebble(t, quietPebble(nil))
-	prod := testenv.StartPebble(t, testenv.PebbleOptions{HTTPPort: staging.HTTPPort, Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
-	dir := t.TempDir()
-	bundle := filepath.Join(dir, "bundle.pem")
-	if err := os.WriteFile(bundle, append(readFile(t, staging.CABundle), readFile(t, prod.CABundle)...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	state := filepath.Join(dir, "state")
+	staging, prod, bundle, state := stagingAndProduction(t)
 	const name = "srv.example.test"
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", staging.HTTPPort)
 	obtain := func(server string, extra ...string) result {

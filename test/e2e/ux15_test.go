@@ -115,14 +115,7 @@ func TestObtainQuietAndNextRenewal(t *testing.T) {
 // registers the new account with the email the settings keep.
 func TestProductionStepKeepsEmail(t *testing.T) {
 	t.Parallel()
-	staging := testenv.StartPebble(t, quietPebble(nil))
-	prod := testenv.StartPebble(t, testenv.PebbleOptions{HTTPPort: staging.HTTPPort, Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
-	dir := t.TempDir()
-	bundle := filepath.Join(dir, "bundle.pem")
-	if err := os.WriteFile(bundle, append(readFile(t, staging.CABundle), readFile(t, prod.CABundle)...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	state := filepath.Join(dir, "state")
+	staging, prod, bundle, state := stagingAndProduction(t)
 	http := []string{"--http-01", "--http-01-addr", fmt.Sprintf("127.0.0.1:%d", staging.HTTPPort)}
 	r := run(t, nil, append([]string{"obtain", "--server", staging.DirURL, "--ca-bundle", bundle, "--state-dir", state,
 		"--accept-tos", "--email", "admin@example.test", "-d", "mail.example.test"}, http...)...)
