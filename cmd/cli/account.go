@@ -221,7 +221,10 @@ func mailtos(emails []string) []string {
 	return out
 }
 
+type accountRegisterOptions struct{ replace bool }
+
 func newAccountRegisterCmd(a *app) *cobra.Command {
+	opts := &accountRegisterOptions{}
 	cmd := &cobra.Command{
 		Use:   "register [--replace]",
 		Short: "Register a new account (contacts, terms, external account binding)",
@@ -245,44 +248,45 @@ Certificates obtained by the old account are renewed by the new one (without "re
   acmectl account register --replace --server letsencrypt-staging --account default`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			r, err := a.newAcctRun()
-			if err != nil {
-				return err
-			}
-			opts, err := a.accountOptions()
-			if err != nil {
-				return err
-			}
-			opts.Label = r.label
-			replace, _ := cmd.Flags().GetBool("replace")
-			if rec, _, err := r.st.LoadAccount(r.s.Server, r.label); err == nil && rec.URL != "" {
-				if !replace {
-					return usagef("account %q for %s already exists (%s): pick another --account LABEL (or --replace if the CA no longer has it)", r.label, r.s.Server, rec.URL)
-				}
-				if opts, err = r.replaceLost(ctx, a, rec, opts); err != nil {
+			return run(cmd.Context(), a, opts, func(ctx context.Context, o *accountRegisterOptions) error {
+				r, err := a.newAcctRun()
+				if err != nil {
 					return err
 				}
-			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			acct, err := r.eng.Account(ctx, r.c, r.s, opts)
-			var ue *client.UnsupportedError
-			if errors.As(err, &ue) {
-				// Found before any request (e.g. the CA requires EAB).
-				return usagef("%v", err)
-			}
-			if err != nil {
-				return err
-			}
-			rec, _, err := r.st.LoadAccount(r.s.Server, r.label)
-			if err != nil {
-				return err
-			}
-			return a.printAccount("Account registered:", r.accountDoc(acct, rec))
+				opts, err := a.accountOptions()
+				if err != nil {
+					return err
+				}
+				opts.Label = r.label
+				replace := o.replace
+				if rec, _, err := r.st.LoadAccount(r.s.Server, r.label); err == nil && rec.URL != "" {
+					if !replace {
+						return usagef("account %q for %s already exists (%s): pick another --account LABEL (or --replace if the CA no longer has it)", r.label, r.s.Server, rec.URL)
+					}
+					if opts, err = r.replaceLost(ctx, a, rec, opts); err != nil {
+						return err
+					}
+				} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				acct, err := r.eng.Account(ctx, r.c, r.s, opts)
+				var ue *client.UnsupportedError
+				if errors.As(err, &ue) {
+					// Found before any request (e.g. the CA requires EAB).
+					return usagef("%v", err)
+				}
+				if err != nil {
+					return err
+				}
+				rec, _, err := r.st.LoadAccount(r.s.Server, r.label)
+				if err != nil {
+					return err
+				}
+				return a.printAccount("Account registered:", r.accountDoc(acct, rec))
+			})
 		},
 	}
-	cmd.Flags().Bool("replace", false, "replace a stored account the CA lost or deactivated (asks the CA first)")
+	cmd.Flags().BoolVar(&opts.replace, "replace", false, "replace a stored account the CA lost or deactivated (asks the CA first)")
 	return cmd
 }
 
@@ -334,6 +338,9 @@ func (r *acctRun) replaceLost(ctx context.Context, a *app, rec *store.AccountRec
 	return opts, err
 }
 
+// accountListOptions: account list takes the global options only.
+type accountListOptions struct{}
+
 func newAccountListCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use: "list",
@@ -343,49 +350,54 @@ func newAccountListCmd(a *app) *cobra.Command {
 		Long: `List the accounts in the state directory (no network). With --server given
 explicitly (flag or ACMECTL_SERVER), only that server's accounts.`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			st, err := a.openStore()
-			if err != nil {
-				return err
-			}
-			refs, err := st.ListAccounts()
-			if err != nil {
-				return err
-			}
-			filter := ""
-			if src := a.cfg.source("server"); src == sourceFlag || src == sourceEnv {
-				filter, _ = store.ServerID(a.g.server)
-			}
-			list := []map[string]any{}
-			for _, ref := range refs {
-				if filter != "" && ref.ServerID != filter {
-					continue
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd.Context(), a, &accountListOptions{}, func(context.Context, *accountListOptions) error {
+				st, err := a.openStore()
+				if err != nil {
+					return err
 				}
-				list = append(list, map[string]any{"label": ref.Label, "server": ref.DirectoryURL, "server_id": ref.ServerID, "url": ref.URL})
-			}
-			if a.g.json {
-				return a.writeJSON(map[string]any{"accounts": list})
-			}
-			if len(list) == 0 {
-				if !a.g.quiet {
-					fmt.Fprintln(a.env.Stderr, "acmectl: no accounts stored")
+				refs, err := st.ListAccounts()
+				if err != nil {
+					return err
+				}
+				filter := ""
+				if src := a.cfg.source("server"); src == sourceFlag || src == sourceEnv {
+					filter, _ = store.ServerID(a.g.server)
+				}
+				list := []map[string]any{}
+				for _, ref := range refs {
+					if filter != "" && ref.ServerID != filter {
+						continue
+					}
+					list = append(list, map[string]any{"label": ref.Label, "server": ref.DirectoryURL, "server_id": ref.ServerID, "url": ref.URL})
+				}
+				if a.g.json {
+					return a.writeJSON(map[string]any{"accounts": list})
+				}
+				if len(list) == 0 {
+					if !a.g.quiet {
+						fmt.Fprintln(a.env.Stderr, "acmectl: no accounts stored")
+					}
+					return nil
+				}
+				fmt.Fprintf(a.env.Stdout, "%-16s %-50s %s\n", "LABEL", "SERVER", "ACCOUNT URL")
+				for _, m := range list {
+					url := m["url"].(string)
+					if url == "" {
+						url = "(registration incomplete)"
+					}
+					fmt.Fprintf(a.env.Stdout, "%-16s %-50s %s\n", m["label"], m["server"], url)
 				}
 				return nil
-			}
-			fmt.Fprintf(a.env.Stdout, "%-16s %-50s %s\n", "LABEL", "SERVER", "ACCOUNT URL")
-			for _, m := range list {
-				url := m["url"].(string)
-				if url == "" {
-					url = "(registration incomplete)"
-				}
-				fmt.Fprintf(a.env.Stdout, "%-16s %-50s %s\n", m["label"], m["server"], url)
-			}
-			return nil
+			})
 		},
 	}
 }
 
+type accountShowOptions struct{ offline bool }
+
 func newAccountShowCmd(a *app) *cobra.Command {
+	opts := &accountShowOptions{}
 	cmd := &cobra.Command{
 		Use: "show",
 		Example: `  acmectl account show
@@ -395,72 +407,76 @@ func newAccountShowCmd(a *app) *cobra.Command {
 with its key type and JWK thumbprint (RFC 7638). --offline shows the stored record only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			offline, _ := cmd.Flags().GetBool("offline")
-			r, err := a.newAcctRun()
-			if err != nil {
-				return err
-			}
-			if offline {
-				rec, key, err := r.st.LoadAccount(r.s.Server, r.label)
-				if errors.Is(err, store.ErrNotFound) {
-					return r.noAccountError()
-				} else if err != nil {
+			return run(cmd.Context(), a, opts, func(ctx context.Context, o *accountShowOptions) error {
+				offline := o.offline
+				r, err := a.newAcctRun()
+				if err != nil {
 					return err
 				}
-				return a.printAccount("", r.accountDoc(&client.Account{URL: rec.URL, Key: key, Contact: rec.Contacts, Status: rec.Status}, rec))
-			}
-			acct, rec, err := r.load(ctx, a)
-			if err != nil {
-				return err
-			}
-			// Ask the CA through newAccount/onlyReturnExisting: one POST,
-			// the same answer as a POST-as-GET of the account URL.
-			// (FetchAccount sends "{}", which Pebble refuses.)
-			fresh, err := r.c.LookupAccount(ctx, acct.Key)
-			var ag *client.AccountGoneError
-			switch {
-			case errors.Is(err, client.ErrAccountNotFound):
-				return fmt.Errorf("%s no longer knows the key of account %q (%s): register a new one under the same label with: %s",
-					r.s.Server, r.label, acct.URL, issue.ReplaceAccountCommand(r.s.Server, r.label))
-			case errors.As(err, &ag):
-				// Boulder (and Pebble) answer a deactivated account's key
-				// with 403 unauthorized: its status, recorded; the account
-				// is unusable, so show fails naming the way out.
-				acct.Status = ag.Status
-				if _, err := r.save(ctx, a, acct, rec); err != nil {
+				if offline {
+					rec, key, err := r.st.LoadAccount(r.s.Server, r.label)
+					if errors.Is(err, store.ErrNotFound) {
+						return r.noAccountError()
+					} else if err != nil {
+						return err
+					}
+					return a.printAccount("", r.accountDoc(&client.Account{URL: rec.URL, Key: key, Contact: rec.Contacts, Status: rec.Status}, rec))
+				}
+				acct, rec, err := r.load(ctx, a)
+				if err != nil {
 					return err
 				}
-				return fmt.Errorf("account %q (%s) is %s at %s: register a new one under the same label with: %s",
-					r.label, acct.URL, ag.Status, r.s.Server, issue.ReplaceAccountCommand(r.s.Server, r.label))
-			case err != nil:
-				return err
-			}
-			if fresh.URL != acct.URL {
-				return fmt.Errorf("%s answers with account %s for the key of account %q, stored as %s", r.s.Server, fresh.URL, r.label, acct.URL)
-			}
-			caContacts := fresh.Contact
-			if len(fresh.Contact) == 0 {
-				// Let's Encrypt no longer returns (or keeps) contacts: the
-				// local list stays.
-				fresh.Contact = rec.Contacts
-			}
-			acct = fresh
-			if acct.Status != rec.Status || strings.Join(acct.Contact, ",") != strings.Join(rec.Contacts, ",") {
-				if rec, err = r.save(ctx, a, acct, rec); err != nil {
+				// Ask the CA through newAccount/onlyReturnExisting: one POST,
+				// the same answer as a POST-as-GET of the account URL.
+				// (FetchAccount sends "{}", which Pebble refuses.)
+				fresh, err := r.c.LookupAccount(ctx, acct.Key)
+				var ag *client.AccountGoneError
+				switch {
+				case errors.Is(err, client.ErrAccountNotFound):
+					return fmt.Errorf("%s no longer knows the key of account %q (%s): register a new one under the same label with: %s",
+						r.s.Server, r.label, acct.URL, issue.ReplaceAccountCommand(r.s.Server, r.label))
+				case errors.As(err, &ag):
+					// Boulder (and Pebble) answer a deactivated account's key
+					// with 403 unauthorized: its status, recorded; the account
+					// is unusable, so show fails naming the way out.
+					acct.Status = ag.Status
+					if _, err := r.save(ctx, a, acct, rec); err != nil {
+						return err
+					}
+					return fmt.Errorf("account %q (%s) is %s at %s: register a new one under the same label with: %s",
+						r.label, acct.URL, ag.Status, r.s.Server, issue.ReplaceAccountCommand(r.s.Server, r.label))
+				case err != nil:
 					return err
 				}
-			}
-			doc := r.accountDoc(acct, rec)
-			doc["ca_contacts"] = nonNil(caContacts)
-			return a.printAccount("", doc)
+				if fresh.URL != acct.URL {
+					return fmt.Errorf("%s answers with account %s for the key of account %q, stored as %s", r.s.Server, fresh.URL, r.label, acct.URL)
+				}
+				caContacts := fresh.Contact
+				if len(fresh.Contact) == 0 {
+					// Let's Encrypt no longer returns (or keeps) contacts: the
+					// local list stays.
+					fresh.Contact = rec.Contacts
+				}
+				acct = fresh
+				if acct.Status != rec.Status || strings.Join(acct.Contact, ",") != strings.Join(rec.Contacts, ",") {
+					if rec, err = r.save(ctx, a, acct, rec); err != nil {
+						return err
+					}
+				}
+				doc := r.accountDoc(acct, rec)
+				doc["ca_contacts"] = nonNil(caContacts)
+				return a.printAccount("", doc)
+			})
 		},
 	}
-	cmd.Flags().Bool("offline", false, "show the stored record without asking the CA")
+	cmd.Flags().BoolVar(&opts.offline, "offline", false, "show the stored record without asking the CA")
 	return cmd
 }
 
+type accountUpdateOptions struct{ noEmail bool }
+
 func newAccountUpdateCmd(a *app) *cobra.Command {
+	opts := &accountUpdateOptions{}
 	cmd := &cobra.Command{
 		Use:   "update --email ADDR [--email ADDR ...] | --no-email",
 		Short: "Replace the account's contacts",
@@ -469,53 +485,57 @@ func newAccountUpdateCmd(a *app) *cobra.Command {
 		Example: `  acmectl account update --email ops@example.com --email security@example.com`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			noEmail, _ := cmd.Flags().GetBool("no-email")
-			if len(a.g.email) == 0 && !noEmail {
-				return usagef("account update: give the new contacts with --email ADDR (repeatable), or --no-email")
-			}
-			if len(a.g.email) > 0 && noEmail {
-				return usagef("account update: --email and --no-email exclude each other")
-			}
-			r, err := a.newAcctRun()
-			if err != nil {
-				return err
-			}
-			acct, rec, err := r.load(ctx, a)
-			if err != nil {
-				return err
-			}
-			want := mailtos(a.g.email)
-			if err := r.c.UpdateAccount(ctx, acct, want); err != nil {
-				return err
-			}
-			caContacts := acct.Contact
-			headline := "Account updated:"
-			if len(want) > 0 && len(caContacts) == 0 {
-				// Boulder ignores contacts in account updates and returns
-				// none since 2025: the change did not take effect at the
-				// CA. The local list records what was asked.
-				acct.Contact = want
-				headline = "Contacts recorded locally only (the CA returned none and did not store them):"
-				why := "the CA returned no contacts"
-				if dir, derr := r.c.Directory(ctx); derr == nil && dir.Boulder {
-					why = "Let's Encrypt no longer stores contact addresses (it ignores them in account updates)"
+			return run(cmd.Context(), a, opts, func(ctx context.Context, o *accountUpdateOptions) error {
+				noEmail := o.noEmail
+				if len(a.g.email) == 0 && !noEmail {
+					return usagef("account update: give the new contacts with --email ADDR (repeatable), or --no-email")
 				}
-				a.log.Warn(why + "; the addresses are kept in the local account record only")
-			}
-			if rec, err = r.save(ctx, a, acct, rec); err != nil {
-				return err
-			}
-			doc := r.accountDoc(acct, rec)
-			doc["ca_contacts"] = nonNil(caContacts)
-			return a.printAccount(headline, doc)
+				if len(a.g.email) > 0 && noEmail {
+					return usagef("account update: --email and --no-email exclude each other")
+				}
+				r, err := a.newAcctRun()
+				if err != nil {
+					return err
+				}
+				acct, rec, err := r.load(ctx, a)
+				if err != nil {
+					return err
+				}
+				want := mailtos(a.g.email)
+				if err := r.c.UpdateAccount(ctx, acct, want); err != nil {
+					return err
+				}
+				caContacts := acct.Contact
+				headline := "Account updated:"
+				if len(want) > 0 && len(caContacts) == 0 {
+					// Boulder ignores contacts in account updates and returns
+					// none since 2025: the change did not take effect at the
+					// CA. The local list records what was asked.
+					acct.Contact = want
+					headline = "Contacts recorded locally only (the CA returned none and did not store them):"
+					why := "the CA returned no contacts"
+					if dir, derr := r.c.Directory(ctx); derr == nil && dir.Boulder {
+						why = "Let's Encrypt no longer stores contact addresses (it ignores them in account updates)"
+					}
+					a.log.Warn(why + "; the addresses are kept in the local account record only")
+				}
+				if rec, err = r.save(ctx, a, acct, rec); err != nil {
+					return err
+				}
+				doc := r.accountDoc(acct, rec)
+				doc["ca_contacts"] = nonNil(caContacts)
+				return a.printAccount(headline, doc)
+			})
 		},
 	}
-	cmd.Flags().Bool("no-email", false, "remove all contacts")
+	cmd.Flags().BoolVar(&opts.noEmail, "no-email", false, "remove all contacts")
 	return cmd
 }
 
+type accountRolloverOptions struct{ keyType string }
+
 func newAccountRolloverCmd(a *app) *cobra.Command {
+	opts := &accountRolloverOptions{}
 	cmd := &cobra.Command{
 		Use: "rollover",
 		Example: `  acmectl account rollover                  # new key for the default account
@@ -527,70 +547,71 @@ replaces key.pem only after the CA accepted it, so an interruption at any moment
 strands the account: the next command asks the CA which key it has and keeps that one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			kt, _ := cmd.Flags().GetString("key-type")
-			if err := keys.ValidKeyType(kt); err != nil {
-				return usagef("--key-type %q: want one of %s", kt, strings.Join(keys.KeyTypes(), ", "))
-			}
-			r, err := a.newAcctRun()
-			if err != nil {
-				return err
-			}
-			unlock, err := r.st.LockState(ctx, 2*time.Minute)
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			r.locked = true
-			// load also settles an earlier interrupted rollover.
-			acct, rec, err := r.load(ctx, a)
-			if err != nil {
-				return err
-			}
-			oldTP, _ := client.Thumbprint(acct.Key)
-			newKey, err := keys.Generate(kt)
-			if err != nil {
-				return err
-			}
-			if err := r.st.SavePendingAccountKey(r.s.Server, r.label, newKey); err != nil {
-				return err
-			}
-			a.failpoint(ctx, FailpointBeforeKeyChange)
-			if err := r.c.ChangeKey(ctx, acct, newKey); err != nil {
-				if rolloverRefused(err) {
-					// The CA said no for good: the old key stays.
-					_ = r.st.DiscardPendingAccountKey(r.s.Server, r.label)
+			return run(cmd.Context(), a, opts, func(ctx context.Context, o *accountRolloverOptions) error {
+				kt := o.keyType
+				if err := keys.ValidKeyType(kt); err != nil {
+					return usagef("--key-type %q: want one of %s", kt, strings.Join(keys.KeyTypes(), ", "))
+				}
+				r, err := a.newAcctRun()
+				if err != nil {
 					return err
 				}
-				// The outcome is unknown (Boulder can answer 500 after it
-				// committed the new key): ask the CA which key it has now;
-				// if it cannot say, both keys stay for the next command.
-				settled, serr := r.settleRollover(ctx, acct, newKey)
-				if serr != nil {
-					return fmt.Errorf("%w (the new key is kept in key.pem.next until the CA says which key it has; any later account command asks again)", err)
+				unlock, err := r.st.LockState(ctx, 2*time.Minute)
+				if err != nil {
+					return err
 				}
-				if !settled {
-					return fmt.Errorf("%w (the CA kept the old key, which stays in use)", err)
+				defer unlock()
+				r.locked = true
+				// load also settles an earlier interrupted rollover.
+				acct, rec, err := r.load(ctx, a)
+				if err != nil {
+					return err
 				}
-				a.log.Warn("key change answer was an error, but the CA has the new key", "err", err)
-			}
-			a.failpoint(ctx, FailpointAfterKeyChange)
-			if err := r.st.CommitPendingAccountKey(r.s.Server, r.label); err != nil {
-				return fmt.Errorf("the CA has the new key but storing it failed (it stays in key.pem.next and is picked up by the next command): %w", err)
-			}
-			if rec != nil {
-				rec.KeyChanged = time.Now()
-				if err := r.st.SaveAccount(r.s.Server, r.label, rec, newKey); err != nil {
-					a.log.Warn("recording the rollover time failed", "err", err)
+				oldTP, _ := client.Thumbprint(acct.Key)
+				newKey, err := keys.Generate(kt)
+				if err != nil {
+					return err
 				}
-			}
-			a.log.Info("account key rolled over", "account_url", acct.URL, "old_thumbprint", oldTP)
-			doc := r.accountDoc(acct, rec)
-			doc["old_key_thumbprint"] = oldTP
-			return a.printAccount("Account key rolled over (old key thumbprint "+oldTP+"):", doc)
+				if err := r.st.SavePendingAccountKey(r.s.Server, r.label, newKey); err != nil {
+					return err
+				}
+				a.failpoint(ctx, FailpointBeforeKeyChange)
+				if err := r.c.ChangeKey(ctx, acct, newKey); err != nil {
+					if rolloverRefused(err) {
+						// The CA said no for good: the old key stays.
+						_ = r.st.DiscardPendingAccountKey(r.s.Server, r.label)
+						return err
+					}
+					// The outcome is unknown (Boulder can answer 500 after it
+					// committed the new key): ask the CA which key it has now;
+					// if it cannot say, both keys stay for the next command.
+					settled, serr := r.settleRollover(ctx, acct, newKey)
+					if serr != nil {
+						return fmt.Errorf("%w (the new key is kept in key.pem.next until the CA says which key it has; any later account command asks again)", err)
+					}
+					if !settled {
+						return fmt.Errorf("%w (the CA kept the old key, which stays in use)", err)
+					}
+					a.log.Warn("key change answer was an error, but the CA has the new key", "err", err)
+				}
+				a.failpoint(ctx, FailpointAfterKeyChange)
+				if err := r.st.CommitPendingAccountKey(r.s.Server, r.label); err != nil {
+					return fmt.Errorf("the CA has the new key but storing it failed (it stays in key.pem.next and is picked up by the next command): %w", err)
+				}
+				if rec != nil {
+					rec.KeyChanged = time.Now()
+					if err := r.st.SaveAccount(r.s.Server, r.label, rec, newKey); err != nil {
+						a.log.Warn("recording the rollover time failed", "err", err)
+					}
+				}
+				a.log.Info("account key rolled over", "account_url", acct.URL, "old_thumbprint", oldTP)
+				doc := r.accountDoc(acct, rec)
+				doc["old_key_thumbprint"] = oldTP
+				return a.printAccount("Account key rolled over (old key thumbprint "+oldTP+"):", doc)
+			})
 		},
 	}
-	cmd.Flags().String("key-type", keys.EC256, "new account key: "+strings.Join(keys.KeyTypes(), ", "))
+	cmd.Flags().StringVar(&opts.keyType, "key-type", keys.EC256, "new account key: "+strings.Join(keys.KeyTypes(), ", "))
 	return cmd
 }
 
@@ -646,7 +667,10 @@ func (a *app) confirmIrreversible(yes bool, what, question string) error {
 	return nil
 }
 
+type accountDeactivateOptions struct{ yes bool }
+
 func newAccountDeactivateCmd(a *app) *cobra.Command {
+	opts := &accountDeactivateOptions{}
 	cmd := &cobra.Command{
 		Use: "deactivate [--yes]",
 		Example: `  acmectl account deactivate --account old --server letsencrypt-staging
@@ -657,51 +681,55 @@ request signed by it, so its key and record are removed from the state directory
 confirmation on a terminal; needs --yes off one. Certificates already issued stay valid.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			yes, _ := cmd.Flags().GetBool("yes")
-			r, err := a.newAcctRun()
-			if err != nil {
-				return err
-			}
-			rec, _, err := r.st.LoadAccount(r.s.Server, r.label)
-			if errors.Is(err, store.ErrNotFound) {
-				return r.noAccountError()
-			} else if err != nil {
-				return err
-			}
-			if err := a.confirmIrreversible(yes, "account deactivate", fmt.Sprintf("Deactivate account %s at %s? This cannot be undone.", rec.URL, r.s.Server)); err != nil {
-				return err
-			}
-			acct, rec, err := r.load(ctx, a)
-			if err != nil {
-				return err
-			}
-			if err := r.c.DeactivateAccount(ctx, acct); err != nil {
-				return err
-			}
-			unlock, err := r.st.LockState(ctx, 2*time.Minute)
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			if err := r.st.DeleteAccount(r.s.Server, r.label); err != nil {
-				return fmt.Errorf("account deactivated at the CA, but removing it locally failed: %w", err)
-			}
-			doc := r.accountDoc(acct, rec)
-			if a.g.json {
-				return a.writeJSON(doc)
-			}
-			if !a.g.quiet {
-				fmt.Fprintf(a.env.Stdout, "Account %s deactivated and removed from the state directory.\n", acct.URL)
-			}
-			return nil
+			return run(cmd.Context(), a, opts, func(ctx context.Context, o *accountDeactivateOptions) error {
+				yes := o.yes
+				r, err := a.newAcctRun()
+				if err != nil {
+					return err
+				}
+				rec, _, err := r.st.LoadAccount(r.s.Server, r.label)
+				if errors.Is(err, store.ErrNotFound) {
+					return r.noAccountError()
+				} else if err != nil {
+					return err
+				}
+				if err := a.confirmIrreversible(yes, "account deactivate", fmt.Sprintf("Deactivate account %s at %s? This cannot be undone.", rec.URL, r.s.Server)); err != nil {
+					return err
+				}
+				acct, rec, err := r.load(ctx, a)
+				if err != nil {
+					return err
+				}
+				if err := r.c.DeactivateAccount(ctx, acct); err != nil {
+					return err
+				}
+				unlock, err := r.st.LockState(ctx, 2*time.Minute)
+				if err != nil {
+					return err
+				}
+				defer unlock()
+				if err := r.st.DeleteAccount(r.s.Server, r.label); err != nil {
+					return fmt.Errorf("account deactivated at the CA, but removing it locally failed: %w", err)
+				}
+				doc := r.accountDoc(acct, rec)
+				if a.g.json {
+					return a.writeJSON(doc)
+				}
+				if !a.g.quiet {
+					fmt.Fprintf(a.env.Stdout, "Account %s deactivated and removed from the state directory.\n", acct.URL)
+				}
+				return nil
+			})
 		},
 	}
-	cmd.Flags().Bool("yes", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&opts.yes, "yes", false, "do not ask for confirmation")
 	return cmd
 }
 
+type accountRecoverOptions struct{ keyFile string }
+
 func newAccountRecoverCmd(a *app) *cobra.Command {
+	opts := &accountRecoverOptions{}
 	cmd := &cobra.Command{
 		Use:   "recover --key FILE",
 		Short: "Adopt an existing account from its key file (onlyReturnExisting)",
@@ -711,53 +739,54 @@ another machine or client, or to restore a lost state directory from a key backu
 		Example: `  acmectl account recover --key /backup/account-key.pem --account default`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			keyFile, _ := cmd.Flags().GetString("key")
-			if keyFile == "" {
-				return usagef("account recover: give the account key with --key FILE")
-			}
-			data, err := readSecretFile(a.env, "--key", keyFile)
-			if err != nil {
-				return err
-			}
-			key, err := keys.ParsePrivateKeyPEM(data)
-			if err != nil {
-				return usagef("--key %s: %v", keyFile, err)
-			}
-			r, err := a.newAcctRun()
-			if err != nil {
-				return err
-			}
-			rec, old, err := r.st.LoadAccount(r.s.Server, r.label)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			if err == nil && rec.URL != "" {
-				oldTP, _ := client.Thumbprint(old)
-				newTP, _ := client.Thumbprint(key)
-				if oldTP != newTP {
-					return usagef("account %q for %s already exists (%s) with another key: pick another --account LABEL", r.label, r.s.Server, rec.URL)
+			return run(cmd.Context(), a, opts, func(ctx context.Context, o *accountRecoverOptions) error {
+				keyFile := o.keyFile
+				if keyFile == "" {
+					return usagef("account recover: give the account key with --key FILE")
 				}
-			}
-			acct, err := r.c.LookupAccount(ctx, key)
-			if errors.Is(err, client.ErrAccountNotFound) {
-				return fmt.Errorf("%s has no account for the key in %s", r.s.Server, keyFile)
-			}
-			var ag *client.AccountGoneError
-			if errors.As(err, &ag) {
-				return fmt.Errorf("the account of the key in %s is %s at %s and cannot be used again: register a new one (acmectl account register --server %s --account %s)",
-					keyFile, ag.Status, r.s.Server, r.s.Server, r.label)
-			}
-			if err != nil {
-				return err
-			}
-			if rec, err = r.save(ctx, a, acct, rec); err != nil {
-				return err
-			}
-			return a.printAccount("Account recovered:", r.accountDoc(acct, rec))
+				data, err := readSecretFile(a.env, "--key", keyFile)
+				if err != nil {
+					return err
+				}
+				key, err := keys.ParsePrivateKeyPEM(data)
+				if err != nil {
+					return usagef("--key %s: %v", keyFile, err)
+				}
+				r, err := a.newAcctRun()
+				if err != nil {
+					return err
+				}
+				rec, old, err := r.st.LoadAccount(r.s.Server, r.label)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				if err == nil && rec.URL != "" {
+					oldTP, _ := client.Thumbprint(old)
+					newTP, _ := client.Thumbprint(key)
+					if oldTP != newTP {
+						return usagef("account %q for %s already exists (%s) with another key: pick another --account LABEL", r.label, r.s.Server, rec.URL)
+					}
+				}
+				acct, err := r.c.LookupAccount(ctx, key)
+				if errors.Is(err, client.ErrAccountNotFound) {
+					return fmt.Errorf("%s has no account for the key in %s", r.s.Server, keyFile)
+				}
+				var ag *client.AccountGoneError
+				if errors.As(err, &ag) {
+					return fmt.Errorf("the account of the key in %s is %s at %s and cannot be used again: register a new one (acmectl account register --server %s --account %s)",
+						keyFile, ag.Status, r.s.Server, r.s.Server, r.label)
+				}
+				if err != nil {
+					return err
+				}
+				if rec, err = r.save(ctx, a, acct, rec); err != nil {
+					return err
+				}
+				return a.printAccount("Account recovered:", r.accountDoc(acct, rec))
+			})
 		},
 	}
-	cmd.Flags().String("key", "", "the account's private key (PEM)")
+	cmd.Flags().StringVar(&opts.keyFile, "key", "", "the account's private key (PEM)")
 	return cmd
 }
 

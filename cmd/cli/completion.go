@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"context"
 	"io"
 
 	"github.com/spf13/cobra"
 )
+
+type completionOptions struct{ shell string }
 
 func newCompletionCmd(a *app) *cobra.Command {
 	return &cobra.Command{
@@ -28,7 +31,9 @@ Packages install these files for you. By hand:
 		// needs none of it and must work with a broken config file.
 		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return writeCompletion(cmd.Root(), args[0], a.env.Stdout)
+			return run(cmd.Context(), a, &completionOptions{shell: args[0]}, func(_ context.Context, o *completionOptions) error {
+				return writeCompletion(cmd.Root(), o.shell, a.env.Stdout)
+			})
 		},
 	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -10,6 +11,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
+
+// configShowOptions: config show explains every option of the command
+// line it was given (its flags are obtain's).
+type configShowOptions struct{ cmd *cobra.Command }
 
 func newConfigCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
@@ -38,11 +43,13 @@ win over these values for that certificate; see "acmectl show NAME".`,
   ACMECTL_SERVER=letsencrypt-staging acmectl config show --json
   acmectl config show --webroot /var/www/html --deploy-hook "systemctl reload nginx"   # what obtain would use`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return a.runConfigShow(cmd) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd.Context(), a, &configShowOptions{cmd: cmd}, func(_ context.Context, o *configShowOptions) error { return a.runConfigShow(o.cmd) })
+		},
 	}
 	// The order settings it explains can be given as flags too, to see
 	// what obtain would make of them.
-	newObtainCmd(a, nil).Flags().VisitAll(func(f *pflag.Flag) {
+	newObtainCmd(a).Flags().VisitAll(func(f *pflag.Flag) {
 		if !slices.Contains(runOnlyFlags(), f.Name) && show.Flags().Lookup(f.Name) == nil {
 			show.Flags().AddFlag(f)
 		}
@@ -148,7 +155,7 @@ func (a *app) runConfigShow(cmd *cobra.Command) error {
 	// as obtain reads them (file and env only, here). renew's own flags
 	// (--parallel, --metrics-file, ...) are per run, not config keys.
 	oc := &config{env: a.env, cmd: cmd, file: a.cfg.file, v: a.cfg.v}
-	newObtainCmd(a, nil).Flags().VisitAll(func(f *pflag.Flag) {
+	newObtainCmd(a).Flags().VisitAll(func(f *pflag.Flag) {
 		if own := cmd.Flags().Lookup(f.Name); own != nil {
 			add("order", oc, own)
 		}

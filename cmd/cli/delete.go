@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -9,7 +10,13 @@ import (
 	"github.com/acmectl/acmectl/internal/store"
 )
 
+type deleteOptions struct {
+	certName, reason string
+	revoke, yes      bool
+}
+
 func newDeleteCmd(a *app) *cobra.Command {
+	opts := &deleteOptions{}
 	cmd := &cobra.Command{
 		Use:   "delete --cert-name N [--revoke [--reason R]] [--yes]",
 		Short: "Delete a stored certificate (optionally revoking it first)",
@@ -21,91 +28,88 @@ fails. Accounts are not touched. Asks on a terminal; needs --yes off one.`,
 		Example: `  acmectl delete --cert-name old.example.com --yes
   acmectl delete --cert-name old.example.com --revoke --reason cessationOfOperation --yes`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			f := cmd.Flags()
-			name, _ := f.GetString("cert-name")
-			doRevoke, _ := f.GetBool("revoke")
-			reasonFlag, _ := f.GetString("reason")
-			yes, _ := f.GetBool("yes")
-			if name == "" {
-				return usagef("delete: give --cert-name N")
-			}
-			if err := store.ValidCertName(name); err != nil {
-				return usagef("--cert-name %q: must match ^[a-z0-9][a-z0-9._-]{0,127}$", name)
-			}
-			if reasonFlag != "" && !doRevoke {
-				return usagef("delete: --reason needs --revoke")
-			}
-			reason, _, err := parseReason(reasonFlag)
-			if err != nil {
-				return err
-			}
-			st, err := a.openStore()
-			if err != nil {
-				return err
-			}
-			if !st.Exists(name) {
-				return usagef("no certificate named %q in %s", name, st.Root())
-			}
-			var t *revokeTarget
-			if doRevoke {
-				s, err := st.LoadSettings(name)
-				if err != nil {
-					return err
-				}
-				files, _, err := st.Current(name)
-				if err != nil {
-					return usagef("certificate %q has no installed version to revoke: %v", name, err)
-				}
-				leaf, err := leafOf(files.Cert)
-				if err != nil {
-					return fmt.Errorf("read %s: %w", name, err)
-				}
-				t = &revokeTarget{name: name, settings: s, leaf: leaf}
-			}
-			q := fmt.Sprintf("Delete certificate %s and all its versions from %s?", name, st.Root())
-			if doRevoke {
-				q = fmt.Sprintf("Revoke certificate %s (serial %x) and delete it with all its versions?", name, t.leaf.SerialNumber)
-			}
-			if err := a.confirmIrreversible(yes, "delete", q); err != nil {
-				return err
-			}
-			lockWait := a.lockWait()
-			unlock, err := st.LockCert(ctx, name, lockWait)
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			revoked := false
-			if doRevoke {
-				if _, err := a.revoke(ctx, st, t, reason); err != nil {
-					return fmt.Errorf("revoke %s (nothing deleted): %w", name, err)
-				}
-				revoked = true
-			}
-			if err := st.Delete(name); errors.Is(err, store.ErrNotFound) {
-				return usagef("no certificate named %q in %s", name, st.Root())
-			} else if err != nil {
-				return err
-			}
-			if a.g.json {
-				return a.writeJSON(map[string]any{"cert_name": name, "outcome": "deleted", "revoked": revoked})
-			}
-			if !a.g.quiet {
-				if revoked {
-					fmt.Fprintf(a.env.Stdout, "Revoked and deleted %s.\n", name)
-				} else {
-					fmt.Fprintf(a.env.Stdout, "Deleted %s.\n", name)
-				}
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), a, opts, a.runDelete) },
 	}
 	f := cmd.Flags()
-	f.String("cert-name", "", "the stored certificate to delete")
-	f.Bool("revoke", false, "revoke the certificate at the CA first")
-	f.String("reason", "", "revocation reason (with --revoke): RFC 5280 name or code")
-	f.Bool("yes", false, "do not ask for confirmation")
+	f.StringVar(&opts.certName, "cert-name", "", "the stored certificate to delete")
+	f.BoolVar(&opts.revoke, "revoke", false, "revoke the certificate at the CA first")
+	f.StringVar(&opts.reason, "reason", "", "revocation reason (with --revoke): RFC 5280 name or code")
+	f.BoolVar(&opts.yes, "yes", false, "do not ask for confirmation")
 	return cmd
+}
+
+func (a *app) runDelete(ctx context.Context, o *deleteOptions) error {
+	name, doRevoke, reasonFlag, yes := o.certName, o.revoke, o.reason, o.yes
+	if name == "" {
+		return usagef("delete: give --cert-name N")
+	}
+	if err := store.ValidCertName(name); err != nil {
+		return usagef("--cert-name %q: must match ^[a-z0-9][a-z0-9._-]{0,127}$", name)
+	}
+	if reasonFlag != "" && !doRevoke {
+		return usagef("delete: --reason needs --revoke")
+	}
+	reason, _, err := parseReason(reasonFlag)
+	if err != nil {
+		return err
+	}
+	st, err := a.openStore()
+	if err != nil {
+		return err
+	}
+	if !st.Exists(name) {
+		return usagef("no certificate named %q in %s", name, st.Root())
+	}
+	var t *revokeTarget
+	if doRevoke {
+		s, err := st.LoadSettings(name)
+		if err != nil {
+			return err
+		}
+		files, _, err := st.Current(name)
+		if err != nil {
+			return usagef("certificate %q has no installed version to revoke: %v", name, err)
+		}
+		leaf, err := leafOf(files.Cert)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", name, err)
+		}
+		t = &revokeTarget{name: name, settings: s, leaf: leaf}
+	}
+	q := fmt.Sprintf("Delete certificate %s and all its versions from %s?", name, st.Root())
+	if doRevoke {
+		q = fmt.Sprintf("Revoke certificate %s (serial %x) and delete it with all its versions?", name, t.leaf.SerialNumber)
+	}
+	if err := a.confirmIrreversible(yes, "delete", q); err != nil {
+		return err
+	}
+	lockWait := a.lockWait()
+	unlock, err := st.LockCert(ctx, name, lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	revoked := false
+	if doRevoke {
+		if _, err := a.revoke(ctx, st, t, reason); err != nil {
+			return fmt.Errorf("revoke %s (nothing deleted): %w", name, err)
+		}
+		revoked = true
+	}
+	if err := st.Delete(name); errors.Is(err, store.ErrNotFound) {
+		return usagef("no certificate named %q in %s", name, st.Root())
+	} else if err != nil {
+		return err
+	}
+	if a.g.json {
+		return a.writeJSON(map[string]any{"cert_name": name, "outcome": "deleted", "revoked": revoked})
+	}
+	if !a.g.quiet {
+		if revoked {
+			fmt.Fprintf(a.env.Stdout, "Revoked and deleted %s.\n", name)
+		} else {
+			fmt.Fprintf(a.env.Stdout, "Deleted %s.\n", name)
+		}
+	}
+	return nil
 }

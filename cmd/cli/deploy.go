@@ -10,8 +10,10 @@ import (
 	"github.com/acmectl/acmectl/internal/store"
 )
 
+type deployOptions struct{ certName string }
+
 func newDeployCmd(a *app) *cobra.Command {
-	var certName string
+	opts := &deployOptions{}
 	cmd := &cobra.Command{
 		Use: "deploy --cert-name N",
 		Example: `  acmectl deploy --cert-name example.com
@@ -22,17 +24,18 @@ issuing it. On success deploy_pending is cleared; on failure it stays set (exit 
 and later renew runs try again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if certName == "" {
-				return usagef("deploy: give --cert-name N")
-			}
-			return a.runDeploy(cmd.Context(), certName)
+			return run(cmd.Context(), a, opts, a.runDeploy)
 		},
 	}
-	cmd.Flags().StringVar(&certName, "cert-name", "", "the certificate whose deploy hooks to run")
+	cmd.Flags().StringVar(&opts.certName, "cert-name", "", "the certificate whose deploy hooks to run")
 	return cmd
 }
 
-func (a *app) runDeploy(ctx context.Context, name string) error {
+func (a *app) runDeploy(ctx context.Context, o *deployOptions) error {
+	name := o.certName
+	if name == "" {
+		return usagef("deploy: give --cert-name N")
+	}
 	if err := store.ValidCertName(name); err != nil {
 		return usagef("--cert-name %q: must match ^[a-z0-9][a-z0-9._-]{0,127}$", name)
 	}

@@ -12,6 +12,9 @@ import (
 	"github.com/acmectl/acmectl/internal/issue"
 )
 
+// directoryOptions: directory takes the global options only.
+type directoryOptions struct{}
+
 func newDirectoryCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "directory [--json]",
@@ -28,7 +31,7 @@ One unauthenticated GET; nothing is written.`,
   acmectl directory --server https://127.0.0.1:14000/dir --ca-bundle pebble.minica.pem --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runDirectory(cmd.Context())
+			return run(cmd.Context(), a, &directoryOptions{}, a.runDirectory)
 		},
 	}
 }
@@ -72,7 +75,7 @@ func directoryPolicy(d *client.Directory) map[string]any {
 	return out
 }
 
-func (a *app) runDirectory(ctx context.Context) error {
+func (a *app) runDirectory(ctx context.Context, _ *directoryOptions) error {
 	c, err := a.newServerClient(a.g.server)
 	if err != nil {
 		return err

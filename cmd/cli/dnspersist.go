@@ -30,11 +30,11 @@ func newDNSPersistCmd(a *app) *cobra.Command {
 		Use:   "dns-persist",
 		Short: "Records for dns-persist-01 (a TXT record published once per account and CA)",
 	}
-	cmd.AddCommand(newDNSPersistRecordCmd(a, nil))
+	cmd.AddCommand(newDNSPersistRecordCmd(a))
 	return cmd
 }
 
-func newDNSPersistRecordCmd(a *app, runF func(context.Context, *dnsPersistOptions) error) *cobra.Command {
+func newDNSPersistRecordCmd(a *app) *cobra.Command {
 	opts := &dnsPersistOptions{}
 	cmd := &cobra.Command{
 		Use:   "record -d NAME",
@@ -53,10 +53,7 @@ Order with it: acmectl obtain -d NAME --solver NAME=dns-persist-01 (checked befo
   acmectl dns-persist record -d example.com --check --dns-resolvers 192.0.2.53:53`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return a.runDNSPersistRecord(cmd.Context(), opts)
+			return run(cmd.Context(), a, opts, a.runDNSPersistRecord)
 		},
 	}
 	f := cmd.Flags()

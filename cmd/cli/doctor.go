@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +30,7 @@ import (
 	"github.com/acmectl/acmectl/challenges/http01"
 	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/issue"
+	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -54,6 +54,7 @@ type doctorOptions struct {
 	httpPort int
 	tlsPort  int
 	timeout  time.Duration
+	order    *orderOptions // -d, the solver flags, --dns-resolvers
 }
 
 func newDoctorCmd(a *app) *cobra.Command {
@@ -85,21 +86,18 @@ Exit status: 0 when no check failed (warnings allowed), 1 otherwise.`,
       --rfc2136-server ns1.example.com:53 --rfc2136-tsig-file /etc/acmectl/tsig.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.certName, _ = cmd.Flags().GetString("cert-name")
-			opts.httpPort, _ = cmd.Flags().GetInt("http-port")
-			opts.tlsPort, _ = cmd.Flags().GetInt("tls-port")
-			opts.timeout, _ = cmd.Flags().GetDuration("timeout")
-			return a.runDoctor(cmd.Context(), opts)
+			opts.order = a.order()
+			return run(cmd.Context(), a, opts, a.runDoctor)
 		},
 	}
 	f := cmd.Flags()
 	f.StringSliceP("domain", "d", nil, "DNS name, *.wildcard or IP address to check (repeatable, also a,b)")
-	f.String("cert-name", "", "check this stored certificate's names and settings")
+	f.StringVar(&opts.certName, "cert-name", "", "check this stored certificate's names and settings")
 	addSolverFlags(f) // the solvers to check, as obtain takes them
 	f.StringSlice("dns-resolvers", nil, "recursive resolvers to query (host:port,...); default those of /etc/resolv.conf")
-	f.Int("http-port", 80, "port the CA connects to for http-01 (80; test CAs may use another)")
-	f.Int("tls-port", 443, "port the CA connects to for tls-alpn-01 (443; test CAs may use another)")
-	f.Duration("timeout", 15*time.Second, "time limit for each network check")
+	f.IntVar(&opts.httpPort, "http-port", 80, "port the CA connects to for http-01 (80; test CAs may use another)")
+	f.IntVar(&opts.tlsPort, "tls-port", 443, "port the CA connects to for tls-alpn-01 (443; test CAs may use another)")
+	f.DurationVar(&opts.timeout, "timeout", 15*time.Second, "time limit for each network check")
 	return cmd
 }
 
@@ -128,7 +126,7 @@ func (a *app) runDoctor(ctx context.Context, opts *doctorOptions) error {
 		return err
 	}
 	d := &doctorRun{a: a, opts: opts, settings: s, names: s.Names}
-	if d.lookup, err = newDNSLookup(a.cfg.Strings("dns-resolvers"), opts.timeout); err != nil {
+	if d.lookup, err = newDNSLookup(opts.order.dnsResolvers.v, opts.timeout); err != nil {
 		d.add("dns", "", verdictFail, "%v", err)
 	}
 
@@ -146,11 +144,13 @@ func (a *app) runDoctor(ctx context.Context, opts *doctorOptions) error {
 	return d.report()
 }
 
-// doctorSettings are the settings to check: a stored certificate's, with
-// the flags given on top, or the flags alone.
+// doctorSettings are the settings to check: a stored certificate's with
+// the options given on top (lifecycle.Merge, as obtain would), or the
+// options alone; solver options replace the stored set. Names and solvers count as given from env and the config
+// file too; --server, --account and --ca-bundle move a stored certificate
+// only as flags.
 func (a *app) doctorSettings(opts *doctorOptions) (*store.Settings, error) {
-	c := a.cfg
-	s := &store.Settings{Server: a.g.server, Account: a.g.account, CABundle: a.g.caBundle, ACMEVersion: a.g.acmeVersion}
+	var stored *store.Settings
 	if opts.certName != "" {
 		if err := store.ValidCertName(opts.certName); err != nil {
 			return nil, usagef("--cert-name %q: must match ^[a-z0-9][a-z0-9._-]{0,127}$", opts.certName)
@@ -162,63 +162,32 @@ func (a *app) doctorSettings(opts *doctorOptions) (*store.Settings, error) {
 		if err != nil {
 			return nil, err
 		}
-		old, err := st.LoadSettings(opts.certName)
-		if errors.Is(err, store.ErrNotFound) {
+		if stored, err = st.LoadSettings(opts.certName); errors.Is(err, store.ErrNotFound) {
 			return nil, usagef("--cert-name %s: no such certificate (see acmectl list)", opts.certName)
-		}
-		if err != nil {
+		} else if err != nil {
 			return nil, err
 		}
-		s = old
-		if src := c.source("server"); src == sourceFlag {
-			s.Server = a.g.server
-		}
-		if c.flag("account").Changed {
-			s.Account = a.g.account
-		}
-		if c.flag("ca-bundle").Changed {
-			s.CABundle = a.g.caBundle
-		}
 	}
-	given := func(key string) bool { return c.source(key) != sourceDefault }
-	if given("domain") {
-		s.Names = nil
-		for _, n := range c.Strings("domain") {
-			nn, err := normalizeName(n)
-			if err != nil {
-				return nil, err
-			}
-			if !slices.Contains(s.Names, nn) {
-				s.Names = append(s.Names, nn)
-			}
-		}
+	o := opts.order
+	var g lifecycle.Given
+	var err error
+	if g.Names, err = derefOr(o.names.get(true)); err != nil {
+		return nil, err
 	}
-	if given("http-01") || given("http-01-addr") {
-		on, _ := c.Bool("http-01")
-		s.HTTP01Addrs = c.Strings("http-01-addr")
-		if on && len(s.HTTP01Addrs) == 0 {
-			s.HTTP01Addrs = []string{":80"}
-		}
+	if o.solverSet(true) {
+		// A webroot that is not a directory is a finding, not a usage error.
+		g.Solvers = &lifecycle.SolverSpec{HTTP01: o.http01.v, HTTP01Addrs: o.http01Addrs.v, Webroot: o.webroot.v,
+			TLSALPN01: o.tlsALPN01.v, TLSALPN01Addrs: o.tlsALPN01Addrs.v, DNSProvider: o.dns01.v}
 	}
-	if given("webroot") {
-		s.Webroot = c.String("webroot")
-	}
-	if given("tls-alpn-01") || given("tls-alpn-01-addr") {
-		on, _ := c.Bool("tls-alpn-01")
-		s.TLSALPN01Addrs = c.Strings("tls-alpn-01-addr")
-		if on && len(s.TLSALPN01Addrs) == 0 {
-			s.TLSALPN01Addrs = []string{":443"}
-		}
-	}
-	for key, dst := range map[string]*string{
-		"dns-01": &s.DNS.Provider, "rfc2136-server": &s.DNS.RFC2136Server, "rfc2136-tsig-file": &s.DNS.RFC2136TSIGFile,
-		"rfc2136-zone": &s.DNS.RFC2136Zone, "rfc2136-tsig-key": &s.DNS.RFC2136TSIGKey,
-		"rfc2136-tsig-algorithm": &s.DNS.RFC2136TSIGAlgorithm, "dns-exec": &s.DNS.Exec,
-	} {
-		if given(key) {
-			*dst = c.String(key)
-		}
-	}
+	d := &g.DNS
+	d.RFC2136Server, _ = o.rfc2136Server.get(true)
+	d.RFC2136TSIGFile, _ = o.rfc2136TSIGFile.get(true)
+	d.RFC2136Zone, _ = o.rfc2136Zone.get(true)
+	d.RFC2136TSIGKey, _ = o.rfc2136TSIGKey.get(true)
+	d.RFC2136Alg, _ = o.rfc2136Alg.get(true)
+	d.Exec, _ = o.dnsExec.get(true)
+	a.globalsGiven(&g, stored == nil)
+	s, _ := lifecycle.Merge(stored, g)
 	if s.DNS.Provider != "" && !registry.ValidName(s.DNS.Provider) {
 		return nil, usagef("--dns-01 %q: want one of %s, or a plugin name", s.DNS.Provider, strings.Join(registry.Names(), ", "))
 	}

@@ -18,9 +18,14 @@ import (
 )
 
 type importOptions struct {
+	kind        string // certbot or lego
 	from        string
 	yes         bool
 	symlinkLive bool
+	// renewalFlags are the renewal flags given (lego's settings; certbot
+	// refuses them), order their values.
+	renewalFlags []string
+	order        *orderOptions
 }
 
 func newImportCmd(a *app) *cobra.Command {
@@ -64,52 +69,54 @@ its renewal timer yourself. Without --yes, import only shows what it would do.`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{"certbot", "lego"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.from, _ = cmd.Flags().GetString("from")
-			opts.yes, _ = cmd.Flags().GetBool("yes")
-			opts.symlinkLive, _ = cmd.Flags().GetBool("symlink-live")
-			switch args[0] {
-			case "certbot":
-				if opts.from == "" {
-					opts.from = "/etc/letsencrypt"
-				}
-				if given := legoOnlyFlags(cmd); len(given) > 0 {
-					return usagef("import certbot takes the settings from certbot's renewal configuration, not %s: change them after the import with acmectl reconfigure --cert-name NAME",
-						strings.Join(given, ", "))
-				}
-				return a.runImport(cmd.Context(), opts, func(dir string) (*importer.Plan, error) {
-					return importer.Certbot(dir, serverAliases()["letsencrypt"])
-				})
-			case "lego":
-				if opts.from == "" {
-					opts.from = ".lego"
-				}
-				if opts.symlinkLive {
-					return usagef("--symlink-live: lego keeps no live links; point your servers at the paths import lego prints")
-				}
-				return a.runImport(cmd.Context(), opts, func(dir string) (*importer.Plan, error) {
-					if _, err := url.Parse(a.g.server); err != nil {
-						return nil, usagef("--server %q: %v", a.g.server, err)
-					}
-					template := &store.Settings{}
-					if err := a.applyOrderFlags(template, true); err != nil {
-						return nil, err
-					}
-					if a.cfg.source("key-type") == sourceDefault {
-						template.KeyType = "" // that of lego's certificate
-					}
-					return importer.Lego(dir, a.g.server, template)
-				})
-			}
-			return usagef("import %q: want certbot or lego", args[0])
+			opts.kind, opts.renewalFlags, opts.order = args[0], legoOnlyFlags(cmd), a.order()
+			return run(cmd.Context(), a, opts, a.runImportKind)
 		},
 	}
-	cmd.Flags().String("from", "", "the other client's directory (certbot: /etc/letsencrypt; lego: ./.lego)")
-	cmd.Flags().Bool("yes", false, "apply (without it, only show the plan)")
-	cmd.Flags().Bool("symlink-live", false, "certbot: point live/NAME/*.pem at acmectl's stable paths (with --yes)")
+	cmd.Flags().StringVar(&opts.from, "from", "", "the other client's directory (certbot: /etc/letsencrypt; lego: ./.lego)")
+	cmd.Flags().BoolVar(&opts.yes, "yes", false, "apply (without it, only show the plan)")
+	cmd.Flags().BoolVar(&opts.symlinkLive, "symlink-live", false, "certbot: point live/NAME/*.pem at acmectl's stable paths (with --yes)")
 	// lego stores no renewal settings: these give them (certbot's come
 	// from its renewal configuration and refuse them).
 	addRenewalFlags(cmd)
 	return cmd
+}
+
+func (a *app) runImportKind(ctx context.Context, opts *importOptions) error {
+	switch opts.kind {
+	case "certbot":
+		if opts.from == "" {
+			opts.from = "/etc/letsencrypt"
+		}
+		if given := opts.renewalFlags; len(given) > 0 {
+			return usagef("import certbot takes the settings from certbot's renewal configuration, not %s: change them after the import with acmectl reconfigure --cert-name NAME",
+				strings.Join(given, ", "))
+		}
+		return a.runImport(ctx, opts, func(dir string) (*importer.Plan, error) {
+			return importer.Certbot(dir, serverAliases()["letsencrypt"])
+		})
+	case "lego":
+		if opts.from == "" {
+			opts.from = ".lego"
+		}
+		if opts.symlinkLive {
+			return usagef("--symlink-live: lego keeps no live links; point your servers at the paths import lego prints")
+		}
+		return a.runImport(ctx, opts, func(dir string) (*importer.Plan, error) {
+			if _, err := url.Parse(a.g.server); err != nil {
+				return nil, usagef("--server %q: %v", a.g.server, err)
+			}
+			template := &store.Settings{}
+			if err := a.applyOrderFlags(template, true); err != nil {
+				return nil, err
+			}
+			if opts.order.keyType.src == sourceDefault {
+				template.KeyType = "" // that of lego's certificate
+			}
+			return importer.Lego(dir, a.g.server, template)
+		})
+	}
+	return usagef("import %q: want certbot or lego", opts.kind)
 }
 
 // legoOnlyFlags are the renewal flags given on the command line (import

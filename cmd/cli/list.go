@@ -11,8 +11,10 @@ import (
 	"github.com/spf13/cobra"
 )
 
+type listOptions struct{ wide bool }
+
 func newListCmd(a *app) *cobra.Command {
-	var wide bool
+	opts := &listOptions{}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List stored certificates with expiry and next renewal time",
@@ -24,13 +26,14 @@ cached in each certificate's state.json.`,
 		Example: `  acmectl list
   acmectl list --wide      # every column: rule, key, issuer, server, account
   acmectl list --json`,
-		RunE: func(cmd *cobra.Command, _ []string) error { return a.runList(cmd.Context(), wide) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), a, opts, a.runList) },
 	}
-	cmd.Flags().BoolVar(&wide, "wide", false, "all columns (times to the second, rule, key, issuer, server, account, every domain)")
+	cmd.Flags().BoolVar(&opts.wide, "wide", false, "all columns (times to the second, rule, key, issuer, server, account, every domain)")
 	return cmd
 }
 
-func (a *app) runList(_ context.Context, wide bool) error {
+func (a *app) runList(_ context.Context, o *listOptions) error {
+	wide := o.wide
 	st, err := a.openStore()
 	if err != nil {
 		return err

@@ -43,15 +43,12 @@ whether to apply). --ca-bundle and --acme-version apply to --to; --from is never
   acmectl account migrate --from letsencrypt-v1 --to letsencrypt --accept-tos --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.from, _ = cmd.Flags().GetString("from")
-			o.to, _ = cmd.Flags().GetString("to")
-			o.yes, _ = cmd.Flags().GetBool("yes")
-			return a.runAccountMigrate(cmd.Context(), o)
+			return run(cmd.Context(), a, o, a.runAccountMigrate)
 		},
 	}
-	cmd.Flags().String("from", "", "directory URL or alias the accounts and certificates use now")
-	cmd.Flags().String("to", "", "directory URL or alias to move them to")
-	cmd.Flags().Bool("yes", false, "apply the changes (without it: dry run, or a question on a terminal)")
+	cmd.Flags().StringVar(&o.from, "from", "", "directory URL or alias the accounts and certificates use now")
+	cmd.Flags().StringVar(&o.to, "to", "", "directory URL or alias to move them to")
+	cmd.Flags().BoolVar(&o.yes, "yes", false, "apply the changes (without it: dry run, or a question on a terminal)")
 	_ = cmd.MarkFlagRequired("from")
 	_ = cmd.MarkFlagRequired("to")
 	return cmd

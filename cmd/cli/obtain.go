@@ -20,9 +20,13 @@ type obtainOptions struct {
 	force            bool
 	dryRun           bool
 	allowNameRemoval bool
+	// order are the options that shape the order, extras obtain's one-off
+	// options (window, PKCS#12), as given.
+	order  *orderOptions
+	extras extraFlags
 }
 
-func newObtainCmd(a *app, runF func(context.Context, *obtainOptions) error) *cobra.Command {
+func newObtainCmd(a *app) *cobra.Command {
 	opts := &obtainOptions{}
 	cmd := &cobra.Command{
 		Use:   "obtain -d NAME [-d NAME ...] [flags]",
@@ -41,15 +45,13 @@ nothing behind. Files land in <state-dir>/certificates/<cert-name>/{cert,chain,f
   acmectl obtain -d '*.example.com' -d example.com --dns-01 rfc2136 --rfc2136-server ns1.example.com:53 --rfc2136-tsig-file /etc/acmectl/tsig.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.certName = cmd.Flags().Lookup("cert-name").Value.String()
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return a.runObtain(cmd.Context(), opts)
+			opts.order = a.order()
+			opts.certName = opts.order.certName
+			return run(cmd.Context(), a, opts, a.runObtain)
 		},
 	}
 	addOrderFlags(cmd)
-	addObtainExtraFlags(cmd)
+	addObtainExtraFlags(cmd, &opts.extras)
 	cmd.Flags().BoolVar(&opts.force, "force", false, "order even when the certificate is current")
 	cmd.Flags().BoolVar(&opts.dryRun, "dry-run", false, "run the whole protocol but write nothing (staging suggested); no deploy hooks")
 	cmd.Flags().BoolVar(&opts.allowNameRemoval, "allow-name-removal", false, "allow dropping names from an existing certificate")
@@ -143,7 +145,7 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 		}
 	}
 
-	extras, err := a.obtainExtrasFromFlags(settings)
+	extras, err := a.obtainExtras(&opts.extras, settings)
 	if err != nil {
 		return err
 	}

@@ -26,28 +26,35 @@ type obtainExtras struct {
 	pkcs12Legacy        bool
 }
 
-// addObtainExtraFlags registers the one-off obtain flags.
-func addObtainExtraFlags(cmd *cobra.Command) {
-	f := cmd.Flags()
-	f.String("not-before", "", "ask for this notBefore (RFC 3339 time or a duration from now, e.g. 1h); CAs may refuse")
-	f.String("not-after", "", "ask for this notAfter (RFC 3339 time or a duration from now, e.g. 720h); CAs may refuse")
-	f.String("pkcs12", "", "also write the certificate, chain and key as a PKCS#12 file (0600)")
-	f.String("pkcs12-password-file", "", "file holding the PKCS#12 password; or env ACMECTL_PKCS12_PASSWORD")
-	f.Bool("pkcs12-legacy", false, "encrypt the PKCS#12 file with 3DES/SHA-1 for old Windows and Java (default AES-256/SHA-256)")
+// extraFlags are obtain's one-off flags as given.
+type extraFlags struct {
+	notBefore, notAfter string
+	pkcs12File          string
+	pkcs12PasswordFile  string
+	pkcs12Legacy        bool
 }
 
-// obtainExtrasFromFlags reads and checks the one-off flags (exit 2 on
-// bad input, before any request).
-func (a *app) obtainExtrasFromFlags(s *store.Settings) (*obtainExtras, error) {
-	f := a.cfg.cmd.Flags()
+// addObtainExtraFlags registers the one-off obtain flags into x.
+func addObtainExtraFlags(cmd *cobra.Command, x *extraFlags) {
+	f := cmd.Flags()
+	f.StringVar(&x.notBefore, "not-before", "", "ask for this notBefore (RFC 3339 time or a duration from now, e.g. 1h); CAs may refuse")
+	f.StringVar(&x.notAfter, "not-after", "", "ask for this notAfter (RFC 3339 time or a duration from now, e.g. 720h); CAs may refuse")
+	f.StringVar(&x.pkcs12File, "pkcs12", "", "also write the certificate, chain and key as a PKCS#12 file (0600)")
+	f.StringVar(&x.pkcs12PasswordFile, "pkcs12-password-file", "", "file holding the PKCS#12 password; or env ACMECTL_PKCS12_PASSWORD")
+	f.BoolVar(&x.pkcs12Legacy, "pkcs12-legacy", false, "encrypt the PKCS#12 file with 3DES/SHA-1 for old Windows and Java (default AES-256/SHA-256)")
+}
+
+// obtainExtras checks the one-off flags (exit 2 on bad input, before any
+// request).
+func (a *app) obtainExtras(in *extraFlags, s *store.Settings) (*obtainExtras, error) {
 	x := &obtainExtras{}
 	now := a.env.Now()
 	var err error
-	nb, _ := f.GetString("not-before")
+	nb := in.notBefore
 	if x.notBefore, err = parseWhen(nb, now); err != nil {
 		return nil, usagef("--not-before %q: %v", nb, err)
 	}
-	na, _ := f.GetString("not-after")
+	na := in.notAfter
 	if x.notAfter, err = parseWhen(na, now); err != nil {
 		return nil, usagef("--not-after %q: %v", na, err)
 	}
@@ -57,10 +64,9 @@ func (a *app) obtainExtrasFromFlags(s *store.Settings) (*obtainExtras, error) {
 	if !x.notAfter.IsZero() && !x.notAfter.After(now) {
 		return nil, usagef("--not-after %q is in the past", na)
 	}
-	x.pkcs12File, _ = f.GetString("pkcs12")
-	x.pkcs12Legacy, _ = f.GetBool("pkcs12-legacy")
+	x.pkcs12File, x.pkcs12Legacy = in.pkcs12File, in.pkcs12Legacy
 	if x.pkcs12File == "" {
-		if f.Changed("pkcs12-password-file") || x.pkcs12Legacy {
+		if a.cfg.flag("pkcs12-password-file").Changed || x.pkcs12Legacy {
 			return nil, usagef("--pkcs12-password-file and --pkcs12-legacy need --pkcs12 FILE")
 		}
 		return x, nil
@@ -74,7 +80,7 @@ func (a *app) obtainExtrasFromFlags(s *store.Settings) (*obtainExtras, error) {
 	if st, err := os.Stat(filepath.Dir(x.pkcs12File)); err != nil || !st.IsDir() {
 		return nil, usagef("--pkcs12 %s: its directory does not exist", x.pkcs12File)
 	}
-	if pf, _ := f.GetString("pkcs12-password-file"); pf != "" {
+	if pf := in.pkcs12PasswordFile; pf != "" {
 		data, err := readSecretFile(a.env, "--pkcs12-password-file", pf)
 		if err != nil {
 			return nil, err

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,9 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/net/idna"
 
-	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
 	"github.com/acmectl/acmectl/client"
-	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/lifecycle"
@@ -143,14 +140,6 @@ func (a *app) merge(stored *store.Settings, g lifecycle.Given) (*store.Settings,
 	return merged, ch, nil
 }
 
-// given reports whether key counts as given on this command: on an
-// existing certificate only a flag does; for fresh settings also env and
-// the config file.
-func (a *app) given(key string, fresh bool) bool {
-	src := a.cfg.source(key)
-	return src != sourceDefault && (fresh || src == sourceFlag)
-}
-
 // globalsGiven puts the account and server globals into g: for fresh
 // settings always (their resolved values), else only when given as a flag
 // (env and config never move a stored certificate).
@@ -175,200 +164,107 @@ func (a *app) globalsGiven(g *lifecycle.Given, fresh bool) {
 
 func ptr[T any](v T) *T { return &v }
 
-// orderGiven reads the order flags into a lifecycle.Given, checking each
-// (exit 2 on bad input, before any request). fresh: settings for a new
-// certificate, where config-file defaults count as given.
+// orderGiven turns the run's order options that count as given into a
+// lifecycle.Given (exit 2 on bad input, before any request). fresh:
+// settings for a new certificate, where env and config-file values count
+// as given.
 func (a *app) orderGiven(fresh bool) (lifecycle.Given, error) {
-	c := a.cfg
+	o := a.order()
 	var g lifecycle.Given
-	// Only the flags this command has count (import has no -d or --csr:
-	// ACMECTL_CSR must not reach it).
-	set := func(key string) bool { return c.flag(key) != nil && a.given(key, fresh) }
-	str := func(key string) *string {
-		if !set(key) {
-			return nil
-		}
-		return ptr(c.String(key))
+	var err error
+	if g.Names, err = derefOr(o.names.get(fresh)); err != nil {
+		return g, err
 	}
-	boolean := func(key string) *bool {
-		if !set(key) {
-			return nil
+	if o.keyType.given(fresh) || fresh {
+		if o.keyType.err != nil {
+			return g, o.keyType.err
 		}
-		v, _ := c.Bool(key)
-		return &v
+		g.KeyType = ptr(o.keyType.v)
 	}
-	duration := func(key string) (*string, error) {
-		if !set(key) {
-			return nil, nil
-		}
-		if _, err := c.Duration(key); err != nil {
-			return nil, err
-		}
-		return ptr(c.String(key)), nil
+	g.ReuseKey, _ = o.reuseKey.get(fresh)
+	g.KeyGroup, _ = o.keyGroup.get(fresh)
+	if csr, err := o.csr.get(fresh); err != nil {
+		return g, err
+	} else if csr != nil {
+		g.CSR, g.Names = csr, o.csr.names
 	}
-	absPath := func(key string) (*string, error) {
-		if !set(key) {
-			return nil, nil
-		}
-		p, err := filepath.Abs(c.String(key))
-		if err != nil {
-			return nil, usagef("--%s: %v", key, err)
-		}
-		return &p, nil
-	}
-	if set("domain") {
-		g.Names = []string{}
-		for _, n := range c.Strings("domain") {
-			nn, err := normalizeName(n)
-			if err != nil {
-				return g, err
-			}
-			if !slices.Contains(g.Names, nn) {
-				g.Names = append(g.Names, nn)
-			}
-		}
-	}
-	if set("key-type") || fresh {
-		kt := c.String("key-type")
-		if err := keys.ValidKeyType(kt); err != nil {
-			return g, usagef("--key-type %q: want one of %s", kt, strings.Join(keys.KeyTypes(), ", "))
-		}
-		g.KeyType = &kt
-	}
-	g.ReuseKey = boolean("reuse-key")
-	g.KeyGroup = str("key-group")
-	if set("csr") {
-		path := c.String("csr")
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return g, usagef("--csr: %v", err)
-		}
-		csr, err := issue.ParseCSR(data)
-		if err != nil {
-			return g, usagef("--csr %s: %v", path, err)
-		}
-		g.CSR = ptr(string(pemCSR(csr.Raw)))
-		g.Names = nil
-		for _, n := range issue.CSRNames(csr) {
-			nn, err := normalizeName(n)
-			if err != nil {
-				return g, usagef("--csr %s: %v", path, err)
-			}
-			g.Names = append(g.Names, nn)
-		}
-	}
-	if slices.ContainsFunc(solverSetFlags(), set) {
+	if o.solverSet(fresh) {
 		sp := &lifecycle.SolverSpec{}
-		if set("http-01") {
-			sp.HTTP01, _ = c.Bool("http-01")
+		if o.http01.given(fresh) {
+			sp.HTTP01 = o.http01.v
 		}
-		if set("http-01-addr") {
-			sp.HTTP01Addrs = c.Strings("http-01-addr")
+		if o.http01Addrs.given(fresh) {
+			sp.HTTP01Addrs = o.http01Addrs.v
 		}
-		if set("tls-alpn-01") {
-			sp.TLSALPN01, _ = c.Bool("tls-alpn-01")
+		if o.tlsALPN01.given(fresh) {
+			sp.TLSALPN01 = o.tlsALPN01.v
 		}
-		if set("tls-alpn-01-addr") {
-			sp.TLSALPN01Addrs = c.Strings("tls-alpn-01-addr")
+		if o.tlsALPN01Addrs.given(fresh) {
+			sp.TLSALPN01Addrs = o.tlsALPN01Addrs.v
 		}
-		if w := c.String("webroot"); set("webroot") && w != "" {
-			abs, err := filepath.Abs(w)
-			if err != nil {
-				return g, usagef("--webroot: %v", err)
+		if o.webroot.given(fresh) && o.webroot.v != "" {
+			if o.webroot.err != nil {
+				return g, o.webroot.err
 			}
-			if st, err := os.Stat(abs); err != nil || !st.IsDir() {
-				return g, usagef("--webroot %s: not a directory", w)
-			}
-			sp.Webroot = abs
+			sp.Webroot = o.webroot.v
 		}
-		if set("dns-01") {
-			p := c.String("dns-01")
-			if p != "" && !registry.ValidName(p) {
-				return g, usagef("--dns-01 %q: want one of %s, or a plugin name", p, strings.Join(registry.Names(), ", "))
-			}
-			sp.DNSProvider = p
+		if p, err := o.dns01.get(fresh); err != nil {
+			return g, err
+		} else if p != nil {
+			sp.DNSProvider = *p
 		}
-		if set("solver") {
-			sp.PerIdentifier = map[string][]string{}
-			for _, spec := range c.RawStrings("solver") {
-				ident, names, ok := strings.Cut(spec, "=")
-				if !ok || ident == "" || names == "" {
-					return g, usagef("--solver %q: want IDENT=NAME[,NAME...]", spec)
-				}
-				if ident != "default" {
-					nn, err := normalizeName(ident)
-					if err != nil {
-						return g, err
-					}
-					ident = nn
-				}
-				sp.PerIdentifier[ident] = append(sp.PerIdentifier[ident], splitCommas([]string{names})...)
-			}
+		if m, err := o.solvers.get(fresh); err != nil {
+			return g, err
+		} else if m != nil {
+			sp.PerIdentifier = *m
 		}
 		g.Solvers = sp
 	}
-	var err error
 	d := &g.DNS
-	d.RFC2136Server = str("rfc2136-server")
-	if d.RFC2136TSIGFile, err = absPath("rfc2136-tsig-file"); err != nil {
-		return g, err
-	}
-	if d.Exec, err = absPath("dns-exec"); err != nil {
-		return g, err
-	}
-	if set("dns-resolvers") {
-		d.Resolvers = ptr(c.Strings("dns-resolvers"))
-	}
-	for _, k := range []struct {
-		key string
+	d.RFC2136Server, _ = o.rfc2136Server.get(fresh)
+	d.Resolvers, _ = o.dnsResolvers.get(fresh)
+	for _, x := range []struct {
+		b   bound[string]
 		dst **string
-	}{
-		{"dns-propagation-wait", &d.PropagationWait},
-		{"dns-propagation-timeout", &d.PropagationTimeout},
-		{"manual-continue-after", &d.ManualContinueAfter},
-		{"hook-timeout", &g.HookTimeout},
-	} {
-		if *k.dst, err = duration(k.key); err != nil {
+	}{{o.rfc2136TSIGFile, &d.RFC2136TSIGFile}, {o.dnsExec, &d.Exec}, {o.propagationWait, &d.PropagationWait},
+		{o.propagationTimeout, &d.PropagationTimeout}, {o.manualContinueAfter, &d.ManualContinueAfter}, {o.hookTimeout, &g.HookTimeout}} {
+		if *x.dst, err = x.b.get(fresh); err != nil {
 			return g, err
 		}
 	}
-	d.RFC2136Zone = str("rfc2136-zone")
-	d.RFC2136TSIGKey = str("rfc2136-tsig-key")
-	d.RFC2136Alg = str("rfc2136-tsig-algorithm")
-	if g.NamedSolverDefs, err = a.namedSolverDefs(); err != nil {
-		return g, err
+	d.RFC2136Zone, _ = o.rfc2136Zone.get(fresh)
+	d.RFC2136TSIGKey, _ = o.rfc2136TSIGKey.get(fresh)
+	d.RFC2136Alg, _ = o.rfc2136Alg.get(fresh)
+	if o.namedErr != nil {
+		return g, o.namedErr
 	}
-	g.Profile = str("profile")
-	g.PreferredChain = str("preferred-chain")
-	if g.MustStaple = boolean("must-staple"); g.MustStaple != nil && *g.MustStaple {
+	g.NamedSolverDefs = o.namedSolvers
+	g.Profile, _ = o.profile.get(fresh)
+	g.PreferredChain, _ = o.preferredChain.get(fresh)
+	if g.MustStaple, _ = o.mustStaple.get(fresh); g.MustStaple != nil && *g.MustStaple {
 		fmt.Fprintln(a.env.Stderr, "acmectl: warning: --must-staple: Let's Encrypt refuses must-staple orders")
 	}
 	for _, h := range []struct {
-		key string
+		b   bound[[][]string]
 		dst **[][]string
-	}{{"pre-hook", &g.Hooks.Pre}, {"post-hook", &g.Hooks.Post}, {"deploy-hook", &g.Hooks.Deploy}, {"failure-hook", &g.Hooks.Failure}} {
-		if !set(h.key) {
-			continue
-		}
-		argvs := [][]string{}
-		for _, raw := range c.RawStrings(h.key) {
-			argv, err := hook.Split(raw)
-			if err != nil {
-				return g, usagef("--%s %q: %v", h.key, raw, err)
-			}
-			argvs = append(argvs, argv)
-		}
-		*h.dst = &argvs
-	}
-	if set("hook-env") {
-		names, err := hookEnvNames(c.Strings("hook-env"))
-		if err != nil {
+	}{{o.hooks.pre, &g.Hooks.Pre}, {o.hooks.post, &g.Hooks.Post}, {o.hooks.deploy, &g.Hooks.Deploy}, {o.hooks.failure, &g.Hooks.Failure}} {
+		if *h.dst, err = h.b.get(fresh); err != nil {
 			return g, err
 		}
-		g.HookEnv = &names
+	}
+	if g.HookEnv, err = o.hookEnv.get(fresh); err != nil {
+		return g, err
 	}
 	a.globalsGiven(&g, fresh)
 	return g, nil
+}
+
+// derefOr is a given list's value (nil when not given).
+func derefOr(v *[]string, err error) ([]string, error) {
+	if v == nil || err != nil {
+		return nil, err
+	}
+	return *v, nil
 }
 
 // solverSetFlags are the flags that choose solvers: any of them given
@@ -380,13 +276,13 @@ func solverSetFlags() []string {
 // namedSolverDefs reads the config file's named solvers (`solvers:`);
 // a definition that does not parse is kept as an error for
 // checkNamedSolvers.
-func (a *app) namedSolverDefs() (map[string]map[string]string, error) {
-	if a.cfg.file == "" || !a.cfg.v.IsSet("solvers") {
+func namedSolverDefs(c *config) (map[string]map[string]string, error) {
+	if c.file == "" || !c.v.IsSet("solvers") {
 		return nil, nil
 	}
-	conf, ok := a.cfg.v.Get("solvers").(map[string]any)
+	conf, ok := c.v.Get("solvers").(map[string]any)
 	if !ok {
-		return nil, usagef("config file %s: solvers: want a map of name → {type: ..., ...}", a.cfg.file)
+		return nil, usagef("config file %s: solvers: want a map of name → {type: ..., ...}", c.file)
 	}
 	out := map[string]map[string]string{}
 	for n, raw := range conf {

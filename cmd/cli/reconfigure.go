@@ -17,6 +17,7 @@ import (
 type reconfigureOptions struct {
 	certName, newName string
 	dryRun            bool
+	order             *orderOptions
 }
 
 func newReconfigureCmd(a *app) *cobra.Command {
@@ -42,8 +43,9 @@ pointed at M's (the deploy hooks are not run; use "acmectl deploy --cert-name M"
   acmectl reconfigure --cert-name example.com --deploy-hook "systemctl reload nginx" --new-name web`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.certName = cmd.Flags().Lookup("cert-name").Value.String()
-			return a.runReconfigure(cmd.Context(), opts)
+			opts.order = a.order()
+			opts.certName = opts.order.certName
+			return run(cmd.Context(), a, opts, a.runReconfigure)
 		},
 	}
 	addOrderFlags(cmd)

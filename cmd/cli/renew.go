@@ -74,7 +74,7 @@ settings with "acmectl reconfigure".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.cmd = cmd
-			return a.runRenew(cmd.Context(), opts)
+			return run(cmd.Context(), a, opts, a.runRenew)
 		},
 	}
 	f := cmd.Flags()

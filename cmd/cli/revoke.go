@@ -94,25 +94,17 @@ Revocation cannot be undone: it asks on a terminal and needs --yes off one.`,
   acmectl revoke --cert /tmp/leaked.pem --key /tmp/leaked-key.pem --reason keyCompromise --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f := cmd.Flags()
-			opts.certName, _ = f.GetString("cert-name")
-			opts.certFile, _ = f.GetString("cert")
-			opts.keyFile, _ = f.GetString("key")
-			opts.reason, _ = f.GetString("reason")
-			opts.del, _ = f.GetBool("delete")
-			opts.yes, _ = f.GetBool("yes")
-			opts.withCertKey, _ = f.GetBool("with-cert-key")
-			return a.runRevoke(cmd.Context(), opts)
+			return run(cmd.Context(), a, opts, a.runRevoke)
 		},
 	}
 	f := cmd.Flags()
-	f.String("cert-name", "", "the stored certificate to revoke")
-	f.String("cert", "", "certificate file to revoke (PEM or DER)")
-	f.String("key", "", "sign with this private key of the certificate instead of the account key (Let's Encrypt: recorded as keyCompromise, the key blocked)")
-	f.Bool("with-cert-key", false, "sign with the stored certificate's own key instead of the account key (Let's Encrypt: recorded as keyCompromise, the key blocked)")
-	f.String("reason", "", "RFC 5280 reason name or code (default: none sent, i.e. unspecified)")
-	f.Bool("delete", false, "delete the stored certificate after revoking it")
-	f.Bool("yes", false, "do not ask for confirmation")
+	f.StringVar(&opts.certName, "cert-name", "", "the stored certificate to revoke")
+	f.StringVar(&opts.certFile, "cert", "", "certificate file to revoke (PEM or DER)")
+	f.StringVar(&opts.keyFile, "key", "", "sign with this private key of the certificate instead of the account key (Let's Encrypt: recorded as keyCompromise, the key blocked)")
+	f.BoolVar(&opts.withCertKey, "with-cert-key", false, "sign with the stored certificate's own key instead of the account key (Let's Encrypt: recorded as keyCompromise, the key blocked)")
+	f.StringVar(&opts.reason, "reason", "", "RFC 5280 reason name or code (default: none sent, i.e. unspecified)")
+	f.BoolVar(&opts.del, "delete", false, "delete the stored certificate after revoking it")
+	f.BoolVar(&opts.yes, "yes", false, "do not ask for confirmation")
 	return cmd
 }
 

@@ -30,6 +30,11 @@ type app struct {
 	log *slog.Logger
 	// jsonDone is set once a command wrote its --json document.
 	jsonDone bool
+	// orderOpts are the order options, bound on first use (a.order).
+	orderOpts *orderOptions
+	// runF, when set (tests), runs instead of every command, with the
+	// command's options bound (run).
+	runF func(ctx context.Context, opts any) error
 }
 
 // globals are the global flags, resolved (docs/guide.md "Configuration").
@@ -60,7 +65,12 @@ func Main(env *Env) int {
 
 // Run executes one command line (env.Args).
 func Run(ctx context.Context, env *Env) int {
-	a := &app{env: env}
+	return (&app{env: env}).execute(ctx)
+}
+
+// execute runs a's command line.
+func (a *app) execute(ctx context.Context) int {
+	env := a.env
 	root := newRootCmd(a)
 	root.SetArgs(env.Args)
 	root.SetIn(env.Stdin)
@@ -169,7 +179,7 @@ to reload the servers that use them. It speaks RFC 8555 and the legacy pre-IETF 
 	addFleetFlags(root)
 
 	root.AddCommand(
-		newObtainCmd(a, nil),
+		newObtainCmd(a),
 		newRenewCmd(a),
 		newReconfigureCmd(a),
 		newDeployCmd(a),
@@ -324,6 +334,16 @@ func (a *app) openStore() (*store.Dir, error) {
 		return nil, usagef("state directory: %v", err)
 	}
 	return d, nil
+}
+
+// run is how every command runs once its options are bound (flags into
+// the fields of its options struct, config-backed order options through
+// bindOrder): f, or the test seam a.runF with the same options.
+func run[T any](ctx context.Context, a *app, opts *T, f func(context.Context, *T) error) error {
+	if a.runF != nil {
+		return a.runF(ctx, opts)
+	}
+	return f(ctx, opts)
 }
 
 // writeJSON prints the command's one JSON document.

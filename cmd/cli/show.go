@@ -12,8 +12,10 @@ import (
 	"github.com/acmectl/acmectl/internal/store"
 )
 
+type showOptions struct{ certName string }
+
 func newShowCmd(a *app) *cobra.Command {
-	var certName string
+	opts := &showOptions{}
 	cmd := &cobra.Command{
 		Use: "show NAME",
 		Example: `  acmectl show example.com
@@ -26,24 +28,24 @@ account, the last error with backoff and the CA's Retry-After, pending deploy ho
 and the stable paths. Read-only: no lock, no network.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := certName
 			if len(args) == 1 {
-				if name != "" && name != args[0] {
+				if opts.certName != "" && opts.certName != args[0] {
 					return usagef("show: give the name once (argument or --cert-name)")
 				}
-				name = args[0]
+				opts.certName = args[0]
 			}
-			if name == "" {
-				return usagef("show: which certificate? acmectl show NAME (see acmectl list)")
-			}
-			return a.runShow(cmd.Context(), name)
+			return run(cmd.Context(), a, opts, a.runShow)
 		},
 	}
-	cmd.Flags().StringVar(&certName, "cert-name", "", "the certificate to show")
+	cmd.Flags().StringVar(&opts.certName, "cert-name", "", "the certificate to show")
 	return cmd
 }
 
-func (a *app) runShow(_ context.Context, name string) error {
+func (a *app) runShow(_ context.Context, o *showOptions) error {
+	name := o.certName
+	if name == "" {
+		return usagef("show: which certificate? acmectl show NAME (see acmectl list)")
+	}
 	if err := store.ValidCertName(name); err != nil {
 		return usagef("%q is not a certificate name: must match ^[a-z0-9][a-z0-9._-]{0,127}$", name)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 
@@ -15,14 +16,21 @@ func newVersionCmd(a *app) *cobra.Command {
   acmectl version --json`,
 		Short: "Print acmectl's version",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			if a.g.json {
-				return a.writeJSON(map[string]any{"version": a.env.Version, "go": runtime.Version(), "platform": runtime.GOOS + "/" + runtime.GOARCH})
-			}
-			fmt.Fprintf(a.env.Stdout, "acmectl %s (%s, %s/%s)\n", a.env.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			return nil
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd.Context(), a, &versionOptions{}, a.runVersion)
 		},
 	}
+}
+
+// versionOptions: version takes the global options only.
+type versionOptions struct{}
+
+func (a *app) runVersion(context.Context, *versionOptions) error {
+	if a.g.json {
+		return a.writeJSON(map[string]any{"version": a.env.Version, "go": runtime.Version(), "platform": runtime.GOOS + "/" + runtime.GOARCH})
+	}
+	fmt.Fprintf(a.env.Stdout, "acmectl %s (%s, %s/%s)\n", a.env.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return nil
 }
 
 // addVersionFlag gives the root command --version, printing "acmectl

@@ -328,7 +328,7 @@ func certbotCert(conf, defaultServer string) (Cert, string, error) {
 	}
 	for _, e := range []struct {
 		key, event, flag string
-		dst            *[][]string
+		dst              *[][]string
 	}{{"pre_hook", "pre", "--pre-hook", &s.Hooks.Pre}, {"renew_hook", "deploy", "--deploy-hook", &s.Hooks.Deploy}, {"post_hook", "post", "--post-hook", &s.Hooks.Post}} {
 		h := strings.TrimSpace(rp[e.key])
 		if h == "" {
