@@ -362,6 +362,15 @@ func accountGone(p *Problem) *AccountGoneError {
 	return nil
 }
 
+// TermsNotAgreedError is a registration that needs the CA's terms of
+// service agreed, found only at registration (a legacy v1 directory without
+// meta names them only in a Link header): the user's consent is needed.
+type TermsNotAgreedError struct{ URL string }
+
+func (e *TermsNotAgreedError) Error() string {
+	return "the CA's terms of service at " + Sanitize(e.URL, 300) + " must be agreed to"
+}
+
 // Sentinels.
 var (
 	ErrAccountNotFound   = errors.New("no account exists for this key at the CA")

@@ -283,15 +283,18 @@ func (v *v1) register(ctx context.Context, key crypto.Signer, opts RegisterOptio
 	a := &Account{URL: loc, Key: key}
 	if existing {
 		// The key is registered already: read the registration.
-		if err := v.fetchAccount(ctx, a); err != nil {
-			return nil, err
+		if resp, err = v.post(ctx, key, a.URL, "reg", nil, ""); err != nil {
+			return nil, fmt.Errorf("fetch registration: %w", err)
 		}
-	} else {
-		if err := v.decodeAccount(resp, a); err != nil {
-			return nil, err
-		}
-		if terms == "" {
-			terms = v.termsLink(resp)
+	}
+	if err := v.decodeAccount(resp, a); err != nil {
+		return nil, err
+	}
+	if terms == "" {
+		// A directory without meta (Boulder before 2017-05): the terms
+		// are only in the Link header, and need the same consent.
+		if terms = v.termsLink(resp); terms != "" && a.TermsAgreed == "" && !opts.AgreeTerms && a.Status == StatusValid {
+			return nil, &TermsNotAgreedError{URL: terms}
 		}
 	}
 	if a.TermsAgreed == "" && opts.AgreeTerms && terms != "" && a.Status == StatusValid {

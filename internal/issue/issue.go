@@ -251,7 +251,9 @@ func (e *Engine) Account(ctx context.Context, c *client.Client, s *store.Setting
 	}
 	// A key we already stored may have an account the CA knows.
 	if rec != nil {
-		if a, err := c.LookupAccount(ctx, key); err == nil {
+		// (A legacy v1 registration that never agreed to the terms is
+		// registered again below, which agrees when the user consents.)
+		if a, err := c.LookupAccount(ctx, key); err == nil && (a.TermsAgreed != "" || dir.DialectID != "v1") {
 			if len(a.Contact) == 0 {
 				a.Contact = rec.Contacts
 			}
@@ -300,9 +302,16 @@ func (e *Engine) Account(ctx context.Context, c *client.Client, s *store.Setting
 		return nil, err
 	}
 	a, err := c.Register(ctx, key, client.RegisterOptions{
-		Contact: contacts, AgreeTerms: agree || dir.Meta.TermsOfService == "",
+		// Without terms in the directory an RFC 8555 server has none to
+		// agree to; a legacy v1 one may name them at registration only
+		// (Link header), which needs the user's consent like any terms.
+		Contact: contacts, AgreeTerms: agree || (dir.Meta.TermsOfService == "" && dir.DialectID != "v1"),
 		EABKeyID: opts.EABKeyID, EABHMACKey: opts.EABHMACKey,
 	})
+	var tna *client.TermsNotAgreedError
+	if errors.As(err, &tna) {
+		return nil, &TermsError{URL: tna.URL}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -453,5 +454,34 @@ func TestV1Lifecycle(t *testing.T) {
 	}
 	if regs := l.ca.Snapshot().Registrations; regs[0].Status != "deactivated" {
 		t.Errorf("registration status = %q; want deactivated", regs[0].Status)
+	}
+}
+
+// TestV1TermsOnlyInLink: issue 13 item 15. A v1 directory without meta
+// (Boulder before 2017-05) names the terms only in new-reg's Link header;
+// they still need --accept-tos (or a prompt): without it obtain exits 2
+// naming the terms and nothing is agreed or ordered; with it the
+// registration made on the first try agrees and the order works.
+func TestV1TermsOnlyInLink(t *testing.T) {
+	l := newV1Lab(t, v1ca.Config{NoMeta: true})
+	noTOS := slices.DeleteFunc(append([]string(nil), l.base...), func(s string) bool { return s == "--accept-tos" })
+	r := run(t, nil, append(append([]string{"obtain"}, noTOS...), append(l.http01(), "-d", "l.example.test")...)...)
+	if r.code != 2 || !strings.Contains(r.stderr, l.ca.TermsURL()) || !strings.Contains(r.stderr, "--accept-tos") {
+		t.Errorf("obtain without --accept-tos: exit %d stderr %q; want 2 naming the terms and --accept-tos", r.code, r.stderr)
+	}
+	for _, reg := range l.ca.Snapshot().Registrations {
+		if reg.Agreement != "" {
+			t.Errorf("registration %+v agreed to the terms without consent", reg)
+		}
+	}
+	if n := l.count("new-authz", "POST"); n != 0 {
+		t.Errorf("new-authz POSTs = %d; want 0", n)
+	}
+	r = run(t, nil, l.args("obtain", append(l.http01(), "-d", "l.example.test")...)...)
+	if r.code != 0 {
+		t.Fatalf("obtain --accept-tos: exit %d %s", r.code, r.stderr)
+	}
+	if regs := l.ca.Snapshot().Registrations; len(regs) != 1 || regs[0].Agreement != l.ca.TermsURL() {
+		t.Errorf("registrations %+v; want one, agreed to %s", regs, l.ca.TermsURL())
 	}
 }
