@@ -56,24 +56,16 @@ func TestHelperRoundTrip(t *testing.T) {
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	events := a.Watch(wctx, "/t/")
-	// The watch is established once it reports a write made after it.
-	n := 0
-	testenv.WaitFor(t, "the watch to start", 10*time.Second, func() error {
-		n++
-		k := fmt.Sprintf("/t/sync/%d", n)
-		if _, err := a.CreateIfAbsent(ctx, k, kv.Put(k, nil)); err != nil {
-			return err
+	// The first response says the watch is in place: every later write is
+	// reported (a cache reads etcd after it and then follows the events).
+	select {
+	case r := <-events:
+		if r.Err != nil || !r.Created || len(r.Events) != 0 {
+			t.Fatalf("first watch response = %+v; want Created", r)
 		}
-		select {
-		case r := <-events:
-			if r.Err != nil {
-				t.Fatalf("watch: %v", r.Err)
-			}
-			return nil
-		case <-time.After(100 * time.Millisecond):
-			return errors.New("no event yet")
-		}
-	})
+	case <-ctx.Done():
+		t.Fatal("no Created response from the watch")
+	}
 
 	ok, err := a.CreateIfAbsent(ctx, "/t/acct", kv.Put("/t/acct", []byte("one")))
 	if err != nil || !ok {
@@ -135,14 +127,15 @@ func TestHelperRoundTrip(t *testing.T) {
 					return r.Err
 				}
 				for _, ev := range r.Events {
-					seen[fmt.Sprintf("%s %v", ev.Key, ev.Deleted)] = true
+					seen[fmt.Sprintf("%s %v %s", ev.Key, ev.Deleted, ev.Value)] = true
 				}
 				continue
 			default:
 			}
 			break
 		}
-		for _, want := range []string{"/t/acct false", "/t/state false", "/t/answer true"} {
+		// Events carry the new value (none for a deletion).
+		for _, want := range []string{"/t/acct false one", "/t/state false s", "/t/answer false x", "/t/answer true "} {
 			if !seen[want] {
 				return fmt.Errorf("no event %s in %v", want, seen)
 			}
