@@ -129,9 +129,12 @@ const fallbackGap = 250 * time.Millisecond
 // decodeAnswer (the storage key's MAC) enter it.
 //
 // A request for an answer the cache lacks may come just before the watch
-// delivers it (the CA can be quick); such a miss reads etcd once, but at
+// delivers it (the CA can be quick, and after an etcd outage the watch
+// comes back only after its backoff); such a miss reads etcd once, but at
 // most one read per fallbackGap for all misses together, so a flood of
-// requests for unknown tokens costs a bounded number of reads.
+// requests for unknown tokens costs a bounded number of reads. Requests
+// for the key read last, within the gap, share that read: a CA's
+// validation asks several times at once.
 type answerCache struct {
 	f   *Fleet
 	pfx string
@@ -141,8 +144,10 @@ type answerCache struct {
 	answers map[string]*answer // by etcd key; guarded by mu
 	synced  atomic.Bool        // watch in place and answers read
 
-	fbMu   sync.Mutex
-	fbNext time.Time // guarded by fbMu
+	fbMu     sync.Mutex // held during a fallback read
+	fbNext   time.Time  // guarded by fbMu
+	fbKey    string     // the key fallen back on last; guarded by fbMu
+	fbAnswer *answer    // what that read found (nil: nothing); guarded by fbMu
 }
 
 func newAnswerCache(f *Fleet, log *slog.Logger) *answerCache {
@@ -257,14 +262,16 @@ func (c *answerCache) lookup(ctx context.Context, k string) (*answer, bool) {
 	if ok {
 		return a, true
 	}
-	now := time.Now()
 	c.fbMu.Lock()
-	if now.Before(c.fbNext) {
-		c.fbMu.Unlock()
+	defer c.fbMu.Unlock()
+	if time.Now().Before(c.fbNext) {
+		if k == c.fbKey && c.fbAnswer != nil {
+			return c.fbAnswer, true
+		}
 		return nil, false
 	}
-	c.fbNext = now.Add(fallbackGap)
-	c.fbMu.Unlock()
+	c.fbNext = time.Now().Add(fallbackGap)
+	c.fbKey, c.fbAnswer = k, nil
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	v, _, err := c.f.get(ctx, k)
@@ -275,5 +282,6 @@ func (c *answerCache) lookup(ctx context.Context, k string) (*answer, bool) {
 	if a = c.decode(k, v); a == nil {
 		return nil, false
 	}
+	c.fbAnswer = a
 	return a, true
 }
