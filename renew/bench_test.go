@@ -45,7 +45,7 @@ func BenchmarkPassNothingDue10k(b *testing.B) {
 		}
 	}
 	iss := &fakeIssuer{now: time.Now}
-	r := &Runner{Store: d, Issuer: iss, Hooks: &fakeHooks{}, Parallel: 1, Cache: &StateCache{Root: d.Root()}}
+	r := &Runner{Store: DirStore{d}, Issuer: iss, Hooks: &fakeHooks{}, Parallel: 1, Cache: &StateCache{Root: d.Root()}}
 	r.Pass(b.Context(), mustList(b, d)) // fills the cache, as the first cron run does
 	b.ReportAllocs()
 	for b.Loop() {

@@ -24,7 +24,7 @@ const (
 // Daemon runs passes forever: after each it sleeps until the earliest time
 // any certificate needs attention (due time, ARI re-fetch, retry after
 // backoff, Retry-After, a held lock or a failed deploy hook), waking early
-// when the store changes or on Reload. It holds a certificate's lock only
+// when the store changes, on Wake or on Reload. It holds a certificate's lock only
 // while working on it (the Runner's per-certificate locking).
 type Daemon struct {
 	Runner *Runner
@@ -33,6 +33,9 @@ type Daemon struct {
 	// Changed reports whether the store changed since its last call; nil
 	// means never. It is polled every Poll.
 	Changed func() bool
+	// Wake, when it receives, starts the next pass at once (a fleet's
+	// etcd watch: a new version, a released lock); nil never does.
+	Wake <-chan struct{}
 	// Reload receives a value when configuration should be re-read
 	// (SIGHUP); OnReload does it, between passes.
 	Reload   <-chan struct{}
@@ -41,6 +44,10 @@ type Daemon struct {
 	// Poll, MinWait and MaxWait default to DaemonPoll, DaemonMinWait and
 	// DaemonMaxWait.
 	Poll, MinWait, MaxWait time.Duration
+	// RetryMax, if set, bounds the wait after Names failed: MinWait,
+	// doubling up to RetryMax (a fleet's etcd coming back); zero waits
+	// until the next wake as after a pass.
+	RetryMax time.Duration
 	// OnPass, if set, is called with each pass's results (logging).
 	OnPass func([]Result)
 }
@@ -55,6 +62,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	minWait, maxWait, poll := durOr(d.MinWait, DaemonMinWait), durOr(d.MaxWait, DaemonMaxWait), durOr(d.Poll, DaemonPoll)
 	now := d.Runner.now
+	retry := minWait
 	for {
 		names, err := d.Names()
 		var results []Result
@@ -80,6 +88,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 				next = r.Next
 			}
 		}
+		if err != nil && d.RetryMax > 0 {
+			next = t.Add(retry)
+			retry = min(retry*2, d.RetryMax)
+		} else if err == nil {
+			retry = minWait
+		}
 		if next.Before(t.Add(minWait)) {
 			next = t.Add(minWait)
 		}
@@ -102,6 +116,9 @@ func (d *Daemon) wait(ctx context.Context, dur, poll time.Duration, log *slog.Lo
 		case <-ctx.Done():
 			return false
 		case <-timer.C:
+			return true
+		case <-d.Wake:
+			log.Debug("woken by a change")
 			return true
 		case <-ticker.C:
 			if d.Changed != nil && d.Changed() {

@@ -12,12 +12,26 @@ import (
 	"github.com/acmectl/acmectl/internal/store"
 )
 
-// Store is what a pass needs from the state directory; *store.Dir
-// implements it. Writers of a certificate hold its lock (LockCert).
+// Store is where a pass finds certificates' state and locks: the local
+// state directory (DirStore) or a fleet's etcd (internal/fleet). Writers
+// of a certificate hold its lock (LockCert).
 type Store interface {
-	LoadState(name string) (*store.State, error)
-	SaveState(name string, s *store.State) error
+	LoadState(ctx context.Context, name string) (*store.State, error)
+	SaveState(ctx context.Context, name string, s *store.State) error
 	LockCert(ctx context.Context, name string, wait time.Duration) (unlock func(), err error)
+}
+
+// DirStore is the Store of a local state directory.
+type DirStore struct{ *store.Dir }
+
+// LoadState implements Store.
+func (d DirStore) LoadState(_ context.Context, name string) (*store.State, error) {
+	return d.Dir.LoadState(name)
+}
+
+// SaveState implements Store.
+func (d DirStore) SaveState(_ context.Context, name string, s *store.State) error {
+	return d.Dir.SaveState(name, s)
 }
 
 // Issuer does the network work for one certificate. The pass holds the
@@ -325,9 +339,9 @@ func (p *pass) check(ctx context.Context, name string) (res Result, st *store.St
 	force := r.Force || r.DryRun
 	var err error
 	if r.Cache != nil {
-		st, err = r.Cache.LoadState(name, r.Store.LoadState)
+		st, err = r.Cache.LoadState(name, func(n string) (*store.State, error) { return r.Store.LoadState(ctx, n) })
 	} else {
-		st, err = r.Store.LoadState(name)
+		st, err = r.Store.LoadState(ctx, name)
 	}
 	if err != nil {
 		return p.failed(res, err, time.Time{}), nil, false
@@ -389,7 +403,7 @@ func (p *pass) work(ctx context.Context, name string, st *store.State) Result {
 func (p *pass) locked(ctx context.Context, res Result, before *store.State, force bool) Result {
 	r := p.r
 	name := res.Name
-	st, err := r.Store.LoadState(name)
+	st, err := r.Store.LoadState(ctx, name)
 	if err != nil {
 		return p.failed(res, err, time.Time{})
 	}
@@ -400,7 +414,7 @@ func (p *pass) locked(ctx context.Context, res Result, before *store.State, forc
 	if due.NeedARIFetch && !force && !isBlocked {
 		res.ARIFetched = true
 		p.fetchARI(ctx, name, st, now)
-		if err := r.Store.SaveState(name, st); err != nil {
+		if err := r.Store.SaveState(ctx, name, st); err != nil {
 			return p.failed(res, err, time.Time{})
 		}
 		in = DueInputFor(st, now, force)
@@ -408,7 +422,7 @@ func (p *pass) locked(ctx context.Context, res Result, before *store.State, forc
 	}
 	if due.ARIChanged && !due.ARI.ChosenTime.IsZero() {
 		st.ARI = ariOrNil(due.ARI)
-		if err := r.Store.SaveState(name, st); err != nil {
+		if err := r.Store.SaveState(ctx, name, st); err != nil {
 			return p.failed(res, err, time.Time{})
 		}
 	}
@@ -462,7 +476,7 @@ func (p *pass) locked(ctx context.Context, res Result, before *store.State, forc
 		derr = r.Hooks.Deploy(ctx, name, st)
 	}
 	st.DeployPending = derr != nil
-	if err := r.Store.SaveState(name, st); err != nil && derr == nil {
+	if err := r.Store.SaveState(ctx, name, st); err != nil && derr == nil {
 		derr = err
 	}
 	{
@@ -544,7 +558,7 @@ func (p *pass) recordFailure(ctx context.Context, res Result, st *store.State, e
 			res.RetryAt = st.Backoff.NextAttempt
 			res.Next = res.RetryAt
 		}
-		if serr := r.Store.SaveState(res.Name, st); serr != nil {
+		if serr := r.Store.SaveState(context.WithoutCancel(ctx), res.Name, st); serr != nil {
 			r.log().Error("record failure", "cert_name", res.Name, "err", serr)
 		}
 	}
@@ -570,7 +584,7 @@ func (p *pass) deploy(ctx context.Context, res Result, st *store.State) Result {
 	}
 	derr := r.Hooks.Deploy(ctx, res.Name, st)
 	st.DeployPending = derr != nil
-	if err := r.Store.SaveState(res.Name, st); err != nil && derr == nil {
+	if err := r.Store.SaveState(context.WithoutCancel(ctx), res.Name, st); err != nil && derr == nil {
 		derr = err
 	}
 	if derr != nil {

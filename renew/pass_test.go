@@ -26,14 +26,14 @@ func newMemStore() *memStore {
 	return &memStore{states: map[string]store.State{}, locked: map[string]bool{}}
 }
 
-func (m *memStore) LoadState(name string) (*store.State, error) {
+func (m *memStore) LoadState(_ context.Context, name string) (*store.State, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.states[name]
 	return &s, nil
 }
 
-func (m *memStore) SaveState(name string, s *store.State) error {
+func (m *memStore) SaveState(_ context.Context, name string, s *store.State) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.saves.Add(1)
@@ -376,7 +376,7 @@ func TestDaemon(t *testing.T) {
 		mu.Lock()
 		names = append(names, "added")
 		mu.Unlock()
-		ms.SaveState("added", &store.State{})
+		ms.SaveState(context.Background(), "added", &store.State{})
 		changed <- struct{}{}
 		time.Sleep(time.Minute + time.Second)
 		synctest.Wait()

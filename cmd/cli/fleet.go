@@ -118,51 +118,6 @@ func certNamesOrAll(names []string) []string {
 	return names
 }
 
-// fleetResult turns what the fleet pass did to one certificate into the
-// outcome of `renew` (--json, exit codes).
-func fleetResult(r fleet.Report, now time.Time) renew.Result {
-	res := renew.Result{Name: r.Name, Outcome: renew.NotDue, Next: r.Next}
-	if r.Sync != nil && r.Sync.Deployed {
-		res.Deployed = true
-	}
-	fail := func(err error) {
-		res.Err, res.Class = err, errorClass(err)
-		res.Outcome = renew.Failed
-		if deferredClass(res.Class) {
-			res.Outcome = renew.Deferred
-		}
-		if ra := client.RetryAfterOf(err); ra.After(now) {
-			res.RetryAt = ra
-		} else if r.Next.After(now) {
-			res.RetryAt = r.Next
-		}
-	}
-	switch {
-	case r.Err != nil && fleet.IsUnavailable(r.Err):
-		// etcd unreachable: nothing changed here; try again later.
-		res.Outcome, res.Err, res.Class = renew.Deferred, r.Err, classStorage
-	case r.Err != nil:
-		fail(r.Err)
-	case r.RenewErr != nil:
-		fail(r.RenewErr)
-	case r.Locked:
-		res.Outcome, res.Class = renew.Locked, classLocked
-		res.Err = fmt.Errorf("%s is being renewed by another fleet host", r.Name)
-	case r.Sync != nil && r.Sync.DeployErr != nil:
-		res.Outcome, res.Err, res.Class = renew.DeployFailed, r.Sync.DeployErr, classDeployHook
-	case r.Issued != nil:
-		res.Outcome = renew.Renewed
-		res.Issued = &renew.Issued{NotAfter: r.Issued.Leaf.NotAfter, Replaced: r.Issued.Replaced, OrderURL: r.Issued.OrderURL, Version: r.Issued.Generation}
-		if r.Sync != nil && r.Sync.Installed != nil {
-			res.Issued.Version = r.Sync.Installed.Version
-		}
-	}
-	if r.Issued != nil && res.Issued == nil {
-		res.Issued = &renew.Issued{NotAfter: r.Issued.Leaf.NotAfter, Replaced: r.Issued.Replaced, OrderURL: r.Issued.OrderURL, Version: r.Issued.Generation}
-	}
-	return res
-}
-
 // runFleetRenew is renew in fleet mode: one pass, or with --daemon the
 // watch-driven fleet daemon (with a responder on the http-01 and
 // tls-alpn-01 addresses of this host's local settings).
@@ -190,18 +145,17 @@ func (a *app) runFleetRenew(ctx context.Context, opts *renewOptions) error {
 		return err
 	}
 	defer h.Fleet.Close()
-	d := &fleet.Daemon{Host: h, Names: certNamesOrAll(opts.certNames), Force: opts.force}
-	reports, err := d.Pass(ctx)
+	d := &fleet.Daemon{Host: h, Names: certNamesOrAll(opts.certNames), Force: opts.force, Hooks: a.hookManager()}
+	if !opts.noRandomSleep && !(a.env.StdinTerminal && a.env.StderrTerminal) {
+		d.BeforeFirstRequest = randomSleep(a)
+	}
+	results, err := d.Pass(ctx)
 	if err != nil && fleet.IsUnavailable(err) {
 		// Nothing was done: a temporary failure (exit 75).
 		return &client.TemporaryError{Err: fmt.Errorf("list fleet certificates: %w", err)}
 	}
 	if err != nil {
 		return err
-	}
-	results := make([]renew.Result, 0, len(reports))
-	for _, r := range reports {
-		results = append(results, fleetResult(r, a.env.Now()))
 	}
 	return a.reportRenew(ctx, results, opts)
 }
@@ -259,7 +213,12 @@ func (a *app) fleetDaemonOnce(ctx context.Context, opts *renewOptions, reload <-
 		return err
 	}
 	defer h.Fleet.Close()
-	d := &fleet.Daemon{Host: h, Names: certNamesOrAll(opts.certNames), Reload: reload}
+	d := &fleet.Daemon{Host: h, Names: certNamesOrAll(opts.certNames), Reload: reload, Hooks: a.hookManager(),
+		OnPass: func(results []renew.Result) {
+			for _, r := range results {
+				a.logResult(r)
+			}
+		}}
 	var httpAddrs, tlsAddrs []string
 	names, _ := st.List()
 	seen := map[string]bool{}

@@ -166,7 +166,7 @@ func (a *app) runRenew(ctx context.Context, opts *renewOptions) error {
 		lockWait = a.g.lockWait
 	}
 	runner := &renew.Runner{
-		Store: st, Issuer: w, Hooks: w, Logger: a.log, Now: a.env.Now,
+		Store: renew.DirStore{Dir: st}, Issuer: w, Hooks: w, Logger: a.log, Now: a.env.Now,
 		Parallel: opts.parallel, LockWait: lockWait, Force: opts.force, DryRun: opts.dryRun,
 		Classify: errorClass, Cache: &renew.StateCache{Root: st.Root()},
 	}

@@ -111,7 +111,6 @@ func (h *Host) Publish(ctx context.Context, lk *Lock, s *store.Settings) error {
 
 // IssueOptions tune one issuance.
 type IssueOptions struct {
-	Force    bool
 	Progress func(client.Event)
 }
 
@@ -227,34 +226,6 @@ func (h *Host) order(ctx context.Context, lk *Lock, eng *issue.Engine, req issue
 	h.log().Info("certificate published to the fleet", "cert_name", name, "generation", res.Installed.Version,
 		"not_after", res.Leaf.NotAfter.UTC().Format(time.RFC3339), "order_url", res.OrderURL, "resumed", res.Resumed)
 	return res, nil
-}
-
-// RecordFailure stores a failed attempt in the shared state (last error,
-// backoff, the CA's Retry-After), under lk.
-func (h *Host) RecordFailure(ctx context.Context, lk *Lock, err error) {
-	st, lerr := h.Fleet.LoadState(ctx, lk.name)
-	if lerr != nil {
-		return
-	}
-	now := h.now()
-	ra := client.RetryAfterOf(err)
-	st.LastAttempt = now
-	class := ""
-	if h.Classify != nil {
-		class = h.Classify(err)
-	}
-	st.LastError = &store.LastError{Class: class, Message: client.Sanitize(err.Error(), 500), Time: now, RetryAfter: ra}
-	if !ra.IsZero() {
-		st.RetryAfter = ra
-	}
-	fails := 1
-	if st.Backoff != nil {
-		fails = st.Backoff.Failures + 1
-	}
-	st.Backoff = &store.Backoff{Failures: fails, NextAttempt: renew.NextBackoff(fails, now, ra)}
-	if serr := h.Fleet.SaveState(context.WithoutCancel(ctx), lk, st); serr != nil {
-		h.log().Warn("record failure in etcd", "cert_name", lk.name, "err", serr)
-	}
 }
 
 func acctLabel(s *store.Settings) string {
