@@ -200,6 +200,9 @@ func (r *Responder) Start(ctx context.Context) error {
 	r.cancels = append(r.cancels, cancel)
 	cache := newAnswerCache(r.Fleet, log)
 	r.cache = cache
+	if r.Fleet.sealer == nil && len(plans) > 0 {
+		log.Warn("fleet responder serves challenge answers unauthenticated (no --storage-key-file): anyone with etcd write access can get certificates for this fleet's names")
+	}
 	if len(plans) > 0 {
 		r.wg.Go(func() { cache.run(sctx) })
 	}
