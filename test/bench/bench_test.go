@@ -358,7 +358,7 @@ func benchRequests(t *testing.T, rep *report, acmectl string) {
 // the same parallelism, for several --parallel values. Runs alternate
 // (acmectl, floor, then floor, acmectl, ...) so that a change in the
 // machine's load hits both sides; the default parallelism, the one with a
-// goal, is measured three times (BENCH_RENEW_RUNS) and compared by
+// goal, is measured five times (BENCH_RENEW_RUNS) and compared by
 // medians, the others once.
 func benchRenew100(t *testing.T, rep *report, acmectl, floor string) {
 	p := pebble(t, nil)
@@ -383,7 +383,7 @@ func benchRenew100(t *testing.T, rep *report, acmectl, floor string) {
 		pars = append(pars, def)
 		slices.Sort(pars)
 	}
-	defRuns := 3
+	defRuns := 5
 	if v, err := strconv.Atoi(os.Getenv("BENCH_RENEW_RUNS")); err == nil && v > 0 {
 		defRuns = v
 	}
@@ -436,7 +436,11 @@ func benchRenew100(t *testing.T, rep *report, acmectl, floor string) {
 			ms(median(a.cpu)), ms(median(f.cpu)), float64(median(a.cpu))/float64(median(f.cpu)), a.req, f.req,
 			float64(a.rssKiB)/1024, float64(f.rssKiB)/1024))
 		if runs > 1 {
-			rep.note(fmt.Sprintf("walls acmectl %s; floor %s", mss(a.wall), mss(f.wall)))
+			var pair []float64
+			for i := range a.wall {
+				pair = append(pair, float64(a.wall[i])/float64(f.wall[i]))
+			}
+			rep.note(fmt.Sprintf("walls acmectl %s; floor %s; median of the %d pairs' ratios %.2fx", mss(a.wall), mss(f.wall), runs, medianF(pair)))
 		}
 	}
 }
