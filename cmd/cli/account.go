@@ -20,8 +20,8 @@ import (
 // request (the new key is saved as pending) and after the CA accepted it,
 // before the new key is committed in the store.
 const (
-	FailpointBeforeKeyChange = "before-key-change"
-	FailpointAfterKeyChange  = "after-key-change"
+	failpointBeforeKeyChange = "before-key-change"
+	failpointAfterKeyChange  = "after-key-change"
 )
 
 func newAccountCmd(a *app) *cobra.Command {
@@ -575,7 +575,7 @@ strands the account: the next command asks the CA which key it has and keeps tha
 				if err := r.st.SavePendingAccountKey(r.s.Server, r.label, newKey); err != nil {
 					return err
 				}
-				a.failpoint(ctx, FailpointBeforeKeyChange)
+				a.failpoint(ctx, failpointBeforeKeyChange)
 				if err := r.c.ChangeKey(ctx, acct, newKey); err != nil {
 					if rolloverRefused(err) {
 						// The CA said no for good: the old key stays.
@@ -594,7 +594,7 @@ strands the account: the next command asks the CA which key it has and keeps tha
 					}
 					a.log.Warn("key change answer was an error, but the CA has the new key", "err", err)
 				}
-				a.failpoint(ctx, FailpointAfterKeyChange)
+				a.failpoint(ctx, failpointAfterKeyChange)
 				if err := r.st.CommitPendingAccountKey(r.s.Server, r.label); err != nil {
 					return fmt.Errorf("the CA has the new key but storing it failed (it stays in key.pem.next and is picked up by the next command): %w", err)
 				}

@@ -140,7 +140,7 @@ func (e *Engine) Client(s *store.Settings) (*client.Client, error) {
 	if e.HTTPClient != nil {
 		return e.HTTPClient(s.CABundle)
 	}
-	extra, err := BundleCerts(s.CABundle)
+	extra, err := bundleCerts(s.CABundle)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func RootPool(caBundle string) (*x509.CertPool, error) {
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
-	certs, err := BundleCerts(caBundle)
+	certs, err := bundleCerts(caBundle)
 	if err != nil {
 		return nil, err
 	}
@@ -168,11 +168,11 @@ func RootPool(caBundle string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// BundleCerts are the PEM certificates in caBundle (none if it is ""); a
+// bundleCerts are the PEM certificates in caBundle (none if it is ""); a
 // bundle that cannot be read or holds none is a *client.ConfigError.
 // The issuance client trusts them besides the system roots, which it
 // loads only when needed (client.Config.ExtraRoots).
-func BundleCerts(caBundle string) ([]*x509.Certificate, error) {
+func bundleCerts(caBundle string) ([]*x509.Certificate, error) {
 	if caBundle == "" {
 		return nil, nil
 	}
@@ -332,8 +332,8 @@ func (e *Engine) saveAccount(s *store.Settings, label string, a *client.Account,
 	return a, nil
 }
 
-// Identifiers turns names into ACME identifiers.
-func Identifiers(names []string) []client.Identifier {
+// identifiers turns names into ACME identifiers.
+func identifiers(names []string) []client.Identifier {
 	ids := make([]client.Identifier, 0, len(names))
 	for _, n := range names {
 		if _, err := netip.ParseAddr(n); err == nil {
@@ -381,7 +381,7 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 		csrDER = csr.Raw
 		names = CSRNames(csr)
 	}
-	ids := Identifiers(names)
+	ids := identifiers(names)
 	solvers, err := e.Solvers(s)
 	if err != nil {
 		return nil, err
@@ -428,7 +428,7 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		csrDER, err = NewCSR(key, names, s.MustStaple)
+		csrDER, err = newCSR(key, names, s.MustStaple)
 		if err != nil {
 			return nil, err
 		}
@@ -490,7 +490,7 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 		}
 		return nil, accountLost(err, s.Server, acctLabel(req), acct)
 	}
-	chain := ChooseChain(cert.Chain, cert.Alternates, s.PreferredChain)
+	chain := chooseChain(cert.Chain, cert.Alternates, s.PreferredChain)
 	leaf, _ := x509.ParseCertificate(chain[0])
 	res := &Result{Leaf: leaf, Chain: chain, Requests: c.Requests(), Replaced: replaced, OrderURL: cert.OrderURL, Dialect: dir.Dialect, Resumed: orderReq.ResumeURL != ""}
 	if req.DryRun {
@@ -639,10 +639,10 @@ func keyTypeOr(t string) string {
 	return t
 }
 
-// NewCSR builds the DER CSR for names with key.
-func NewCSR(key crypto.Signer, names []string, mustStaple bool) ([]byte, error) {
+// newCSR builds the DER CSR for names with key.
+func newCSR(key crypto.Signer, names []string, mustStaple bool) ([]byte, error) {
 	tmpl := &x509.CertificateRequest{}
-	for _, id := range Identifiers(names) {
+	for _, id := range identifiers(names) {
 		if id.Type == "ip" {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, netip.MustParseAddr(id.Value).AsSlice())
 		} else {
@@ -711,9 +711,9 @@ func CSRNames(csr *x509.CertificateRequest) []string {
 	return names
 }
 
-// ChooseChain returns the chain whose topmost certificate is issued by (or
+// chooseChain returns the chain whose topmost certificate is issued by (or
 // is) preferred (a common name), else the default chain.
-func ChooseChain(def [][]byte, alts [][][]byte, preferred string) [][]byte {
+func chooseChain(def [][]byte, alts [][][]byte, preferred string) [][]byte {
 	if preferred == "" {
 		return def
 	}

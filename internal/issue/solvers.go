@@ -135,7 +135,7 @@ func (e *Engine) Solvers(s *store.Settings) (*SolverSet, error) {
 	if len(set.deflt) == 0 && len(set.perID) == 0 {
 		return nil, fmt.Errorf("no challenge solver configured: use --http-01, --webroot, --tls-alpn-01 or --dns-01")
 	}
-	for _, id := range Identifiers(names) {
+	for _, id := range identifiers(names) {
 		wild := strings.HasPrefix(id.Value, "*.")
 		id.Value = strings.TrimPrefix(id.Value, "*.")
 		if err := usable(id, wild, set.For(id, wild)); err != nil {

@@ -31,12 +31,12 @@ import (
 
 // Limits on parsed input.
 const (
-	// MaxKeyPEMSize is the largest private key file ParsePrivateKeyPEM reads.
-	MaxKeyPEMSize = 64 << 10
-	// MaxChainPEMSize is the largest chain ParseCertificateChainPEM reads.
-	MaxChainPEMSize = 1 << 20
-	// MaxChainCerts is the most certificates a chain may hold.
-	MaxChainCerts = 10
+	// maxKeyPEMSize is the largest private key file ParsePrivateKeyPEM reads.
+	maxKeyPEMSize = 64 << 10
+	// maxChainPEMSize is the largest chain ParseCertificateChainPEM reads.
+	maxChainPEMSize = 1 << 20
+	// maxChainCerts is the most certificates a chain may hold.
+	maxChainCerts = 10
 
 	minRSABits = 1024
 	maxRSABits = 8192
@@ -135,11 +135,11 @@ func MarshalPrivateKeyPEM(key crypto.Signer) ([]byte, error) {
 // PKCS#8 "PRIVATE KEY", SEC1 "EC PRIVATE KEY" or PKCS#1 "RSA PRIVATE KEY".
 // "EC PARAMETERS" blocks (written by `openssl ecparam -genkey`) are ignored;
 // any other block, a second key, an encrypted key, text that is not
-// whitespace outside the blocks, or input over MaxKeyPEMSize is an error.
+// whitespace outside the blocks, or input over maxKeyPEMSize is an error.
 // The key must be ECDSA (P-256, P-384, P-521) or RSA (1024 to 8192 bits).
 func ParsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
-	if len(data) > MaxKeyPEMSize {
-		return nil, fmt.Errorf("parse private key: input is %d bytes, more than %d", len(data), MaxKeyPEMSize)
+	if len(data) > maxKeyPEMSize {
+		return nil, fmt.Errorf("parse private key: input is %d bytes, more than %d", len(data), maxKeyPEMSize)
 	}
 	blocks, err := splitPEM(data)
 	if err != nil {
@@ -203,13 +203,13 @@ func parseKeyDER(typ string, der []byte) (crypto.Signer, error) {
 }
 
 // ParseCertificateChainPEM parses a PEM certificate chain strictly: input at
-// most MaxChainPEMSize bytes, only "CERTIFICATE" blocks without headers,
+// most maxChainPEMSize bytes, only "CERTIFICATE" blocks without headers,
 // nothing but whitespace between or around them, at least one and at most
-// MaxChainCerts certificates, each of which must parse. The order is kept
+// maxChainCerts certificates, each of which must parse. The order is kept
 // (leaf first, as RFC 8555 §7.4.2 serves it).
 func ParseCertificateChainPEM(data []byte) ([]*x509.Certificate, error) {
-	if len(data) > MaxChainPEMSize {
-		return nil, fmt.Errorf("parse certificate chain: input is %d bytes, more than %d", len(data), MaxChainPEMSize)
+	if len(data) > maxChainPEMSize {
+		return nil, fmt.Errorf("parse certificate chain: input is %d bytes, more than %d", len(data), maxChainPEMSize)
 	}
 	blocks, err := splitPEM(data)
 	if err != nil {
@@ -218,8 +218,8 @@ func ParseCertificateChainPEM(data []byte) ([]*x509.Certificate, error) {
 	if len(blocks) == 0 {
 		return nil, errors.New("parse certificate chain: no certificate found")
 	}
-	if len(blocks) > MaxChainCerts {
-		return nil, fmt.Errorf("parse certificate chain: %d certificates, more than %d", len(blocks), MaxChainCerts)
+	if len(blocks) > maxChainCerts {
+		return nil, fmt.Errorf("parse certificate chain: %d certificates, more than %d", len(blocks), maxChainCerts)
 	}
 	certs := make([]*x509.Certificate, 0, len(blocks))
 	for i, b := range blocks {

@@ -144,7 +144,7 @@ func TestParsePrivateKeyPEMRejects(t *testing.T) {
 		{"ed25519", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: edDER})},
 		{"rsa512", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(small)})},
 		{"bad der", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{0x30, 0x01}})},
-		{"too big", append(append([]byte{}, good...), bytes.Repeat([]byte("\n"), MaxKeyPEMSize)...)},
+		{"too big", append(append([]byte{}, good...), bytes.Repeat([]byte("\n"), maxKeyPEMSize)...)},
 		{"truncated", good[:len(good)-10]},
 	}
 	for _, tc := range tests {
@@ -211,7 +211,7 @@ func TestCertificateChain(t *testing.T) {
 	}
 
 	one := EncodeCertificatesPEM([]*x509.Certificate{leaf})
-	eleven := bytes.Repeat(one, MaxChainCerts+1)
+	eleven := bytes.Repeat(one, maxChainCerts+1)
 	keyPEM, _ := MarshalPrivateKeyPEM(leafKey)
 	withHeaders := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Headers: map[string]string{"A": "b"}, Bytes: leaf.Raw})
 	broken := []byte("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n")
@@ -230,7 +230,7 @@ func TestCertificateChain(t *testing.T) {
 		{"headers", withHeaders},
 		{"malformed block then good", append(append([]byte{}, broken...), one...)},
 		{"bad der", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{0x30, 0x00}})},
-		{"too big", append(append([]byte{}, one...), bytes.Repeat([]byte(" "), MaxChainPEMSize)...)},
+		{"too big", append(append([]byte{}, one...), bytes.Repeat([]byte(" "), maxChainPEMSize)...)},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -240,8 +240,8 @@ func TestCertificateChain(t *testing.T) {
 		})
 	}
 	t.Run("ten allowed", func(t *testing.T) {
-		c, err := ParseCertificateChainPEM(bytes.Repeat(one, MaxChainCerts))
-		if err != nil || len(c) != MaxChainCerts {
+		c, err := ParseCertificateChainPEM(bytes.Repeat(one, maxChainCerts))
+		if err != nil || len(c) != maxChainCerts {
 			t.Errorf("ParseCertificateChainPEM(10 certs) = %d, %v; want 10, nil", len(c), err)
 		}
 	})

@@ -41,8 +41,8 @@ func Check(path string, uid int, want Kind) (string, error) {
 	return filepath.Clean(path), nil
 }
 
-// CheckFile does nothing on systems without unix ownership.
-func CheckFile(p string, st fs.FileInfo, uid int) error { return nil }
+// checkFile does nothing on systems without unix ownership.
+func checkFile(p string, st fs.FileInfo, uid int) error { return nil }
 
 // Owner is unknown here.
 func Owner(fs.FileInfo) (int, bool) { return 0, false }

@@ -160,7 +160,7 @@ func (w *walker) walk(want Kind) (string, error) {
 				return "", err
 			}
 		default:
-			if err := CheckFile(next, st, w.uid); err != nil {
+			if err := checkFile(next, st, w.uid); err != nil {
 				var pe *Error
 				if errors.As(err, &pe) {
 					pe.Path = w.path
@@ -203,10 +203,10 @@ func (w *walker) checkDir(p string, st fs.FileInfo) error {
 	return w.fail(p, fmt.Sprintf("directory %s is %s (mode %04o) and not a root-owned sticky directory", p, writable(perm), perm), nil)
 }
 
-// CheckFile applies the rule for the last component to a file already
+// checkFile applies the rule for the last component to a file already
 // stat'ed (or fstat'ed): owned by root or uid, not writable by group or
 // others.
-func CheckFile(p string, st fs.FileInfo, uid int) error {
+func checkFile(p string, st fs.FileInfo, uid int) error {
 	owner, ok := Owner(st)
 	if !ok {
 		return &Error{Path: p, Reason: "owner cannot be told on this system", Err: ErrUntrusted}

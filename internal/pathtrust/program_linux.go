@@ -40,7 +40,7 @@ func OpenProgram(path string, uid int) (*Program, error) {
 		f.Close()
 		return nil, &Error{Path: path, Component: real, Reason: "is not a regular file", Err: ErrUntrusted}
 	}
-	if err := CheckFile(real, st, uid); err != nil {
+	if err := checkFile(real, st, uid); err != nil {
 		f.Close()
 		return nil, err
 	}

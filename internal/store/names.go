@@ -21,8 +21,8 @@ const (
 
 // Prefixes of the derived certificate names (docs/reference/acmectl_obtain.md, --cert-name).
 const (
-	WildcardPrefix = "_wildcard."
-	IPPrefix       = "_ip."
+	wildcardPrefix = "_wildcard."
+	ipPrefix       = "_ip."
 )
 
 // ErrInvalidName is returned (wrapped) for a certificate name or account
@@ -37,7 +37,7 @@ var ErrInvalidName = errors.New("invalid name")
 func ValidCertName(name string) error {
 	rest, limit := name, maxUserNameLen
 	derived := false
-	for _, p := range []string{WildcardPrefix, IPPrefix} {
+	for _, p := range []string{wildcardPrefix, ipPrefix} {
 		if strings.HasPrefix(name, p) {
 			rest, limit, derived = name[len(p):], maxDerivedNameLen, true
 			break
@@ -88,13 +88,13 @@ func DefaultCertName(firstDomain string) (string, error) {
 		if ip.Zone() != "" {
 			return "", fmt.Errorf("%w: IP address %q has a zone", ErrInvalidName, firstDomain)
 		}
-		name := IPPrefix + strings.ReplaceAll(ip.String(), ":", "_")
+		name := ipPrefix + strings.ReplaceAll(ip.String(), ":", "_")
 		return name, ValidCertName(name)
 	}
 	d = strings.TrimSuffix(d, ".")
 	prefix := ""
 	if rest, ok := strings.CutPrefix(d, "*."); ok {
-		prefix, d = WildcardPrefix, rest
+		prefix, d = wildcardPrefix, rest
 	}
 	a, err := idna.Lookup.ToASCII(d)
 	if err != nil {
