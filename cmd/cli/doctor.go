@@ -439,7 +439,7 @@ func (d *doctorRun) checkName(ctx context.Context, name string) {
 		d.add("caa", name, verdictWarn, "not checked: the CA's directory is unknown")
 		return
 	}
-	v := d.lookup.checkCAA(cctx, base, wild, ids, d.methods(), d.acctURL)
+	v := d.lookup.checkCAA(cctx, base, wild, caaQuery{identities: ids, methods: d.methods(), accountURL: d.acctURL, boulder: d.dir.Boulder})
 	d.add("caa", name, v.verdict, "%s", v.detail)
 }
 

@@ -338,13 +338,13 @@ func TestEvalCAA(t *testing.T) {
 		{"method refused", []string{`0 issue "letsencrypt.org; validationmethods=dns-01"`}, false, []string{"http-01"}, "", verdictFail},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := evalCAA("example.com", mk(tc.recs...), tc.wildcard, ids, tc.methods, tc.acct)
+			got := evalCAA("example.com", mk(tc.recs...), tc.wildcard, caaQuery{identities: ids, methods: tc.methods, accountURL: tc.acct})
 			if got.verdict != tc.want {
 				t.Errorf("evalCAA(%q) = %s (%s); want %s", tc.recs, got.verdict, got.detail, tc.want)
 			}
 		})
 	}
-	if got := evalCAA("example.com", mk(`0 issue "letsencrypt.org"`), false, nil, nil, ""); got.verdict != verdictWarn {
+	if got := evalCAA("example.com", mk(`0 issue "letsencrypt.org"`), false, caaQuery{}); got.verdict != verdictWarn {
 		t.Errorf("no caaIdentities: %s; want WARN", got.verdict)
 	}
 }
