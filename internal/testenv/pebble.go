@@ -368,23 +368,42 @@ func StartStubDNS(t testing.TB) string {
 }
 
 // ServeDNS serves h over TCP and UDP on one free port of 127.0.0.1 until
-// the test ends, and returns host:port once both listeners are up.
+// the test ends, and returns host:port. The listeners are open when it
+// returns (bound here, on a port free for both; another one is drawn if a
+// bind fails), so there is no start to wait for.
 func ServeDNS(t testing.TB, h dns.Handler) string {
 	t.Helper()
-	addr := "127.0.0.1:" + strconv.Itoa(FreeUDPTCPPort(t))
-	for _, netw := range []string{"tcp", "udp"} {
-		srv := &dns.Server{Addr: addr, Net: netw, Handler: h}
-		ready := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(ready) }
-		go func() { _ = srv.ListenAndServe() }()
-		select {
-		case <-ready:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("DNS server %s on %s did not start", netw, addr)
+	var (
+		l  net.Listener
+		pc net.PacketConn
+	)
+	for attempt := 0; l == nil; attempt++ {
+		if attempt == 20 {
+			t.Fatal("testenv: no port free for both TCP and UDP on 127.0.0.1")
 		}
-		t.Cleanup(func() { _ = srv.Shutdown() })
+		addr := "127.0.0.1:" + strconv.Itoa(FreeUDPTCPPort(t))
+		tl, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // taken since the check: draw again
+		}
+		up, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			tl.Close()
+			continue
+		}
+		l, pc = tl, up
 	}
-	return addr
+	for _, srv := range []*dns.Server{{Listener: l, Handler: h}, {PacketConn: pc, Handler: h}} {
+		done := make(chan struct{})
+		go func() { defer close(done); _ = srv.ActivateAndServe() }()
+		t.Cleanup(func() {
+			_ = srv.Shutdown() // fails if it never started: the closes below stop it
+			l.Close()
+			pc.Close()
+			<-done
+		})
+	}
+	return l.Addr().String()
 }
 
 func must(t testing.TB, err error) {
