@@ -154,14 +154,24 @@ func newAnswerCache(f *Fleet, log *slog.Logger) *answerCache {
 	return &answerCache{f: f, pfx: f.key("challenges") + "/", log: log, answers: map[string]*answer{}}
 }
 
+// Retry delays of the answer cache's watch. Short: until it is back in
+// place every request misses the cache and only the rate-limited fallback
+// reads answer the CA (after an etcd outage the daemon's 30 s backoff
+// would leave the responders on it for that long), and a watch attempt
+// costs etcd little.
+const (
+	answerRetryMin = 250 * time.Millisecond
+	answerRetryMax = 2 * time.Second
+)
+
 // run keeps the cache current until ctx ends: watch, read what is there
 // once the watch is in place, then apply every change; after a failed
 // watch, again with backoff.
 func (c *answerCache) run(ctx context.Context) {
-	backoff := retryMin
+	backoff := answerRetryMin
 	for ctx.Err() == nil {
 		if c.follow(ctx) {
-			backoff = retryMin
+			backoff = answerRetryMin
 		}
 		t := time.NewTimer(backoff)
 		select {
@@ -170,7 +180,7 @@ func (c *answerCache) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		backoff = min(backoff*2, retryMax)
+		backoff = min(backoff*2, answerRetryMax)
 	}
 }
 
