@@ -68,4 +68,6 @@ func TestCAABoulderRules(t *testing.T) {
 	}
 }
 
-func caseZone(i int) string { return "c" + strings.Repeat("x", i%3) + string(rune('a'+i)) + ".example.org" }
+func caseZone(i int) string {
+	return "c" + strings.Repeat("x", i%3) + string(rune('a'+i)) + ".example.org"
+}
