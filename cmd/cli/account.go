@@ -517,7 +517,7 @@ func newAccountUpdateCmd(a *app) *cobra.Command {
 					if dir, derr := r.c.Directory(ctx); derr == nil && dir.Boulder {
 						why = "Let's Encrypt no longer stores contact addresses (it ignores them in account updates)"
 					}
-					a.log.Warn(why + "; the addresses are kept in the local account record only")
+					fmt.Fprintf(a.env.Stderr, "acmectl: warning: %s; the addresses are kept in the local account record only\n", why)
 				}
 				if rec, err = r.save(ctx, a, acct, rec); err != nil {
 					return err

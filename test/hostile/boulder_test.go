@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,7 +33,11 @@ type bcase struct {
 	args    func(l *lab) []string
 	code    int
 	want    string // in the one error line when code != 0
-	check   func(t *testing.T, l *lab, r result)
+	// doc: that error line is in docs/troubleshooting.md, verbatim once
+	// the lab's values are replaced by the doc's placeholders (old, new
+	// pairs beyond the common ones).
+	doc   []string
+	check func(t *testing.T, l *lab, r result)
 }
 
 // pausedDetail is Boulder's paused answer for names (wfe2 NewOrder with
@@ -115,26 +120,27 @@ func boulderCases() []bcase {
 		// validations: refuse it before ordering, saying how to clear it.
 		{name: "must-staple-refused-before-order", boulder: true,
 			args: func(l *lab) []string { return append(append([]string(nil), l.base...), "--must-staple") },
-			code: 2, want: "--must-staple=false", check: exactCount("POST new-order", 0)},
+			code: 2, want: "--must-staple=false", check: exactCount("POST new-order", 0), doc: []string{}},
 		// Item 10: Boulder answers notBefore/notAfter with malformed (and a
 		// replaces fallback would send a second doomed order): refused
 		// before ordering.
 		{name: "order-window-refused-before-order", boulder: true,
 			args: func(l *lab) []string { return append(append([]string(nil), l.base...), "--not-after", "72h") },
-			code: 2, want: "NotBefore and NotAfter are not supported", check: exactCount("POST new-order", 0)},
+			code: 2, want: "NotBefore and NotAfter are not supported", check: exactCount("POST new-order", 0), doc: []string{}},
 		// Item 11: Let's Encrypt allows IP identifiers only in the
 		// shortlived profile (ra.go: rejectedIdentifier "Default profile
 		// does not permit IP address identifiers"): said before ordering.
 		{name: "ip-default-profile-refused-before-order", boulder: true,
 			args: func(l *lab) []string { return append(append([]string(nil), l.base...), "-d", "8.8.8.8") },
-			code: 2, want: "--profile shortlived", check: exactCount("POST new-order", 0)},
+			code: 2, want: "--profile shortlived", check: exactCount("POST new-order", 0), doc: []string{"8.8.8.8", "ADDRESS"}},
 		// Item 11: reserved and private addresses are refused whatever the
 		// profile (policy/pa.go, the IANA special-purpose registries).
 		{name: "ip-private-refused-before-order", boulder: true,
 			args: func(l *lab) []string {
 				return append(append([]string(nil), l.base...), "-d", "192.168.1.10", "--profile", "shortlived")
 			},
-			code: 2, want: "private use (RFC 1918)", check: exactCount("POST new-order", 0)},
+			code: 2, want: "private use (RFC 1918)", check: exactCount("POST new-order", 0),
+			doc: []string{"192.168.1.10", "ADDRESS", "192.168.0.0/16, private use (RFC 1918)", "BLOCK"}},
 		// Item 11: a public address with shortlived is ordered.
 		{name: "ip-shortlived-ordered", boulder: true,
 			args: func(l *lab) []string {
@@ -299,7 +305,10 @@ func TestBoulderAnswers(t *testing.T) {
 				t.Errorf("exit %d; want %d", r.code, c.code)
 			}
 			if c.code != 0 {
-				errorLine(t, r, c.want)
+				line := errorLine(t, r, c.want)
+				if c.doc != nil {
+					documented(t, l, line, c.doc...)
+				}
 				after := l.live(t)
 				for f, b := range live {
 					if string(b) != string(after[f]) {
@@ -402,11 +411,12 @@ func TestBoulderAccounts(t *testing.T) {
 			if r.code != 1 {
 				t.Errorf("obtain with the lost account: exit %d; want 1", r.code)
 			}
-			errorLine(t, r, cmd)
+			documented(t, l, errorLine(t, r, cmd))
 			r = l.acctCmd(t, "show")
 			if r.code != 1 || !strings.Contains(r.stderr, cmd) || !strings.Contains(r.stderr, c.status) {
 				t.Errorf("account show: exit %d; want 1 naming %q and %q", r.code, c.status, cmd)
 			}
+			documented(t, l, errorLine(t, r, cmd))
 			r = l.run(t, 30*time.Second, "doctor", "--server", l.f.DirURL(), "--ca-bundle", filepath.Join(l.root, "hooks", "ca.pem"),
 				"--state-dir", l.state, "--webroot", l.www, "-d", certName)
 			if !strings.Contains(r.stdout, cmd) {
@@ -444,6 +454,8 @@ func TestBoulderContacts(t *testing.T) {
 	l.f.setBoulder(true)
 	l.good(t)
 	r := l.acctCmd(t, "update", "--email", "new@example.test")
+	documented(t, l, strings.SplitN(r.stdout, "\n", 2)[0])
+	documented(t, l, strings.TrimSpace(r.stderr))
 	if r.code != 0 || strings.Contains(r.stdout, "Account updated") || !strings.Contains(r.stdout, "locally only") ||
 		!strings.Contains(r.stderr, "Let's Encrypt no longer stores contact addresses") {
 		t.Errorf("account update at Let's Encrypt: exit %d, claims success or says nothing about the CA", r.code)
@@ -528,4 +540,19 @@ func TestBoulderStoredOrders(t *testing.T) {
 			t.Errorf("newOrder requests %v; want one new order with profile shortlived (not the stored classic one resumed)", reqs)
 		}
 	})
+}
+
+// documented checks that line, as acmectl printed it, is in
+// docs/troubleshooting.md once the lab's values are replaced by the
+// doc's placeholders (SERVER, NAME, LABEL, URL, and the pairs in repl).
+func documented(t *testing.T, l *lab, line string, repl ...string) {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "troubleshooting.md"))
+	must(t, err)
+	r := append([]string{l.f.DirURL(), "SERVER", certName, "NAME", `account "default"`, `account "LABEL"`, "--account default", "--account LABEL"}, repl...)
+	line = strings.NewReplacer(r...).Replace(line)
+	line = regexp.MustCompile(regexp.QuoteMeta(l.f.URL)+`/acct/[A-Za-z0-9_-]+`).ReplaceAllString(line, "URL")
+	if !strings.Contains(string(doc), "    "+line+"\n") {
+		t.Errorf("docs/troubleshooting.md lacks the message (as an indented line):\n    %s", line)
+	}
 }
