@@ -219,29 +219,10 @@ func (a *app) fleetDaemonOnce(ctx context.Context, opts *renewOptions, reload <-
 				a.logResult(r)
 			}
 		}}
+	d.Responder = fleet.LocalResponder(h.Fleet, st, a.log)
 	var httpAddrs, tlsAddrs []string
-	names, _ := st.List()
-	seen := map[string]bool{}
-	for _, n := range names {
-		s, err := st.LoadSettings(n)
-		if err != nil {
-			continue
-		}
-		for _, ad := range s.HTTP01Addrs {
-			if !seen["h"+ad] {
-				seen["h"+ad] = true
-				httpAddrs = append(httpAddrs, ad)
-			}
-		}
-		for _, ad := range s.TLSALPN01Addrs {
-			if !seen["t"+ad] {
-				seen["t"+ad] = true
-				tlsAddrs = append(tlsAddrs, ad)
-			}
-		}
-	}
-	if len(httpAddrs)+len(tlsAddrs) > 0 {
-		d.Responder = &fleet.Responder{Fleet: h.Fleet, HTTPAddrs: httpAddrs, TLSALPNAddrs: tlsAddrs, Log: a.log}
+	if d.Responder != nil {
+		httpAddrs, tlsAddrs = d.Responder.HTTPAddrs, d.Responder.TLSALPNAddrs
 	}
 	a.log.Info("fleet daemon started", "storage", a.g.storage, "host", h.Fleet.Host(), "http_01_addrs", httpAddrs, "tls_alpn_01_addrs", tlsAddrs)
 	return d.Run(ctx)

@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"context"
+	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -235,6 +237,34 @@ func (d *Daemon) runResponder(ctx context.Context) {
 	}
 	<-ctx.Done()
 	d.Responder.Close()
+}
+
+// LocalResponder is the responder a daemon runs on this host: on the
+// http-01 and tls-alpn-01 addresses of its local settings (every
+// certificate's settings.yaml; never from etcd). Nil when they name none.
+func LocalResponder(f *Fleet, local *store.Dir, log *slog.Logger) *Responder {
+	var httpAddrs, tlsAddrs []string
+	names, _ := local.List()
+	for _, n := range names {
+		s, err := local.LoadSettings(n)
+		if err != nil {
+			continue
+		}
+		for _, ad := range s.HTTP01Addrs {
+			if !slices.Contains(httpAddrs, ad) {
+				httpAddrs = append(httpAddrs, ad)
+			}
+		}
+		for _, ad := range s.TLSALPN01Addrs {
+			if !slices.Contains(tlsAddrs, ad) {
+				tlsAddrs = append(tlsAddrs, ad)
+			}
+		}
+	}
+	if len(httpAddrs)+len(tlsAddrs) == 0 {
+		return nil
+	}
+	return &Responder{Fleet: f, HTTPAddrs: httpAddrs, TLSALPNAddrs: tlsAddrs, Log: log}
 }
 
 // IsUnavailable reports whether err means etcd could not be reached (a
