@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/keys"
@@ -126,16 +125,12 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 }
 
 // writePKCS12 exports the installed version as PKCS#12 (leaf, chain and
-// key), atomically and 0600. It returns the path written, "" if none.
+// key; keys.WritePKCS12). It returns the path written, "" if none.
 func (x *obtainExtras) writePKCS12(res *issue.Result) (string, error) {
 	if x == nil || x.pkcs12File == "" || res.Installed == nil || res.Installed.PrivKey == "" {
 		return "", nil
 	}
 	keyPEM, err := os.ReadFile(res.Installed.PrivKey)
-	if err != nil {
-		return "", fmt.Errorf("pkcs12: %w", err)
-	}
-	key, err := keys.ParsePrivateKeyPEM(keyPEM)
 	if err != nil {
 		return "", fmt.Errorf("pkcs12: %w", err)
 	}
@@ -147,37 +142,8 @@ func (x *obtainExtras) writePKCS12(res *issue.Result) (string, error) {
 		}
 		cas = append(cas, c)
 	}
-	enc := pkcs12.Modern2023
-	if x.pkcs12Legacy {
-		enc = pkcs12.LegacyDES
-	}
-	pfx, err := enc.Encode(key, res.Leaf, cas, x.pkcs12Password)
-	if err != nil {
-		return "", fmt.Errorf("pkcs12: encode: %w", err)
-	}
-	dir := filepath.Dir(x.pkcs12File)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(x.pkcs12File)+".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("pkcs12: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("pkcs12: %w", err)
-	}
-	if _, err := tmp.Write(pfx); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("pkcs12: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("pkcs12: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("pkcs12: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), x.pkcs12File); err != nil {
-		return "", fmt.Errorf("pkcs12: %w", err)
+	if err := keys.WritePKCS12(x.pkcs12File, keyPEM, res.Leaf, cas, x.pkcs12Password, x.pkcs12Legacy); err != nil {
+		return "", err
 	}
 	return x.pkcs12File, nil
 }

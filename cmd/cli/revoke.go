@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/keys"
+	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -155,7 +155,7 @@ func (a *app) runRevoke(ctx context.Context, o *revokeOptions) error {
 		}
 		t.settings = &store.Settings{Server: a.g.server, Account: a.g.account, ACMEVersion: a.g.acmeVersion, CABundle: a.g.caBundle}
 		// A stored certificate with this leaf is marked revoked too.
-		t.name, _ = findStored(st, t.leaf)
+		t.name, _ = lifecycle.FindStored(st, t.leaf)
 		if t.name != "" {
 			if s, err := st.LoadSettings(t.name); err == nil && a.cfg.source("server") == sourceDefault {
 				t.settings = s
@@ -228,7 +228,7 @@ func (a *app) runRevoke(ctx context.Context, o *revokeOptions) error {
 			if err := st.Delete(t.name); err != nil {
 				return fmt.Errorf("revoked, but deleting %s failed: %w", t.name, err)
 			}
-		} else if err := markRevoked(st, t.name); err != nil {
+		} else if err := lifecycle.MarkRevoked(st, t.name); err != nil {
 			return fmt.Errorf("revoked, but recording it failed: %w", err)
 		}
 	}
@@ -325,39 +325,6 @@ func (a *app) isBoulder(ctx context.Context, st *store.Dir, s *store.Settings) b
 	// Today's Let's Encrypt policy (RFC 8555 endpoints); the legacy v1
 	// dialect enforces the reasons its endpoint accepted itself.
 	return err == nil && dir.Boulder && dir.Version == "2"
-}
-
-// markRevoked records the revocation in the certificate's state.
-func markRevoked(st *store.Dir, name string) error {
-	state, err := st.LoadState(name)
-	if err != nil {
-		return err
-	}
-	state.Revoked = true
-	state.ARI = nil
-	return st.SaveState(name, state)
-}
-
-// findStored returns the stored certificate whose current leaf is leaf.
-func findStored(st *store.Dir, leaf *x509.Certificate) (string, error) {
-	names, err := st.List()
-	if err != nil {
-		return "", err
-	}
-	serial := fmt.Sprintf("%x", leaf.SerialNumber)
-	for _, n := range names {
-		if state, err := st.LoadState(n); err != nil || (state.Serial != "" && state.Serial != serial) {
-			continue
-		}
-		files, _, err := st.Current(n)
-		if err != nil {
-			continue
-		}
-		if c, err := leafOf(files.Cert); err == nil && bytes.Equal(c.Raw, leaf.Raw) {
-			return n, nil
-		}
-	}
-	return "", nil
 }
 
 // parseCertFile reads the first certificate of a PEM file, or a DER one.

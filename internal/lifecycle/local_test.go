@@ -185,3 +185,36 @@ func TestReconfigureWithoutOrder(t *testing.T) {
 		t.Error("the refused rename removed the certificate")
 	}
 }
+
+// TestFindStoredAndMarkRevoked: revoke finds the stored certificate of a
+// leaf by its bytes and records the revocation, dropping the ARI window.
+func TestFindStoredAndMarkRevoked(t *testing.T) {
+	st := adopted(t, "rv", &store.Settings{Names: []string{"rv.example.test"}, Server: "https://ca.test/dir"})
+	files, _, err := st.Current("rv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := LeafOf(files.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, err := FindStored(st, leaf); err != nil || name != "rv" {
+		t.Fatalf("FindStored = %q, %v; want rv", name, err)
+	}
+	other := *leaf
+	other.Raw = append([]byte{}, leaf.Raw[:len(leaf.Raw)-1]...)
+	if name, err := FindStored(st, &other); err != nil || name != "" {
+		t.Errorf("FindStored of another certificate = %q, %v; want none", name, err)
+	}
+	state, _ := st.LoadState("rv")
+	state.ARI = &store.ARIState{}
+	if err := st.SaveState("rv", state); err != nil {
+		t.Fatal(err)
+	}
+	if err := MarkRevoked(st, "rv"); err != nil {
+		t.Fatal(err)
+	}
+	if state, _ := st.LoadState("rv"); !state.Revoked || state.ARI != nil {
+		t.Errorf("state after MarkRevoked: revoked %v, ARI %v; want revoked and no ARI", state.Revoked, state.ARI)
+	}
+}

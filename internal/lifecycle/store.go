@@ -1,7 +1,9 @@
 package lifecycle
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
@@ -90,4 +92,40 @@ func Repoint(ctx context.Context, st *store.Dir, name, from string, g Given, loc
 	}
 	merged, _ := Merge(s, g)
 	return st.SaveSettings(name, merged)
+}
+
+// MarkRevoked records in certificate name's state that it was revoked:
+// the next renewal replaces it (with a fresh key) whatever its dates, and
+// the ARI window of the revoked certificate is dropped.
+func MarkRevoked(st *store.Dir, name string) error {
+	state, err := st.LoadState(name)
+	if err != nil {
+		return err
+	}
+	state.Revoked = true
+	state.ARI = nil
+	return st.SaveState(name, state)
+}
+
+// FindStored returns the stored certificate whose current leaf is leaf,
+// "" when none is.
+func FindStored(st *store.Dir, leaf *x509.Certificate) (string, error) {
+	names, err := st.List()
+	if err != nil {
+		return "", err
+	}
+	serial := fmt.Sprintf("%x", leaf.SerialNumber)
+	for _, n := range names {
+		if state, err := st.LoadState(n); err != nil || (state.Serial != "" && state.Serial != serial) {
+			continue
+		}
+		files, _, err := st.Current(n)
+		if err != nil {
+			continue
+		}
+		if c, err := LeafOf(files.Cert); err == nil && bytes.Equal(c.Raw, leaf.Raw) {
+			return n, nil
+		}
+	}
+	return "", nil
 }

@@ -1,0 +1,73 @@
+package keys
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
+)
+
+// TestWritePKCS12: the file decodes with the password to the same leaf,
+// chain and key, is 0600, and a second write replaces it whole (no
+// temporary file left beside it).
+func TestWritePKCS12(t *testing.T) {
+	key, err := Generate(EC256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := MarshalPrivateKeyPEM(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := func(cn string, serial int64) *x509.Certificate {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	leaf, issuer := cert("p12.example.test", 1), cert("issuer.example.test", 2)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.p12")
+	for _, legacy := range []bool{false, true} {
+		if err := WritePKCS12(path, keyPEM, leaf, []*x509.Certificate{issuer}, "s3cret", legacy); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotKey, gotLeaf, gotChain, err := pkcs12.DecodeChain(data, "s3cret")
+		if err != nil {
+			t.Fatalf("legacy %v: decode: %v", legacy, err)
+		}
+		if !gotLeaf.Equal(leaf) || len(gotChain) != 1 || !gotChain[0].Equal(issuer) {
+			t.Errorf("legacy %v: leaf or chain differs", legacy)
+		}
+		if k, ok := gotKey.(interface{ Equal(crypto.PrivateKey) bool }); !ok || !k.Equal(key) {
+			t.Errorf("legacy %v: key differs", legacy)
+		}
+		if _, _, _, err := pkcs12.DecodeChain(data, "wrong"); err == nil {
+			t.Errorf("legacy %v: decodes with a wrong password", legacy)
+		}
+		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("legacy %v: mode %v, %v; want 0600", legacy, st.Mode().Perm(), err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("directory holds %d entries; want only out.p12", len(entries))
+	}
+}
