@@ -398,7 +398,7 @@ func TestBoulderAccounts(t *testing.T) {
 			l.f.setBoulder(true)
 			l.good(t)
 			keyFile := filepath.Join(l.state, "accounts")
-			before := accountKeys(t, keyFile)
+			before := accountFiles(t, keyFile, "key.pem")
 			// --replace of an account the CA still has: refused, nothing sent.
 			r := l.acctCmd(t, "register", "--replace", "--accept-tos")
 			if r.code != 2 || !strings.Contains(r.stderr, "is valid at the CA") {
@@ -427,11 +427,11 @@ func TestBoulderAccounts(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("register --replace: exit %d", r.code)
 			}
-			after := accountKeys(t, keyFile)
+			after := accountFiles(t, keyFile, "key.pem")
 			if same := before == after; same != c.sameKey {
 				t.Errorf("replacement account has the old key: %v; want %v", same, c.sameKey)
 			}
-			if !strings.Contains(readFile(t, filepath.Join(l.state, "accounts")), "admin@example.test") {
+			if !strings.Contains(accountFiles(t, filepath.Join(l.state, "accounts"), "account.json"), "admin@example.test") {
 				t.Errorf("the stored contacts were not carried over")
 			}
 			l.f.hostile(nil)
@@ -469,32 +469,18 @@ func TestBoulderContacts(t *testing.T) {
 	if !strings.Contains(r.stdout, `"ca_contacts": []`) {
 		t.Errorf("account show --json does not say what the CA returned: %s", r.stdout)
 	}
-	if !strings.Contains(readFile(t, filepath.Join(l.state, "accounts")), "mailto:new@example.test") {
+	if !strings.Contains(accountFiles(t, filepath.Join(l.state, "accounts"), "account.json"), "mailto:new@example.test") {
 		t.Errorf("account.json lost the local contact list")
 	}
 }
 
-// accountKeys concatenates the stored account keys under dir.
-func accountKeys(t *testing.T, dir string) string {
+// accountFiles concatenates every file called name (key.pem,
+// account.json) under dir.
+func accountFiles(t *testing.T, dir, name string) string {
 	t.Helper()
 	var out strings.Builder
 	must(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.Name() == "key.pem" {
-			b, err := os.ReadFile(p)
-			out.Write(b)
-			return err
-		}
-		return err
-	}))
-	return out.String()
-}
-
-// readFile concatenates every account.json under dir.
-func readFile(t *testing.T, dir string) string {
-	t.Helper()
-	var out strings.Builder
-	must(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.Name() == "account.json" {
+		if err == nil && d.Name() == name {
 			b, err := os.ReadFile(p)
 			out.Write(b)
 			return err
