@@ -2,14 +2,10 @@ package keys
 
 import (
 	"crypto"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
 )
@@ -26,20 +22,8 @@ func TestWritePKCS12(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert := func(cn string, serial int64) *x509.Certificate {
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	leaf, issuer := cert("p12.example.test", 1), cert("issuer.example.test", 2)
+	issuer := selfSigned(t, key, "issuer.example.test", nil, nil)
+	leaf := selfSigned(t, key, "p12.example.test", issuer, key)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "out.p12")
 	for _, legacy := range []bool{false, true} {

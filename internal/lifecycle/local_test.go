@@ -2,14 +2,7 @@ package lifecycle
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,6 +11,7 @@ import (
 
 	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/store"
+	"github.com/acmectl/acmectl/internal/testenv"
 )
 
 // adopted returns a store holding certificate name (a self-signed
@@ -28,23 +22,8 @@ func adopted(t *testing.T, name string, s *store.Settings) *store.Dir {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: s.Names[0]}, DNSNames: s.Names,
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	files := store.Files{Cert: leaf, Fullchain: leaf, PrivKey: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})}
+	leaf, key := testenv.SelfSigned(t, s.Names...)
+	files := store.Files{Cert: leaf, Fullchain: leaf, PrivKey: key}
 	if err := Adopt(st, name, files, s); err != nil {
 		t.Fatal(err)
 	}
