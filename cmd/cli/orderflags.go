@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,9 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/net/idna"
 
-	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/lifecycle"
@@ -87,32 +84,18 @@ func addSolverFlags(f *pflag.FlagSet) {
 	f.String("rfc2136-tsig-algorithm", "", "TSIG algorithm for a bare secret (default hmac-sha256)")
 }
 
-// normalizeName lowercases, converts to an IDNA A-label and checks a name;
-// IP addresses are returned in canonical form.
+// normalizeName parses a -d name (lifecycle.ParseIdentifier) into its
+// canonical form.
 func normalizeName(n string) (string, error) {
-	n = strings.TrimSpace(n)
-	if ip, err := netip.ParseAddr(n); err == nil {
-		if ip.Zone() != "" {
-			return "", usagef("-d %q: IP address with a zone", n)
-		}
-		return ip.Unmap().String(), nil
-	}
-	wild := strings.HasPrefix(n, "*.")
-	base := strings.TrimSuffix(strings.TrimPrefix(n, "*."), ".")
-	if why := domainNameProblem(base); why != "" {
-		return "", usagef("-d %q: %s", n, why)
-	}
-	a, err := idna.Lookup.ToASCII(strings.ToLower(base))
-	if err != nil || a == "" || strings.Contains(a, "*") {
+	id, err := lifecycle.ParseIdentifier(n)
+	var ne *lifecycle.NameError
+	switch {
+	case errors.As(err, &ne) && ne.Why != "":
+		return "", usagef("-d %q: %s", n, ne.Why)
+	case err != nil:
 		return "", usagef("-d %q is not a valid domain name", n)
 	}
-	if err := client.ValidateDNSName(a); err != nil {
-		return "", usagef("-d %q is not a valid domain name", n)
-	}
-	if wild {
-		a = "*." + a
-	}
-	return a, nil
+	return id.Value, nil
 }
 
 // applyOrderFlags merges the order flags the user gave (and, for fresh
@@ -342,35 +325,4 @@ func namedSolverDef(name string, raw any) (map[string]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// domainNameProblem says in a user's words what is wrong with a domain
-// name given to -d (without its "*." prefix), or "" when nothing obvious
-// is; the IDNA and grammar checks follow.
-func domainNameProblem(name string) string {
-	switch {
-	case name == "":
-		return "empty domain name"
-	case strings.Contains(name, ".."):
-		return "empty label (two dots in a row)"
-	case strings.HasPrefix(name, "."):
-		return "a domain name cannot start with a dot"
-	case strings.Contains(name, "*"):
-		return "a wildcard is allowed only as the whole first label (*.example.com)"
-	case strings.ContainsAny(name, " \t/:@_"):
-		return "a domain name has only letters, digits, '-' and '.' (no spaces, '/', ':', '@' or '_')"
-	case !strings.Contains(name, "."):
-		return "a domain name needs at least two labels, like example.com (names are separated by commas: -d a.example,b.example)"
-	case len(name) > 253:
-		return "longer than 253 characters"
-	}
-	for _, l := range strings.Split(name, ".") {
-		if len(l) > 63 {
-			return fmt.Sprintf("label %q is longer than 63 characters", l[:20]+"...")
-		}
-		if strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
-			return fmt.Sprintf("label %q starts or ends with '-'", l)
-		}
-	}
-	return ""
 }
