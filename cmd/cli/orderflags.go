@@ -250,12 +250,6 @@ func derefOr(v *[]string, err error) ([]string, error) {
 	return *v, nil
 }
 
-// solverSetFlags are the flags that choose solvers: any of them given
-// replaces the stored solver set.
-func solverSetFlags() []string {
-	return []string{"http-01", "http-01-addr", "webroot", "tls-alpn-01", "tls-alpn-01-addr", "dns-01", "solver"}
-}
-
 // namedSolverDefs reads the config file's named solvers (`solvers:`);
 // a definition that does not parse is kept as an error for
 // checkNamedSolvers.
