@@ -263,6 +263,26 @@ func (h *Host) Sync(ctx context.Context, name string) (*SyncResult, error) {
 // sync is Sync; without deploy, deploy_pending stays set for the caller's
 // hooks (obtain's, through the hook manager).
 func (h *Host) sync(ctx context.Context, name string, deploy bool) (*SyncResult, error) {
+	unlock, err := h.lockLocal(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return h.syncLocked(ctx, name, deploy)
+}
+
+// lockLocal takes this host's flock of the certificate, waiting up to
+// LocalLockWait (2 minutes if unset).
+func (h *Host) lockLocal(ctx context.Context, name string) (func(), error) {
+	wait := h.LocalLockWait
+	if wait <= 0 {
+		wait = 2 * time.Minute
+	}
+	return h.Local.LockCert(ctx, name, wait)
+}
+
+// syncLocked is sync with the local flock already held by the caller.
+func (h *Host) syncLocked(ctx context.Context, name string, deploy bool) (*SyncResult, error) {
 	v, files, err := h.Fleet.Latest(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return &SyncResult{}, nil
@@ -274,15 +294,6 @@ func (h *Host) sync(ctx context.Context, name string, deploy bool) (*SyncResult,
 	if err != nil {
 		return nil, err
 	}
-	wait := h.LocalLockWait
-	if wait <= 0 {
-		wait = 2 * time.Minute
-	}
-	unlock, err := h.Local.LockCert(ctx, name, wait)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
 	res := &SyncResult{}
 	local, err := h.Local.LoadState(name)
 	if err != nil {

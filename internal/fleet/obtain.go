@@ -24,6 +24,12 @@ type ObtainStorage struct {
 	Lock *Lock
 	// syncErr: the certificate was published but not installed here.
 	syncErr error
+	// unlock releases this host's flock of the certificate, held from
+	// before the order until the deploy hooks have run: this host's
+	// daemon, woken by the publication, must neither install the version
+	// first nor run the deploy hooks that this obtain runs (it ran them
+	// twice). Process exit releases it too (dry runs, errors).
+	unlock func()
 }
 
 var _ lifecycle.Storage = (*ObtainStorage)(nil)
@@ -96,12 +102,18 @@ func (o *ObtainStorage) Issue(ctx context.Context, eng *issue.Engine, req issue.
 	if err := o.check(req.Name); err != nil {
 		return nil, err
 	}
-	res, err := o.Host.order(ctx, o.Lock, eng, req)
+	unlock, err := o.Host.lockLocal(ctx, req.Name)
 	if err != nil {
 		return nil, err
 	}
+	o.unlock = unlock
+	res, err := o.Host.order(ctx, o.Lock, eng, req)
+	if err != nil {
+		o.release()
+		return nil, err
+	}
 	gen := res.Installed.Version
-	if _, err := o.Host.sync(ctx, req.Name, false); err != nil {
+	if _, err := o.Host.syncLocked(ctx, req.Name, false); err != nil {
 		o.syncErr = fmt.Errorf("certificate published to the fleet (generation %d) but not installed here: %w", gen, err)
 		return res, nil
 	}
@@ -118,8 +130,17 @@ func (o *ObtainStorage) Issue(ctx context.Context, eng *issue.Engine, req issue.
 // Deploy implements lifecycle.Storage: this host's deploy hooks, with
 // deploy_pending in its local state.
 func (o *ObtainStorage) Deploy(ctx context.Context, hooks *hook.Manager, c hook.Cert, res *issue.Result) error {
+	defer o.release()
 	if o.syncErr != nil {
 		return o.syncErr
 	}
 	return hooks.Deploy(ctx, c, lifecycle.HookInstalled(res.Installed, res.Leaf.NotAfter), lifecycle.RecordDeploy(o.Host.Local, c.Name))
+}
+
+// release drops the local flock taken by Issue, once.
+func (o *ObtainStorage) release() {
+	if o.unlock != nil {
+		o.unlock()
+		o.unlock = nil
+	}
 }
