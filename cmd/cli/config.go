@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
 
 	"github.com/acmectl/acmectl/internal/pathtrust"
 )
@@ -25,14 +26,13 @@ const (
 )
 
 // config resolves settings with the precedence flag > ACMECTL_* env >
-// config file > default. fileConfig holds the file; flags and env are
-// looked up here so the source of every value is known and env comes from
-// Env.
+// config file > default. viper reads the file; flags and env are looked up
+// here so the source of every value is known and env comes from Env.
 type config struct {
 	env  *Env
 	cmd  *cobra.Command
 	file string // config file in use, "" if none
-	v    *fileConfig
+	v    *viper.Viper
 }
 
 // neverFromEnv are keys an environment variable must not set (docs/guide.md "Configuration":
@@ -47,7 +47,7 @@ func envName(key string) string {
 }
 
 func loadConfig(cmd *cobra.Command, env *Env) (*config, error) {
-	c := &config{env: env, cmd: cmd, v: &fileConfig{}}
+	c := &config{env: env, cmd: cmd, v: viper.New()}
 	path, explicit := "", false
 	if f := cmd.Flags().Lookup("config"); f != nil && f.Changed {
 		path, explicit = f.Value.String(), true
@@ -76,11 +76,9 @@ func loadConfig(cmd *cobra.Command, env *Env) (*config, error) {
 	} else if _, err := pathtrust.Check(abs, os.Getuid(), pathtrust.Regular); err != nil {
 		return nil, usagef("config file: %v", err)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, usagef("config file: %v", err)
-	}
-	if err := c.v.parse(data); err != nil {
+	c.v.SetConfigFile(path)
+	c.v.SetConfigType("yaml")
+	if err := c.v.ReadInConfig(); err != nil {
 		return nil, usagef("config file %s: %v", path, err)
 	}
 	c.file = path
@@ -173,7 +171,7 @@ func (c *config) Strings(key string) []string {
 	case sourceEnv:
 		return splitCommas([]string{c.env.Getenv(envName(key))})
 	case sourceFile:
-		return splitCommas(c.v.GetStringSlice(key))
+		return splitCommas(c.fileStrings(key))
 	}
 	return nil
 }
@@ -191,9 +189,19 @@ func (c *config) RawStrings(key string) []string {
 	case sourceEnv:
 		return []string{c.env.Getenv(envName(key))}
 	case sourceFile:
-		return c.v.GetStringSlice(key)
+		return c.fileStrings(key)
 	}
 	return nil
+}
+
+// fileStrings is a list setting of the config file: a YAML list, or one
+// string as one entry (viper's GetStringSlice would split "systemctl
+// reload nginx" at spaces into three hooks).
+func (c *config) fileStrings(key string) []string {
+	if s, ok := c.v.Get(key).(string); ok {
+		return []string{s}
+	}
+	return c.v.GetStringSlice(key)
 }
 
 func (c *config) Duration(key string) (time.Duration, error) {

@@ -182,9 +182,10 @@ func (a *app) runConfigShow(cmd *cobra.Command) error {
 
 	var warnings []string
 	if a.cfg.file != "" {
-		for _, k := range a.cfg.v.Keys() {
-			if !known[k] {
-				warnings = append(warnings, fmt.Sprintf("config file %s: unknown key %q", a.cfg.file, k))
+		for _, k := range a.cfg.v.AllKeys() {
+			top, _, _ := strings.Cut(k, ".")
+			if !known[top] {
+				warnings = append(warnings, fmt.Sprintf("config file %s: unknown key %q", a.cfg.file, top))
 			}
 		}
 	}

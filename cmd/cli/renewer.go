@@ -74,7 +74,7 @@ func (a *app) defaults() lifecycle.Defaults {
 	if a.cfg.file != "" {
 		for key, dst := range map[string]*[]string{"pre-hook": &d.Hooks.Pre, "post-hook": &d.Hooks.Post, "deploy-hook": &d.Hooks.Deploy, "failure-hook": &d.Hooks.Failure} {
 			if a.cfg.v.IsSet(key) {
-				*dst = a.cfg.v.GetStringSlice(key)
+				*dst = a.cfg.fileStrings(key)
 			}
 		}
 	}

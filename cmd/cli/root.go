@@ -1,4 +1,4 @@
-// Package cli is acmectl's command tree (cobra) and configuration (flags, ACMECTL_* env, the YAML config file).
+// Package cli is acmectl's command tree (cobra) and configuration (viper).
 // A fresh tree is built for every run; nothing here is package state.
 package cli
 
