@@ -173,12 +173,8 @@ func (c *answerCache) run(ctx context.Context) {
 		if c.follow(ctx) {
 			backoff = answerRetryMin
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, backoff) {
 			return
-		case <-t.C:
 		}
 		backoff = min(backoff*2, answerRetryMax)
 	}

@@ -204,12 +204,8 @@ func (d *Daemon) watch(ctx context.Context, wake chan<- struct{}) {
 		case wake <- struct{}{}:
 		default:
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, backoff) {
 			return
-		case <-t.C:
 		}
 		backoff = min(backoff*2, retryMax)
 	}
@@ -226,12 +222,8 @@ func (d *Daemon) runResponder(ctx context.Context) {
 			break
 		}
 		log.Warn("fleet responder cannot listen; retrying", "err", err, "retry_in", delay.String())
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, delay) {
 			return
-		case <-t.C:
 		}
 		delay = min(delay*2, retryMax)
 	}
@@ -271,3 +263,15 @@ func LocalResponder(f *Fleet, local *store.Dir, log *slog.Logger) *Responder {
 // timeout, an unavailable endpoint, or the etcd helper gone), as opposed
 // to a refusal or a local failure.
 func IsUnavailable(err error) bool { return kv.IsUnavailable(err) }
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
