@@ -137,7 +137,7 @@ test-long: tools packages
 # also skips the Pebble, etcd and BIND tests inside packages that have them.
 # Under a minute on 2 cores with a warm build cache.
 test-short:
-	$(GO) test -short $$($(GO) list ./... | grep -v -e /test/e2e -e /test/hostile)
+	$(GO) test -short $(GOTESTFLAGS) $$($(GO) list ./... | grep -v -e /test/e2e -e /test/hostile)
 
 # Flaky-test hunt (scripts/flake-check.sh): FLAKE_PKGS FLAKE_N times each,
 # as is, with GOMAXPROCS=1 and beside a CPU hog; prints failures per test.
