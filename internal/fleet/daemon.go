@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/acmectl/acmectl/internal/fleet/kv"
@@ -161,6 +162,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
+// lockWakeGap bounds how often lock releases wake the daemon.
+const lockWakeGap = time.Second
+
 // watch wakes the loop when a certificate's keys change (settings,
 // state, versions, a released lock) and when the watch was interrupted
 // (e.g. by an etcd outage: everything must be re-read).
@@ -168,6 +172,10 @@ func (d *Daemon) watch(ctx context.Context, wake chan<- struct{}) {
 	f := d.Host.Fleet
 	certs := f.key("certs") + "/"
 	locks := f.key("locks", "certs") + "/"
+	var (
+		lastLockWake time.Time
+		delayed      atomic.Bool
+	)
 	backoff := retryMin
 	for ctx.Err() == nil {
 		wctx, cancel := context.WithCancel(ctx)
@@ -185,6 +193,27 @@ func (d *Daemon) watch(ctx context.Context, wake chan<- struct{}) {
 				case strings.HasPrefix(k, certs):
 					rest = strings.TrimPrefix(k, certs)
 				case strings.HasPrefix(k, locks) && ev.Deleted:
+					// A released lock; but a failed try deletes its own
+					// key too, and waking on that made daemons retry in a
+					// loop (about 60 tries a second, each an etcd write)
+					// while another host held the lock: at most one wake
+					// per lockWakeGap from lock releases; one inside the
+					// gap is delivered at its end.
+					now := time.Now()
+					if wait := lockWakeGap - now.Sub(lastLockWake); wait > 0 {
+						if !delayed.Swap(true) {
+							lastLockWake = now.Add(wait)
+							time.AfterFunc(wait, func() {
+								delayed.Store(false)
+								select {
+								case wake <- struct{}{}:
+								default:
+								}
+							})
+						}
+						continue
+					}
+					lastLockWake = now
 					rest = strings.TrimPrefix(k, locks)
 				default:
 					continue

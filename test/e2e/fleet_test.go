@@ -19,6 +19,7 @@ import (
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/internal/testenv"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TestFleetObtainAnsweredByAnotherHost: host A runs `renew --daemon` with
@@ -390,6 +391,23 @@ func TestFleetThreeDaemons(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The renewer of generation 2 installs it before it releases the
+	// fleet lock: stopping it while it still holds the lock would keep
+	// the lock held (its lease is kept alive by its acmectl-etcd helper,
+	// which SIGSTOP does not stop) and c could never renew. Wait until no
+	// host holds it.
+	lockKeys := "/e2e-fleet3/locks/certs/" + name + "/"
+	etcdc := e.Client(t)
+	testenv.WaitFor(t, "the fleet lock to be released", 30*time.Second, func() error {
+		resp, err := etcdc.Get(t.Context(), lockKeys, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			return err
+		}
+		if resp.Count > 0 {
+			return fmt.Errorf("%d lock keys", resp.Count)
+		}
+		return nil
+	})
 	for _, h := range []*fleetHost{a, b} {
 		signal(h, syscall.SIGSTOP)
 		t.Cleanup(func() { _ = h.proc.Cmd.Process.Signal(syscall.SIGCONT) })
