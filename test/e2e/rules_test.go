@@ -378,9 +378,12 @@ func TestFleetLikeLocal(t *testing.T) {
 	}
 }
 
-// TestRenewInterrupted: a renewal cut short by SIGINT (after presenting
-// its challenge) is "interrupted", exit 130, as obtain is — not a
-// deferral (75) — and leaves the live certificate as it was.
+// TestRenewInterrupted: a renewal cut short by SIGINT (after creating its
+// order) is "interrupted", exit 130, as obtain is — not a deferral (75) —
+// and leaves the live certificate as it was. The failpoint is the order's
+// creation, which every renewal reaches: Pebble reuses the first order's
+// valid authorization 1 time in 100 even at PEBBLE_AUTHZREUSE=0, and a
+// renewal born ready never presents a challenge.
 func TestRenewInterrupted(t *testing.T) {
 	t.Parallel()
 	l := newLab(t, quietPebble(nil))
@@ -388,9 +391,9 @@ func TestRenewInterrupted(t *testing.T) {
 	mustObtain(t, l, name)
 	before := snapshot(t, l.certDir(name))
 	fp := t.TempDir()
-	p := start(t, []string{"ACMECTL_FAILPOINT=after-present:pause", "ACMECTL_FAILPOINT_DIR=" + fp}, l.renewArgs("--force")...)
-	testenv.WaitFor(t, "failpoint after-present", 30*time.Second, func() error {
-		_, err := os.Stat(filepath.Join(fp, "after-present.reached"))
+	p := start(t, []string{"ACMECTL_FAILPOINT=after-new-order:pause", "ACMECTL_FAILPOINT_DIR=" + fp}, l.renewArgs("--force")...)
+	testenv.WaitFor(t, "failpoint after-new-order", 30*time.Second, func() error {
+		_, err := os.Stat(filepath.Join(fp, "after-new-order.reached"))
 		return err
 	})
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
