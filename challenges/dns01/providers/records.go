@@ -23,13 +23,19 @@ type RecordAPI struct {
 	Delete func(ctx context.Context, zone Zone, id string) error
 }
 
-// SetTXT adds value at fqdn unless a record holds it.
-func (a *RecordAPI) SetTXT(ctx context.Context, fqdn, value string) error {
+// records finds fqdn's zone and lists its TXT records at fqdn.
+func (a *RecordAPI) records(ctx context.Context, fqdn string) (Zone, []Record, error) {
 	zone, err := a.Zones.Find(ctx, fqdn)
 	if err != nil {
-		return err
+		return Zone{}, nil, err
 	}
 	rs, err := a.List(ctx, zone, fqdn)
+	return zone, rs, err
+}
+
+// SetTXT adds value at fqdn unless a record holds it.
+func (a *RecordAPI) SetTXT(ctx context.Context, fqdn, value string) error {
+	zone, rs, err := a.records(ctx, fqdn)
 	if err != nil {
 		return err
 	}
@@ -43,11 +49,7 @@ func (a *RecordAPI) SetTXT(ctx context.Context, fqdn, value string) error {
 
 // DeleteTXT removes every record at fqdn holding value.
 func (a *RecordAPI) DeleteTXT(ctx context.Context, fqdn, value string) error {
-	zone, err := a.Zones.Find(ctx, fqdn)
-	if err != nil {
-		return err
-	}
-	rs, err := a.List(ctx, zone, fqdn)
+	zone, rs, err := a.records(ctx, fqdn)
 	if err != nil {
 		return err
 	}
