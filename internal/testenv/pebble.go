@@ -31,11 +31,11 @@ import (
 // PebbleOptions configure a Pebble instance.
 type PebbleOptions struct {
 	// Env adds PEBBLE_* variables; PEBBLE_VA_NOSLEEP=1 and
-	// PEBBLE_AUTHZREUSE=0 are set unless overridden (even at 0 Pebble
+	// PEBBLE_AUTHZREUSE=0 are set unless overridden. Even at 0, Pebble
 	// reuses a valid authorization of the same account for the same name
-	// 1 time in 100: a test that needs a pending authorization on a second
-	// order uses a new account). Nonce rejection
-	// stays at Pebble's default (5 %) unless set.
+	// 1 time in 100 (its check is rand.Intn(100) > percent); at 0 the proxy
+	// makes that exact (see noReuse). Nonce rejection stays at Pebble's
+	// default (5 %) unless set.
 	Env map[string]string
 	// DNSServer is Pebble's resolver (host:port, TCP). Empty starts a stub
 	// DNS server answering A 127.0.0.1 for every name.
@@ -153,7 +153,7 @@ func StartPebble(t testing.TB, opts PebbleOptions) *Pebble {
 		HTTPPort: opts.HTTPPort, TLSPort: opts.TLSPort, DNSServer: opts.DNSServer,
 		HTTPClient: hc, counts: map[string]int{},
 	}
-	p.DirURL = p.startProxy(t, upstream, certPEM, keyPEM, pool) + "/dir"
+	p.DirURL = p.startProxy(t, upstream, certPEM, keyPEM, pool, env["PEBBLE_AUTHZREUSE"] == "0") + "/dir"
 	// The management interface starts on its own: its port may not accept
 	// yet when the ACME API already answers.
 	WaitFor(t, "pebble management", 10*time.Second, func() error {
@@ -198,8 +198,10 @@ func (p *Pebble) appendIssuingRoots(t testing.TB) {
 }
 
 // startProxy runs the counting TLS reverse proxy; the Host header is kept
-// so Pebble builds every URL on the proxy's address.
-func (p *Pebble) startProxy(t testing.TB, upstream string, certPEM, keyPEM []byte, pool *x509.CertPool) string {
+// so Pebble builds every URL on the proxy's address. With noReuse, a new
+// order that Pebble answered with an authorization it had already handed
+// out is turned into a badNonce answer (see noReuse.check).
+func (p *Pebble) startProxy(t testing.TB, upstream string, certPEM, keyPEM []byte, pool *x509.CertPool, noReuse bool) string {
 	u, _ := url.Parse(upstream)
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
@@ -210,6 +212,9 @@ func (p *Pebble) startProxy(t testing.TB, upstream string, certPEM, keyPEM []byt
 		r.Host = host
 	}
 	rp.ErrorLog = nil
+	if noReuse {
+		rp.ModifyResponse = (&reuseGuard{seen: map[string]bool{}}).check
+	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	must(t, err)
 	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
@@ -227,6 +232,57 @@ func (p *Pebble) startProxy(t testing.TB, upstream string, certPEM, keyPEM []byt
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	return "https://" + l.Addr().String()
+}
+
+// reuseGuard makes PEBBLE_AUTHZREUSE=0 mean never. Pebble still reuses
+// a valid authorization 1 time in 100 at 0, and then an order that a test
+// needs validated (a renewal without a responder that must fail, a renewal
+// held at a solver failpoint) is born ready, and the test fails for a
+// reason that is not the code's. Authorization URLs are unique per
+// authorization, so one that a new order lists and an earlier order
+// already listed is a reuse. The guard answers that order with badNonce,
+// as Pebble itself does for 5 % of requests: the client retries with the
+// fresh nonce, and Pebble creates another order. The reused order stays
+// at Pebble, unseen by the client.
+type reuseGuard struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (g *reuseGuard) check(resp *http.Response) error {
+	if resp.Request.Method != http.MethodPost || pathKind(resp.Request.URL.Path) != "/order-plz" || resp.StatusCode != http.StatusCreated {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	var order struct {
+		Authorizations []string `json:"authorizations"`
+	}
+	_ = json.Unmarshal(body, &order)
+	g.mu.Lock()
+	reused := false
+	for _, a := range order.Authorizations {
+		reused = reused || g.seen[a]
+	}
+	if !reused {
+		for _, a := range order.Authorizations {
+			g.seen[a] = true
+		}
+	}
+	g.mu.Unlock()
+	if reused {
+		body = []byte(`{"type":"urn:ietf:params:acme:error:badNonce","detail":"test proxy: Pebble reused a valid authorization at PEBBLE_AUTHZREUSE=0","status":400}`)
+		resp.StatusCode, resp.Status = http.StatusBadRequest, "400 Bad Request"
+		resp.Header.Del("Location")
+		resp.Header.Set("Content-Type", "application/problem+json")
+	}
+	resp.Body = io.NopCloser(strings.NewReader(string(body)))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return nil
 }
 
 type statusRecorder struct {
