@@ -653,7 +653,7 @@ func TestReconfigure(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "key-type") || !strings.Contains(r.stdout, "hooks") {
 		t.Fatalf("reconfigure: exit %d stdout %q", r.code, r.stdout)
 	}
-	if got := l.p.Count("POST /order-plz"); got != 1 {
+	if got := l.p.Count("POST /order-plz 201"); got != 1 {
 		t.Errorf("orders = %d; want 1 (no reorder for the same names)", got)
 	}
 	sameSnapshot(t, before, snapshot(t, dir))
