@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/pathtrust"
 )
 
@@ -231,8 +232,8 @@ func splitCommas(in []string) []string {
 // serverAliases are the directory URLs behind --server aliases.
 func serverAliases() map[string]string {
 	return map[string]string{
-		"letsencrypt":         "https://acme-v02.api.letsencrypt.org/directory",
-		"letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+		"letsencrypt":         lifecycle.LetsEncrypt,
+		"letsencrypt-staging": lifecycle.LetsEncryptStaging,
 		"letsencrypt-v1":      "https://acme-v01.api.letsencrypt.org/directory",
 		"zerossl":             "https://acme.zerossl.com/v2/DV90",
 		"google":              "https://dv.acme-v02.api.pki.goog/directory",

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -83,24 +84,17 @@ func (a *app) runDelete(ctx context.Context, o *deleteOptions) error {
 	if err := a.confirmIrreversible(yes, "delete", q); err != nil {
 		return err
 	}
-	lockWait := a.lockWait()
-	unlock, err := st.LockCert(ctx, name, lockWait)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	revoked := false
+	var revoke func(context.Context) error
 	if doRevoke {
-		if _, err := a.revoke(ctx, st, t, reason); err != nil {
-			return fmt.Errorf("revoke %s (nothing deleted): %w", name, err)
-		}
-		revoked = true
+		revoke = func(ctx context.Context) error { _, err := a.revoke(ctx, st, t, reason); return err }
 	}
-	if err := st.Delete(name); errors.Is(err, store.ErrNotFound) {
+	err = lifecycle.Delete(ctx, st, name, a.lockWait(), revoke)
+	if nd := (*lifecycle.NotDeletedError)(nil); !errors.As(err, &nd) && errors.Is(err, store.ErrNotFound) {
 		return usagef("no certificate named %q in %s", name, st.Root())
 	} else if err != nil {
 		return err
 	}
+	revoked := doRevoke
 	if a.g.json {
 		return a.writeJSON(map[string]any{"cert_name": name, "outcome": "deleted", "revoked": revoked})
 	}

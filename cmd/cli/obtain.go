@@ -132,10 +132,6 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	if len(settings.Names) == 0 {
 		return usagef("obtain: no names to order")
 	}
-	if opts.dryRun && settings.Server == serverAliases()["letsencrypt"] {
-		settings.Server = serverAliases()["letsencrypt-staging"]
-		fmt.Fprintln(a.env.Stderr, "acmectl: --dry-run: using letsencrypt-staging instead of letsencrypt")
-	}
 	if stored != nil {
 		if len(changes.Removed) > 0 && !opts.allowNameRemoval && opts.certName == "" {
 			return usagef("obtain would remove %s from %s: pass --allow-name-removal or --cert-name %s", strings.Join(changes.Removed, ", "), name, name)
@@ -162,6 +158,9 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	acctOpts.Confirm = prog.Confirm(acctOpts.Confirm)
 	var p12 string
 	plan := lifecycle.Plan{Name: name, Stored: stored, Settings: settings, Changes: changes, Force: opts.force, DryRun: opts.dryRun,
+		Staged: func(string) {
+			fmt.Fprintln(eng.Stderr, "acmectl: --dry-run: using letsencrypt-staging instead of letsencrypt")
+		},
 		Account: acctOpts, NotBefore: extras.notBefore, NotAfter: extras.notAfter, Progress: prog.Event,
 		Installed: func(res *issue.Result) (err error) { p12, err = extras.writePKCS12(res); return err }}
 	o := a.obtainer(st, eng)
@@ -180,7 +179,7 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 		// The next renewal as list, show and renew compute it.
 		next = loadCertInfo(st, name, a.env.Now())
 	}
-	if err := a.reportObtain(name, settings, out.Result, opts.dryRun, next, p12); err != nil {
+	if err := a.reportObtain(name, settings, out.Server, out.Result, opts.dryRun, next, p12); err != nil {
 		return err
 	}
 	if err := errors.Join(out.InstalledErr, out.DeployErr); err != nil {
@@ -208,9 +207,10 @@ func (a *app) reportCurrent(name string, notAfter time.Time, stored []string) er
 	return nil
 }
 
-// reportObtain prints the result; next is the certificate as list shows it
-// now (nil for a dry run), for its next renewal.
-func (a *app) reportObtain(name string, s *store.Settings, res *issue.Result, dryRun bool, next *certInfo, p12 string) error {
+// reportObtain prints the result of ordering s from server; next is the
+// certificate as list shows it now (nil for a dry run), for its next
+// renewal.
+func (a *app) reportObtain(name string, s *store.Settings, server string, res *issue.Result, dryRun bool, next *certInfo, p12 string) error {
 	notAfter := res.Leaf.NotAfter.UTC().Format(time.RFC3339)
 	nextRenewal := ""
 	if next != nil && next.NextRenewal != nil {
@@ -220,7 +220,7 @@ func (a *app) reportObtain(name string, s *store.Settings, res *issue.Result, dr
 		doc := map[string]any{
 			"cert_name": name, "names": s.Names, "outcome": "obtained", "not_after": notAfter,
 			"not_before": res.Leaf.NotBefore.UTC().Format(time.RFC3339), "serial": fmt.Sprintf("%x", res.Leaf.SerialNumber),
-			"issuer": res.Leaf.Issuer.CommonName, "server": s.Server, "dialect": res.Dialect, "requests": res.Requests,
+			"issuer": res.Leaf.Issuer.CommonName, "server": server, "dialect": res.Dialect, "requests": res.Requests,
 		}
 		if res.Replaced != "" {
 			doc["replaced"] = res.Replaced
@@ -245,7 +245,7 @@ func (a *app) reportObtain(name string, s *store.Settings, res *issue.Result, dr
 	}
 	w := a.env.Stdout
 	if dryRun {
-		fmt.Fprintf(w, "Dry run: a certificate for %s was issued by %s and not saved (expires %s).\n", strings.Join(s.Names, ", "), s.Server, notAfter)
+		fmt.Fprintf(w, "Dry run: a certificate for %s was issued by %s and not saved (expires %s).\n", strings.Join(s.Names, ", "), server, notAfter)
 		return nil
 	}
 	fmt.Fprintf(w, "Certificate %s for %s saved (version %d, expires %s):\n", name, strings.Join(s.Names, ", "), res.Installed.Version, notAfter)

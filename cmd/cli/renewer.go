@@ -33,13 +33,6 @@ func newRenewer(a *app, st *store.Dir, acctOpts issue.AccountOptions, opts *rene
 			eng.Logger = slog.New(demoteHandler{eng.Logger.Handler()})
 			return eng
 		},
-		DryRunServer: func(server string) string {
-			// A dry run against Let's Encrypt goes to its staging CA.
-			if server == serverAliases()["letsencrypt"] {
-				return serverAliases()["letsencrypt-staging"]
-			}
-			return server
-		},
 	}
 	if !opts.daemon {
 		if ui := a.newProgressUI(); ui != nil {

@@ -224,12 +224,8 @@ func (a *app) runRevoke(ctx context.Context, o *revokeOptions) error {
 		return err
 	}
 	if t.name != "" {
-		if o.del {
-			if err := st.Delete(t.name); err != nil {
-				return fmt.Errorf("revoked, but deleting %s failed: %w", t.name, err)
-			}
-		} else if err := lifecycle.MarkRevoked(st, t.name); err != nil {
-			return fmt.Errorf("revoked, but recording it failed: %w", err)
+		if err := lifecycle.RecordRevoked(st, t.name, o.del); err != nil {
+			return err
 		}
 	}
 	if a.g.json {

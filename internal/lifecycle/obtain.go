@@ -45,8 +45,12 @@ type Plan struct {
 	Settings *store.Settings
 	Changes  Changes
 	// Force orders even when the certificate is current.
-	Force  bool
+	Force bool
+	// DryRun orders without writing anything, from DryRunServer's server.
 	DryRun bool
+	// Staged, if set, hears before a dry run's order that it goes to
+	// server instead of the settings' one (DryRunServer).
+	Staged func(server string)
 	// Account is used when an account must be registered (its Label is
 	// taken from Settings).
 	Account issue.AccountOptions
@@ -73,6 +77,9 @@ type Outcome struct {
 	NotAfter time.Time
 	// Result is the issuance (nil when nothing was ordered).
 	Result *issue.Result
+	// Server is the server ordered from: the settings' one, or for a dry
+	// run DryRunServer's.
+	Server string
 	// InstalledErr and DeployErr: the certificate is installed, but the
 	// Installed callback or a deploy hook failed (deploy_pending is set).
 	InstalledErr, DeployErr error
@@ -114,6 +121,12 @@ func (o *Obtainer) log() *slog.Logger {
 func (o *Obtainer) Obtain(ctx context.Context, p Plan) (Outcome, error) {
 	st := o.storage()
 	s := p.Settings
+	if p.DryRun {
+		var staged bool
+		if s, staged = dryRunSettings(s); staged && p.Staged != nil {
+			p.Staged(s.Server)
+		}
+	}
 	state, err := st.State(ctx, p.Name)
 	if err != nil {
 		return Outcome{}, err
@@ -173,7 +186,7 @@ func (o *Obtainer) Obtain(ctx context.Context, p Plan) (Outcome, error) {
 		o.Hooks.Post(ctx, nil, []string{p.Name})
 		return Outcome{}, err
 	}
-	out := Outcome{Ordered: true, Result: res, NotAfter: res.Leaf.NotAfter}
+	out := Outcome{Ordered: true, Result: res, NotAfter: res.Leaf.NotAfter, Server: s.Server}
 	if !p.DryRun {
 		if p.Installed != nil {
 			out.InstalledErr = p.Installed(res)

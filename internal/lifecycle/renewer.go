@@ -36,9 +36,6 @@ type Renewer struct {
 	// when stored, Email come from the settings).
 	Account     issue.AccountOptions
 	Interactive bool
-	// DryRunServer maps a server to the one a dry run uses (Let's
-	// Encrypt's staging CA for Let's Encrypt); nil keeps it.
-	DryRunServer func(server string) string
 	// Progress, if set, starts the live status of one order: it may wrap
 	// eng's logger and stderr and acct's prompt, and returns the event
 	// sink and the function that ends the status.
@@ -177,12 +174,10 @@ func (w *Renewer) Issue(ctx context.Context, name string, st *store.State, dryRu
 	if UsesManual(s) && !w.Interactive {
 		return nil, &renew.InteractiveError{Name: name}
 	}
-	if dryRun && w.DryRunServer != nil {
-		if to := w.DryRunServer(s.Server); to != s.Server {
-			staged := *s
-			staged.Server = to
-			s = &staged
-			w.log().Info("dry run: using the staging server", "cert_name", name, "server", to)
+	if dryRun {
+		var staged bool
+		if s, staged = dryRunSettings(s); staged {
+			w.log().Info("dry run: using the staging server", "cert_name", name, "server", s.Server)
 		}
 	}
 	release := w.addrs.lock(listenPorts(s))
