@@ -11,17 +11,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/account"
 	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/store"
-)
-
-// Failpoints of the key rollover (crash tests): before the keyChange
-// request (the new key is saved as pending) and after the CA accepted it,
-// before the new key is committed in the store.
-const (
-	failpointBeforeKeyChange = "before-key-change"
-	failpointAfterKeyChange  = "after-key-change"
 )
 
 func newAccountCmd(a *app) *cobra.Command {
@@ -55,15 +48,15 @@ these commands manage them explicitly.`,
 }
 
 // acctRun is what every account subcommand works with: the store, the
-// engine and client for --server, and the account label.
+// engine and client for --server, the account label, and the writer of
+// the stored account (acc).
 type acctRun struct {
 	st    *store.Dir
 	eng   *issue.Engine
 	c     *client.Client
 	s     *store.Settings // server, CA bundle, ACME version (no names)
 	label string
-	// locked: the caller holds the state lock already.
-	locked bool
+	acc   *account.Stored
 }
 
 func (a *app) newAcctRun() (*acctRun, error) {
@@ -77,7 +70,8 @@ func (a *app) newAcctRun() (*acctRun, error) {
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	return &acctRun{st: st, eng: eng, c: c, s: s, label: a.g.account}, nil
+	acc := &account.Stored{Store: st, Client: c, Server: s.Server, Label: a.g.account, Now: a.env.Now, Logger: a.log, Failpoint: a.env.Failpoint}
+	return &acctRun{st: st, eng: eng, c: c, s: s, label: a.g.account, acc: acc}, nil
 }
 
 // noAccountError says that --account has no stored account on --server.
@@ -108,7 +102,7 @@ func (r *acctRun) load(ctx context.Context, a *app) (*client.Account, *store.Acc
 		if err != nil {
 			return nil, nil, err
 		}
-		rec, err = r.save(ctx, a, acct, rec)
+		rec, err = r.acc.Save(ctx, acct, rec)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -133,29 +127,6 @@ func (r *acctRun) load(ctx context.Context, a *app) (*client.Account, *store.Acc
 func (r *acctRun) storedKey() (crypto.Signer, error) {
 	_, key, err := r.st.LoadAccount(r.s.Server, r.label)
 	return key, err
-}
-
-// save writes acct as the stored account (under the state lock), keeping
-// the creation time of prev.
-func (r *acctRun) save(ctx context.Context, a *app, acct *client.Account, prev *store.AccountRecord) (*store.AccountRecord, error) {
-	if !r.locked {
-		unlock, err := r.st.LockState(ctx, 2*time.Minute)
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
-	}
-	rec := &store.AccountRecord{URL: acct.URL, Contacts: acct.Contact, DirectoryURL: r.s.Server, Status: acct.Status, Created: a.env.Now().UTC()}
-	if prev != nil && !prev.Created.IsZero() {
-		rec.Created = prev.Created
-	}
-	if dir, err := r.c.Directory(ctx); err == nil {
-		rec.Dialect = dir.DialectID
-	}
-	if err := r.st.SaveAccount(r.s.Server, r.label, rec, acct.Key); err != nil {
-		return nil, err
-	}
-	return rec, nil
 }
 
 // accountDoc is the --json (and text) view of one account.
@@ -263,8 +234,14 @@ Certificates obtained by the old account are renewed by the new one (without "re
 					if !replace {
 						return usagef("account %q for %s already exists (%s): pick another --account LABEL (or --replace if the CA no longer has it)", r.label, r.s.Server, rec.URL)
 					}
-					if opts, err = r.replaceLost(ctx, a, rec, opts); err != nil {
+					if _, err := r.acc.Release(ctx, rec); errors.As(err, new(*account.ActiveError)) {
+						return usagef("%v", err)
+					} else if err != nil {
 						return err
+					}
+					if len(opts.Email) == 0 {
+						// The stored contacts carry over unless --email is given.
+						opts.Email = emails(rec.Contacts)
 					}
 				} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
@@ -290,52 +267,15 @@ Certificates obtained by the old account are renewed by the new one (without "re
 	return cmd
 }
 
-// replaceLost prepares register --replace: it asks the CA about the stored
-// account rec and, only when the CA lost it or it is deactivated or
-// revoked, removes the record so that a new account is registered under
-// the label (with the same key when the CA merely lost it). The stored
-// contacts carry over unless --email was given.
-func (r *acctRun) replaceLost(ctx context.Context, a *app, rec *store.AccountRecord, opts issue.AccountOptions) (issue.AccountOptions, error) {
-	key, err := r.storedKey()
-	if err != nil {
-		return opts, err
-	}
-	found, err := r.c.LookupAccount(ctx, key)
-	var ag *client.AccountGoneError
-	status := ""
-	switch {
-	case errors.Is(err, client.ErrAccountNotFound):
-	case errors.As(err, &ag):
-		status = ag.Status
-	case err != nil:
-		return opts, fmt.Errorf("asking %s about account %q: %w", r.s.Server, r.label, err)
-	case found.Status == client.StatusDeactivated || found.Status == client.StatusRevoked:
-		status = found.Status
-	default:
-		return opts, usagef("account %q for %s (%s) is %s at the CA: --replace replaces only an account the CA lost or deactivated", r.label, r.s.Server, found.URL, client.Sanitize(found.Status, 20))
-	}
-	if len(opts.Email) == 0 {
-		for _, c := range rec.Contacts {
-			if m, ok := strings.CutPrefix(c, "mailto:"); ok {
-				opts.Email = append(opts.Email, m)
-			}
+// emails are the addresses of the mailto: contacts.
+func emails(contacts []string) []string {
+	var out []string
+	for _, c := range contacts {
+		if m, ok := strings.CutPrefix(c, "mailto:"); ok {
+			out = append(out, m)
 		}
 	}
-	unlock, err := r.st.LockState(ctx, 2*time.Minute)
-	if err != nil {
-		return opts, err
-	}
-	defer unlock()
-	if status == "" {
-		// Same key, no URL: the engine registers it again.
-		err = r.st.SaveAccount(r.s.Server, r.label, &store.AccountRecord{DirectoryURL: r.s.Server, Contacts: rec.Contacts, Created: a.env.Now().UTC()}, key)
-		a.log.Warn("the CA no longer knows the stored account; registering its key again", "account_url", rec.URL, "label", r.label)
-	} else {
-		// A deactivated key can never register again: a new key.
-		err = r.st.DeleteAccount(r.s.Server, r.label)
-		a.log.Warn("the stored account is "+status+" at the CA; registering a new account with a new key", "account_url", rec.URL, "label", r.label)
-	}
-	return opts, err
+	return out
 }
 
 // accountListOptions: account list takes the global options only.
@@ -440,7 +380,7 @@ with its key type and JWK thumbprint (RFC 7638). --offline shows the stored reco
 					// with 403 unauthorized: its status, recorded; the account
 					// is unusable, so show fails naming the way out.
 					acct.Status = ag.Status
-					if _, err := r.save(ctx, a, acct, rec); err != nil {
+					if _, err := r.acc.Save(ctx, acct, rec); err != nil {
 						return err
 					}
 					return fmt.Errorf("account %q (%s) is %s at %s: register a new one under the same label with: %s",
@@ -459,7 +399,7 @@ with its key type and JWK thumbprint (RFC 7638). --offline shows the stored reco
 				}
 				acct = fresh
 				if acct.Status != rec.Status || strings.Join(acct.Contact, ",") != strings.Join(rec.Contacts, ",") {
-					if rec, err = r.save(ctx, a, acct, rec); err != nil {
+					if rec, err = r.acc.Save(ctx, acct, rec); err != nil {
 						return err
 					}
 				}
@@ -519,7 +459,7 @@ func newAccountUpdateCmd(a *app) *cobra.Command {
 					}
 					fmt.Fprintf(a.env.Stderr, "acmectl: warning: %s; the addresses are kept in the local account record only\n", why)
 				}
-				if rec, err = r.save(ctx, a, acct, rec); err != nil {
+				if rec, err = r.acc.Save(ctx, acct, rec); err != nil {
 					return err
 				}
 				doc := r.accountDoc(acct, rec)
@@ -556,12 +496,11 @@ strands the account: the next command asks the CA which key it has and keeps tha
 				if err != nil {
 					return err
 				}
-				unlock, err := r.st.LockState(ctx, 2*time.Minute)
+				unlock, err := r.acc.Lock(ctx)
 				if err != nil {
 					return err
 				}
 				defer unlock()
-				r.locked = true
 				// load also settles an earlier interrupted rollover.
 				acct, rec, err := r.load(ctx, a)
 				if err != nil {
@@ -572,37 +511,8 @@ strands the account: the next command asks the CA which key it has and keeps tha
 				if err != nil {
 					return err
 				}
-				if err := r.st.SavePendingAccountKey(r.s.Server, r.label, newKey); err != nil {
+				if err := r.acc.Rollover(ctx, acct, rec, newKey); err != nil {
 					return err
-				}
-				a.failpoint(ctx, failpointBeforeKeyChange)
-				if err := r.c.ChangeKey(ctx, acct, newKey); err != nil {
-					if rolloverRefused(err) {
-						// The CA said no for good: the old key stays.
-						_ = r.st.DiscardPendingAccountKey(r.s.Server, r.label)
-						return err
-					}
-					// The outcome is unknown (Boulder can answer 500 after it
-					// committed the new key): ask the CA which key it has now;
-					// if it cannot say, both keys stay for the next command.
-					settled, serr := r.settleRollover(ctx, acct, newKey)
-					if serr != nil {
-						return fmt.Errorf("%w (the new key is kept in key.pem.next until the CA says which key it has; any later account command asks again)", err)
-					}
-					if !settled {
-						return fmt.Errorf("%w (the CA kept the old key, which stays in use)", err)
-					}
-					a.log.Warn("key change answer was an error, but the CA has the new key", "err", err)
-				}
-				a.failpoint(ctx, failpointAfterKeyChange)
-				if err := r.st.CommitPendingAccountKey(r.s.Server, r.label); err != nil {
-					return fmt.Errorf("the CA has the new key but storing it failed (it stays in key.pem.next and is picked up by the next command): %w", err)
-				}
-				if rec != nil {
-					rec.KeyChanged = time.Now()
-					if err := r.st.SaveAccount(r.s.Server, r.label, rec, newKey); err != nil {
-						a.log.Warn("recording the rollover time failed", "err", err)
-					}
 				}
 				a.log.Info("account key rolled over", "account_url", acct.URL, "old_thumbprint", oldTP)
 				doc := r.accountDoc(acct, rec)
@@ -613,40 +523,6 @@ strands the account: the next command asks the CA which key it has and keeps tha
 	}
 	cmd.Flags().StringVar(&opts.keyType, "key-type", keys.EC256, "new account key: "+strings.Join(keys.KeyTypes(), ", "))
 	return cmd
-}
-
-// rolloverRefused reports a definitive refusal of a key change: a 4xx
-// problem (not a rate limit, a badNonce run or a 5xx, whose outcome is
-// unknown) or a feature the server lacks.
-func rolloverRefused(err error) bool {
-	var ue *client.UnsupportedError
-	var te *client.TemporaryError
-	var p *client.Problem
-	if errors.As(err, &ue) {
-		return true
-	}
-	return errors.As(err, &p) && !errors.As(err, &te) && p.Status >= 400 && p.Status < 500
-}
-
-// settleRollover asks the CA which key the account has after a key change
-// whose answer was lost or an error: true when the new key is the
-// account's, false when the old one still is; an error when the CA cannot
-// say now.
-func (r *acctRun) settleRollover(ctx context.Context, acct *client.Account, newKey crypto.Signer) (bool, error) {
-	a, err := r.c.LookupAccount(ctx, newKey)
-	if err == nil && a.URL == acct.URL {
-		return true, nil
-	}
-	if err != nil && !errors.Is(err, client.ErrAccountNotFound) {
-		return false, err
-	}
-	if old, err := r.c.LookupAccount(ctx, acct.Key); err == nil && old.URL == acct.URL {
-		_ = r.st.DiscardPendingAccountKey(r.s.Server, r.label)
-		return false, nil
-	} else if err != nil {
-		return false, err
-	}
-	return false, errors.New("neither key is the account's key at the CA")
 }
 
 // confirmIrreversible asks on a terminal; off one it needs --yes.
@@ -703,12 +579,7 @@ confirmation on a terminal; needs --yes off one. Certificates already issued sta
 				if err := r.c.DeactivateAccount(ctx, acct); err != nil {
 					return err
 				}
-				unlock, err := r.st.LockState(ctx, 2*time.Minute)
-				if err != nil {
-					return err
-				}
-				defer unlock()
-				if err := r.st.DeleteAccount(r.s.Server, r.label); err != nil {
+				if err := r.acc.Remove(ctx); err != nil {
 					return fmt.Errorf("account deactivated at the CA, but removing it locally failed: %w", err)
 				}
 				doc := r.accountDoc(acct, rec)
@@ -779,7 +650,7 @@ another machine or client, or to restore a lost state directory from a key backu
 				if err != nil {
 					return err
 				}
-				if rec, err = r.save(ctx, a, acct, rec); err != nil {
+				if rec, err = r.acc.Save(ctx, acct, rec); err != nil {
 					return err
 				}
 				return a.printAccount("Account recovered:", r.accountDoc(acct, rec))
@@ -788,11 +659,4 @@ another machine or client, or to restore a lost state directory from a key backu
 	}
 	cmd.Flags().StringVar(&opts.keyFile, "key", "", "the account's private key (PEM)")
 	return cmd
-}
-
-// failpoint calls the test-only failpoint hook, if any.
-func (a *app) failpoint(ctx context.Context, name string) {
-	if a.env.Failpoint != nil {
-		a.env.Failpoint(ctx, name)
-	}
 }

@@ -1,0 +1,261 @@
+package account
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/store"
+)
+
+// Failpoints of Rollover (crash tests): before the keyChange request (the
+// new key is saved as pending) and after the CA accepted it, before the
+// new key is committed in the store.
+const (
+	FailpointBeforeKeyChange = "before-key-change"
+	FailpointAfterKeyChange  = "after-key-change"
+)
+
+// defaultLockWait bounds the wait for the state lock.
+const defaultLockWait = 2 * time.Minute
+
+// Stored is one account of the state directory, --account Label at
+// --server Server, with the client for that server: the writer of its
+// record and key for the account commands (register --replace, show,
+// update, rollover, deactivate, recover).
+type Stored struct {
+	Store  *store.Dir
+	Client *client.Client
+	// Server is the directory URL; Label the account's label.
+	Server, Label string
+	// Locked says the caller holds the state lock already.
+	Locked   bool
+	LockWait time.Duration // 0: 2 minutes
+	Now      func() time.Time
+	Logger   *slog.Logger
+	// Failpoint, if set, is called at Rollover's failpoints (tests only).
+	Failpoint func(ctx context.Context, name string)
+}
+
+func (s *Stored) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Stored) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Stored) failpoint(ctx context.Context, name string) {
+	if s.Failpoint != nil {
+		s.Failpoint(ctx, name)
+	}
+}
+
+// Lock takes the state lock for a sequence of steps (Locked is true until
+// unlock).
+func (s *Stored) Lock(ctx context.Context) (unlock func(), err error) {
+	if s.Locked {
+		return func() {}, nil
+	}
+	release, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.Locked = true
+	return func() { s.Locked = false; release() }, nil
+}
+
+// lock takes the state lock unless the caller holds it.
+func (s *Stored) lock(ctx context.Context) (func(), error) {
+	if s.Locked {
+		return func() {}, nil
+	}
+	wait := s.LockWait
+	if wait == 0 {
+		wait = defaultLockWait
+	}
+	return s.Store.LockState(ctx, wait)
+}
+
+// Save stores acct as the account's record and key (under the state
+// lock), keeping the creation time of prev (nil: now) and recording the
+// server's dialect.
+func (s *Stored) Save(ctx context.Context, acct *client.Account, prev *store.AccountRecord) (*store.AccountRecord, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	rec := &store.AccountRecord{URL: acct.URL, Contacts: acct.Contact, DirectoryURL: s.Server, Status: acct.Status, Created: s.now().UTC()}
+	if prev != nil && !prev.Created.IsZero() {
+		rec.Created = prev.Created
+	}
+	if dir, err := s.Client.Directory(ctx); err == nil {
+		rec.Dialect = dir.DialectID
+	}
+	if err := s.Store.SaveAccount(s.Server, s.Label, rec, acct.Key); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// ActiveError: register --replace was asked for an account the CA still
+// has (neither lost nor deactivated).
+type ActiveError struct {
+	Label, Server, URL, Status string
+}
+
+func (e *ActiveError) Error() string {
+	return fmt.Sprintf("account %q for %s (%s) is %s at the CA: --replace replaces only an account the CA lost or deactivated",
+		e.Label, e.Server, e.URL, client.Sanitize(e.Status, 20))
+}
+
+// Release prepares register --replace for the stored account rec: it
+// asks the CA about the stored key and, only when the CA lost the account
+// or it is deactivated or revoked, clears the label so that a new account
+// is registered under it: with the same key when the CA merely lost it
+// (the record keeps the key and contacts, without URL), with a new key
+// otherwise (the account is removed). It returns the status at the CA
+// ("" when lost); an account the CA still has is an *ActiveError.
+func (s *Stored) Release(ctx context.Context, rec *store.AccountRecord) (string, error) {
+	_, key, err := s.Store.LoadAccount(s.Server, s.Label)
+	if err != nil {
+		return "", err
+	}
+	found, err := s.Client.LookupAccount(ctx, key)
+	var ag *client.AccountGoneError
+	status := ""
+	switch {
+	case errors.Is(err, client.ErrAccountNotFound):
+	case errors.As(err, &ag):
+		status = ag.Status
+	case err != nil:
+		return "", fmt.Errorf("asking %s about account %q: %w", s.Server, s.Label, err)
+	case found.Status == client.StatusDeactivated || found.Status == client.StatusRevoked:
+		status = found.Status
+	default:
+		return "", &ActiveError{Label: s.Label, Server: s.Server, URL: found.URL, Status: found.Status}
+	}
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return status, err
+	}
+	defer unlock()
+	if status == "" {
+		// Same key, no URL: the engine registers it again.
+		err = s.Store.SaveAccount(s.Server, s.Label, &store.AccountRecord{DirectoryURL: s.Server, Contacts: rec.Contacts, Created: s.now().UTC()}, key)
+		s.log().Warn("the CA no longer knows the stored account; registering its key again", "account_url", rec.URL, "label", s.Label)
+	} else {
+		// A deactivated key can never register again: a new key.
+		err = s.Store.DeleteAccount(s.Server, s.Label)
+		s.log().Warn("the stored account is "+status+" at the CA; registering a new account with a new key", "account_url", rec.URL, "label", s.Label)
+	}
+	return status, err
+}
+
+// Remove deletes the account's key and record (under the state lock),
+// after the CA deactivated it.
+func (s *Stored) Remove(ctx context.Context) error {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return s.Store.DeleteAccount(s.Server, s.Label)
+}
+
+// Rollover replaces the key of acct, the account stored as rec (nil: no
+// record to date), with newKey through the CA's keyChange (RFC 8555
+// §7.3.5), so that an interruption at any moment never strands the
+// account. The caller holds the state lock and loaded acct through
+// issue.Engine.Account, which settles an earlier interrupted rollover the
+// same way the next command settles this one:
+//
+//   - newKey is stored as pending (key.pem.next) before the request;
+//   - a definitive refusal by the CA discards it: the old key stays;
+//   - an answer that leaves the outcome unknown (a 5xx, a lost answer)
+//     asks the CA which key the account has now: the new one is committed,
+//     the old one stays (pending discarded), or, when the CA cannot say,
+//     both stay for the next command;
+//   - once the CA accepted it, newKey replaces key.pem (an atomic rename);
+//     a crash before that leaves it pending, and the next command finds
+//     the account under it and commits it.
+func (s *Stored) Rollover(ctx context.Context, acct *client.Account, rec *store.AccountRecord, newKey crypto.Signer) error {
+	if err := s.Store.SavePendingAccountKey(s.Server, s.Label, newKey); err != nil {
+		return err
+	}
+	s.failpoint(ctx, FailpointBeforeKeyChange)
+	if err := s.Client.ChangeKey(ctx, acct, newKey); err != nil {
+		if rolloverRefused(err) {
+			// The CA said no for good: the old key stays.
+			_ = s.Store.DiscardPendingAccountKey(s.Server, s.Label)
+			return err
+		}
+		// The outcome is unknown (Boulder can answer 500 after it
+		// committed the new key): ask the CA which key it has now; if it
+		// cannot say, both keys stay for the next command.
+		settled, serr := s.settleRollover(ctx, acct, newKey)
+		if serr != nil {
+			return fmt.Errorf("%w (the new key is kept in key.pem.next until the CA says which key it has; any later account command asks again)", err)
+		}
+		if !settled {
+			return fmt.Errorf("%w (the CA kept the old key, which stays in use)", err)
+		}
+		s.log().Warn("key change answer was an error, but the CA has the new key", "err", err)
+	}
+	s.failpoint(ctx, FailpointAfterKeyChange)
+	if err := s.Store.CommitPendingAccountKey(s.Server, s.Label); err != nil {
+		return fmt.Errorf("the CA has the new key but storing it failed (it stays in key.pem.next and is picked up by the next command): %w", err)
+	}
+	if rec != nil {
+		rec.KeyChanged = s.now()
+		if err := s.Store.SaveAccount(s.Server, s.Label, rec, newKey); err != nil {
+			s.log().Warn("recording the rollover time failed", "err", err)
+		}
+	}
+	return nil
+}
+
+// rolloverRefused reports a definitive refusal of a key change: a 4xx
+// problem (not a rate limit, a badNonce run or a 5xx, whose outcome is
+// unknown) or a feature the server lacks.
+func rolloverRefused(err error) bool {
+	var ue *client.UnsupportedError
+	var te *client.TemporaryError
+	var p *client.Problem
+	if errors.As(err, &ue) {
+		return true
+	}
+	return errors.As(err, &p) && !errors.As(err, &te) && p.Status >= 400 && p.Status < 500
+}
+
+// settleRollover asks the CA which key the account has after a key change
+// whose answer was lost or an error: true when the new key is the
+// account's, false when the old one still is (the pending key is
+// discarded); an error when the CA cannot say now.
+func (s *Stored) settleRollover(ctx context.Context, acct *client.Account, newKey crypto.Signer) (bool, error) {
+	a, err := s.Client.LookupAccount(ctx, newKey)
+	if err == nil && a.URL == acct.URL {
+		return true, nil
+	}
+	if err != nil && !errors.Is(err, client.ErrAccountNotFound) {
+		return false, err
+	}
+	if old, err := s.Client.LookupAccount(ctx, acct.Key); err == nil && old.URL == acct.URL {
+		_ = s.Store.DiscardPendingAccountKey(s.Server, s.Label)
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return false, errors.New("neither key is the account's key at the CA")
+}
