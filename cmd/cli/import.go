@@ -155,9 +155,7 @@ func (a *app) runImport(ctx context.Context, opts *importOptions, planner func(s
 		if _, err := issue.RootPool(abs); err != nil {
 			return usagef("%v", err)
 		}
-		for _, c := range plan.Certs {
-			c.Settings.CABundle = abs
-		}
+		plan.SetCABundle(abs)
 	}
 	var applied []string
 	var relinked []importer.Link
@@ -166,20 +164,9 @@ func (a *app) runImport(ctx context.Context, opts *importOptions, planner func(s
 			return err
 		}
 		if opts.symlinkLive {
-			for _, c := range plan.Certs {
-				if !st.Exists(c.Name) {
-					continue
-				}
-				links, err := c.Links(st.Root())
-				if err != nil {
-					return err
-				}
-				done, err := importer.Relink(links)
-				relinked = append(relinked, done...)
-				if err != nil {
-					a.reportImport(st, plan, opts, applied, relinked)
-					return err
-				}
+			if relinked, err = plan.RelinkLive(st); err != nil {
+				a.reportImport(st, plan, opts, applied, relinked)
+				return err
 			}
 		}
 	}

@@ -61,6 +61,15 @@ type Plan struct {
 	Skipped  []string
 }
 
+// SetCABundle makes every certificate of the plan trust the CA through
+// the bundle at path (absolute): renewals run from cron or a timer,
+// without import's --ca-bundle.
+func (plan *Plan) SetCABundle(path string) {
+	for _, c := range plan.Certs {
+		c.Settings.CABundle = path
+	}
+}
+
 // Apply stores p in st: each account under the state lock (one already
 // stored is skipped), then each certificate under its own lock through
 // lifecycle.Adopt (one acmectl manages already is skipped). It returns

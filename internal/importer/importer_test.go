@@ -211,3 +211,76 @@ func TestRelink(t *testing.T) {
 		t.Error("a regular file was replaced")
 	}
 }
+
+// TestRelinkLiveAndCABundle: after Apply, RelinkLive points certbot's
+// live/<name>/ symbolic links of the certificates the store now holds at
+// acmectl's stable paths (a certificate not stored is left alone), and
+// SetCABundle's bundle is stored with each certificate.
+func TestRelinkLiveAndCABundle(t *testing.T) {
+	root := t.TempDir()
+	archive := filepath.Join(root, "archive", "web.example.test")
+	selfSigned(t, archive, "web.example.test")
+	live := filepath.Join(root, "live", "web.example.test")
+	if err := os.MkdirAll(live, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"cert", "chain", "fullchain", "privkey"} {
+		if err := os.Rename(filepath.Join(archive, f+".pem"), filepath.Join(archive, f+"1.pem")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join("..", "..", "archive", "web.example.test", f+"1.pem"), filepath.Join(live, f+".pem")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := "cert = " + live + "/cert.pem\nprivkey = " + live + "/privkey.pem\nchain = " + live + "/chain.pem\nfullchain = " + live + "/fullchain.pem\n" +
+		"[renewalparams]\nserver = https://ca.test/directory\nauthenticator = standalone\n"
+	if err := os.MkdirAll(filepath.Join(root, "renewal"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "renewal", "web.example.test.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Certbot(root, "https://default.test/directory")
+	if err != nil || len(plan.Certs) != 1 {
+		t.Fatalf("plan: %+v, %v", plan, err)
+	}
+	st, err := store.Open(filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before Apply nothing is stored: nothing is relinked.
+	if done, err := plan.RelinkLive(st); err != nil || len(done) != 0 {
+		t.Fatalf("RelinkLive before Apply: %+v, %v; want nothing", done, err)
+	}
+	if target, _ := os.Readlink(filepath.Join(live, "fullchain.pem")); !strings.Contains(target, "archive") {
+		t.Fatalf("live link changed before Apply: %s", target)
+	}
+	plan.SetCABundle("/etc/ssl/private-ca.pem")
+	if _, err := plan.Apply(context.Background(), st, time.Second, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := st.LoadSettings("web.example.test"); err != nil || s.CABundle != "/etc/ssl/private-ca.pem" {
+		t.Errorf("stored settings: %+v, %v; want the CA bundle", s, err)
+	}
+	done, err := plan.RelinkLive(st)
+	if err != nil || len(done) != 4 {
+		t.Fatalf("RelinkLive: %+v, %v; want 4 links", done, err)
+	}
+	stable, err := filepath.Abs(filepath.Join(st.Root(), "certificates", "web.example.test", store.FullchainFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if target, _ := os.Readlink(filepath.Join(live, "fullchain.pem")); target != stable {
+		t.Errorf("live fullchain -> %s; want %s", target, stable)
+	}
+	for _, l := range done {
+		if !strings.Contains(l.Was, "archive") {
+			t.Errorf("link %s: was %q; want certbot's archive target", l.Old, l.Was)
+		}
+	}
+	got, _ := os.ReadFile(filepath.Join(live, "fullchain.pem"))
+	want, _ := os.ReadFile(filepath.Join(archive, "fullchain1.pem"))
+	if string(got) != string(want) {
+		t.Error("live fullchain reads other bytes than the adopted certificate")
+	}
+}

@@ -86,3 +86,26 @@ func Relink(links []Link) ([]Link, error) {
 	}
 	return done, nil
 }
+
+// RelinkLive points the other client's live links of every certificate
+// of the plan that st now holds (import --symlink-live, after Apply) at
+// st's stable paths (Relink). It returns the links replaced, also when it
+// stops at an error.
+func (plan *Plan) RelinkLive(st *store.Dir) ([]Link, error) {
+	var relinked []Link
+	for _, c := range plan.Certs {
+		if !st.Exists(c.Name) {
+			continue
+		}
+		links, err := c.Links(st.Root())
+		if err != nil {
+			return relinked, err
+		}
+		done, err := Relink(links)
+		relinked = append(relinked, done...)
+		if err != nil {
+			return relinked, err
+		}
+	}
+	return relinked, nil
+}
