@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 	"strings"
@@ -76,57 +75,21 @@ func (a *app) newAcctRun() (*acctRun, error) {
 
 // noAccountError says that --account has no stored account on --server.
 func (r *acctRun) noAccountError() error {
-	return usagef("no account %q for %s in the state directory: run acmectl account register (or account recover --key FILE)", r.label, r.s.Server)
+	return usagef("%v", &account.NotStoredError{Label: r.label, Server: r.s.Server})
 }
 
-// load returns the stored account, resolving an interrupted key rollover
-// (the engine asks the CA which key it has). It never registers.
+// load returns the stored account (account.Stored.Load: an interrupted
+// registration or key rollover is settled). It never registers.
 func (r *acctRun) load(ctx context.Context, a *app) (*client.Account, *store.AccountRecord, error) {
-	rec, _, err := r.st.LoadAccount(r.s.Server, r.label)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, r.noAccountError()
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if rec.URL == "" {
-		// Registration was interrupted: the key is kept; find its account.
-		key, err := r.storedKey()
-		if err != nil {
-			return nil, nil, err
-		}
-		acct, err := r.c.LookupAccount(ctx, key)
-		if errors.Is(err, client.ErrAccountNotFound) {
-			return nil, nil, usagef("account %q for %s was never registered (an earlier registration was interrupted): run acmectl account register", r.label, r.s.Server)
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		rec, err = r.acc.Save(ctx, acct, rec)
-		if err != nil {
-			return nil, nil, err
-		}
-		return acct, rec, nil
-	}
 	opts, err := a.accountOptions()
 	if err != nil {
 		return nil, nil, err
 	}
-	opts.Label = r.label
-	acct, err := r.eng.Account(ctx, r.c, r.s, opts)
-	if err != nil {
-		return nil, nil, err
+	acct, rec, err := r.acc.Load(ctx, r.eng, opts)
+	if errors.As(err, new(*account.NotStoredError)) {
+		return nil, nil, usagef("%v", err)
 	}
-	rec, _, err = r.st.LoadAccount(r.s.Server, r.label)
-	if err != nil {
-		return nil, nil, err
-	}
-	return acct, rec, nil
-}
-
-func (r *acctRun) storedKey() (crypto.Signer, error) {
-	_, key, err := r.st.LoadAccount(r.s.Server, r.label)
-	return key, err
+	return acct, rec, err
 }
 
 // accountDoc is the --json (and text) view of one account.

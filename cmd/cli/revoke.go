@@ -211,22 +211,15 @@ func (a *app) runRevoke(ctx context.Context, o *revokeOptions) error {
 	if err := a.confirmIrreversible(o.yes, "revoke", "Revoke "+what+"? This cannot be undone."); err != nil {
 		return err
 	}
-	if t.name != "" {
-		lockWait := a.lockWait()
-		unlock, err := st.LockCert(ctx, t.name, lockWait)
-		if err != nil {
-			return err
-		}
-		defer unlock()
+	var already bool
+	send := func(ctx context.Context) (err error) { already, err = a.revoke(ctx, st, t, reason); return err }
+	if t.name == "" {
+		err = send(ctx)
+	} else {
+		err = lifecycle.Revoke(ctx, st, t.name, a.lockWait(), o.del, send)
 	}
-	already, err := a.revoke(ctx, st, t, reason)
 	if err != nil {
 		return err
-	}
-	if t.name != "" {
-		if err := lifecycle.RecordRevoked(st, t.name, o.del); err != nil {
-			return err
-		}
 	}
 	if a.g.json {
 		doc := map[string]any{"serial": serial, "names": certNames(t.leaf), "server": t.settings.Server,

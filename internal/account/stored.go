@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -85,6 +86,58 @@ func (s *Stored) lock(ctx context.Context) (func(), error) {
 		wait = defaultLockWait
 	}
 	return s.Store.LockState(ctx, wait)
+}
+
+// NotStoredError: no usable account is stored under the label: none at
+// all, or one whose registration was interrupted and whose key the CA
+// does not know (Interrupted).
+type NotStoredError struct {
+	Label, Server string
+	Interrupted   bool
+}
+
+func (e *NotStoredError) Error() string {
+	if e.Interrupted {
+		return fmt.Sprintf("account %q for %s was never registered (an earlier registration was interrupted): run acmectl account register", e.Label, e.Server)
+	}
+	return fmt.Sprintf("no account %q for %s in the state directory: run acmectl account register (or account recover --key FILE)", e.Label, e.Server)
+}
+
+// Load returns the stored account and its record. It settles what an
+// interruption left: a registration (the CA is asked for the stored key's
+// account, which is saved) or a key rollover (eng asks the CA which key it
+// has). It never registers; opts.Label is the account's label.
+func (s *Stored) Load(ctx context.Context, eng *issue.Engine, opts issue.AccountOptions) (*client.Account, *store.AccountRecord, error) {
+	rec, key, err := s.Store.LoadAccount(s.Server, s.Label)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, &NotStoredError{Label: s.Label, Server: s.Server}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec.URL == "" {
+		// Registration was interrupted: the key is kept; find its account.
+		acct, err := s.Client.LookupAccount(ctx, key)
+		if errors.Is(err, client.ErrAccountNotFound) {
+			return nil, nil, &NotStoredError{Label: s.Label, Server: s.Server, Interrupted: true}
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if rec, err = s.Save(ctx, acct, rec); err != nil {
+			return nil, nil, err
+		}
+		return acct, rec, nil
+	}
+	opts.Label = s.Label
+	acct, err := eng.Account(ctx, s.Client, &store.Settings{Server: s.Server}, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec, _, err = s.Store.LoadAccount(s.Server, s.Label); err != nil {
+		return nil, nil, err
+	}
+	return acct, rec, nil
 }
 
 // Save stores acct as the account's record and key (under the state

@@ -260,3 +260,43 @@ func TestSaveKeepsCreated(t *testing.T) {
 		t.Errorf("Save without a previous record: created %v, %v; want now", rec.Created, err)
 	}
 }
+
+// TestLoad: no account is a *NotStoredError; a registration interrupted
+// after the CA created the account (the record has no URL yet) is
+// completed from the CA's answer for the stored key; one the CA never saw
+// is a *NotStoredError saying so. Load never registers.
+func TestLoad(t *testing.T) {
+	p, st, c, acct := pebbleAccount(t)
+	ctx := testenv.Context(t, time.Minute)
+	eng := &issue.Engine{Store: st}
+	var ns *NotStoredError
+	if _, _, err := (&Stored{Store: st, Client: c, Server: p.DirURL, Label: "none"}).Load(ctx, eng, issue.AccountOptions{AcceptTOS: true}); !errors.As(err, &ns) || ns.Interrupted {
+		t.Errorf("Load of no account = %v; want a NotStoredError", err)
+	}
+	// The CA has the account; the record lost its URL (a crash right after
+	// newAccount).
+	if err := st.SaveAccount(p.DirURL, "default", &store.AccountRecord{DirectoryURL: p.DirURL}, acct.Key); err != nil {
+		t.Fatal(err)
+	}
+	got, rec, err := (&Stored{Store: st, Client: c, Server: p.DirURL, Label: "default"}).Load(ctx, eng, issue.AccountOptions{})
+	if err != nil || got.URL != acct.URL || rec.URL != acct.URL {
+		t.Fatalf("Load after an interrupted registration: %+v, %+v, %v; want %s", got, rec, err, acct.URL)
+	}
+	if stored, _, err := st.LoadAccount(p.DirURL, "default"); err != nil || stored.URL != acct.URL {
+		t.Errorf("stored after Load: %+v, %v", stored, err)
+	}
+	// A key the CA never saw.
+	key, err := keys.Generate(keys.EC256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveAccount(p.DirURL, "fresh", &store.AccountRecord{DirectoryURL: p.DirURL}, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := (&Stored{Store: st, Client: c, Server: p.DirURL, Label: "fresh"}).Load(ctx, eng, issue.AccountOptions{AcceptTOS: true}); !errors.As(err, &ns) || !ns.Interrupted {
+		t.Errorf("Load of a never registered key = %v; want a NotStoredError (interrupted)", err)
+	}
+	if got := p.Count("POST /sign-me-up 201"); got != 1 {
+		t.Errorf("registrations = %d; want 1 (Load never registers)", got)
+	}
+}

@@ -39,9 +39,25 @@ func Delete(ctx context.Context, st *store.Dir, name string, lockWait time.Durat
 	return st.Delete(name)
 }
 
+// Revoke revokes stored certificate name (acmectl revoke) under its lock:
+// revoke sends the request; once the CA revoked it, RecordRevoked records
+// it (removed when del, else marked revoked). A failed revocation changes
+// nothing.
+func Revoke(ctx context.Context, st *store.Dir, name string, lockWait time.Duration, del bool, revoke func(context.Context) error) error {
+	unlock, err := st.LockCert(ctx, name, lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := revoke(ctx); err != nil {
+		return err
+	}
+	return RecordRevoked(st, name, del)
+}
+
 // RecordRevoked records that the CA revoked certificate name's current
-// version (acmectl revoke; the caller holds its lock): the certificate is
-// removed when del, else marked revoked (MarkRevoked).
+// version (the caller holds its lock): the certificate is removed when
+// del, else marked revoked (MarkRevoked).
 func RecordRevoked(st *store.Dir, name string, del bool) error {
 	if del {
 		if err := st.Delete(name); err != nil {

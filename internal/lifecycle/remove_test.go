@@ -81,3 +81,36 @@ func TestRecordRevoked(t *testing.T) {
 		t.Errorf("RecordRevoked of an absent certificate = %v; want ErrNotFound", err)
 	}
 }
+
+// TestRevoke: the revocation runs under the certificate's lock; a failed
+// one records nothing; a successful one marks the certificate revoked, or
+// removes it with del.
+func TestRevoke(t *testing.T) {
+	st := adopted(t, "rv", &store.Settings{Names: []string{"rv.example.test"}, Server: "https://ca.test/dir"})
+	ctx := context.Background()
+	refused := errors.New("CA said no")
+	if err := Revoke(ctx, st, "rv", time.Second, true, func(context.Context) error { return refused }); !errors.Is(err, refused) {
+		t.Errorf("Revoke with a failed request = %v; want it", err)
+	}
+	if state, err := st.LoadState("rv"); err != nil || state.Revoked {
+		t.Fatalf("a failed revocation changed the state: %+v, %v", state, err)
+	}
+	underLock := func(ctx context.Context) error {
+		if _, err := st.LockCert(ctx, "rv", 10*time.Millisecond); !errors.Is(err, store.ErrLocked) {
+			t.Errorf("the revocation ran without the certificate's lock (LockCert: %v)", err)
+		}
+		return nil
+	}
+	if err := Revoke(ctx, st, "rv", time.Second, false, underLock); err != nil {
+		t.Fatal(err)
+	}
+	if state, err := st.LoadState("rv"); err != nil || !state.Revoked {
+		t.Errorf("state after Revoke: %+v, %v; want revoked", state, err)
+	}
+	if err := Revoke(ctx, st, "rv", time.Second, true, underLock); err != nil {
+		t.Fatal(err)
+	}
+	if st.Exists("rv") {
+		t.Error("Revoke with del left the certificate")
+	}
+}
