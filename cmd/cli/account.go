@@ -191,35 +191,15 @@ Certificates obtained by the old account are renewed by the new one (without "re
 				if err != nil {
 					return err
 				}
-				opts.Label = r.label
-				replace := o.replace
-				if rec, _, err := r.st.LoadAccount(r.s.Server, r.label); err == nil && rec.URL != "" {
-					if !replace {
-						return usagef("account %q for %s already exists (%s): pick another --account LABEL (or --replace if the CA no longer has it)", r.label, r.s.Server, rec.URL)
-					}
-					if _, err := r.acc.Release(ctx, rec); errors.As(err, new(*account.ActiveError)) {
-						return usagef("%v", err)
-					} else if err != nil {
-						return err
-					}
-					if len(opts.Email) == 0 {
-						// The stored contacts carry over unless --email is given.
-						opts.Email = emails(rec.Contacts)
-					}
-				} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-					return err
-				}
-				acct, err := r.eng.Account(ctx, r.c, r.s, opts)
+				acct, rec, err := r.acc.Register(ctx, r.eng, opts, o.replace)
 				var ue *client.UnsupportedError
-				if errors.As(err, &ue) {
+				switch {
+				case errors.As(err, new(*account.ExistsError)), errors.As(err, new(*account.ActiveError)):
+					return usagef("%v", err)
+				case errors.As(err, &ue):
 					// Found before any request (e.g. the CA requires EAB).
 					return usagef("%v", err)
-				}
-				if err != nil {
-					return err
-				}
-				rec, _, err := r.st.LoadAccount(r.s.Server, r.label)
-				if err != nil {
+				case err != nil:
 					return err
 				}
 				return a.printAccount("Account registered:", r.accountDoc(acct, rec))
@@ -228,17 +208,6 @@ Certificates obtained by the old account are renewed by the new one (without "re
 	}
 	cmd.Flags().BoolVar(&opts.replace, "replace", false, "replace a stored account the CA lost or deactivated (asks the CA first)")
 	return cmd
-}
-
-// emails are the addresses of the mailto: contacts.
-func emails(contacts []string) []string {
-	var out []string
-	for _, c := range contacts {
-		if m, ok := strings.CutPrefix(c, "mailto:"); ok {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // accountListOptions: account list takes the global options only.
@@ -329,42 +298,9 @@ with its key type and JWK thumbprint (RFC 7638). --offline shows the stored reco
 				if err != nil {
 					return err
 				}
-				// Ask the CA through newAccount/onlyReturnExisting: one POST,
-				// the same answer as a POST-as-GET of the account URL.
-				// (FetchAccount sends "{}", which Pebble refuses.)
-				fresh, err := r.c.LookupAccount(ctx, acct.Key)
-				var ag *client.AccountGoneError
-				switch {
-				case errors.Is(err, client.ErrAccountNotFound):
-					return fmt.Errorf("%s no longer knows the key of account %q (%s): register a new one under the same label with: %s",
-						r.s.Server, r.label, acct.URL, issue.ReplaceAccountCommand(r.s.Server, r.label))
-				case errors.As(err, &ag):
-					// Boulder (and Pebble) answer a deactivated account's key
-					// with 403 unauthorized: its status, recorded; the account
-					// is unusable, so show fails naming the way out.
-					acct.Status = ag.Status
-					if _, err := r.acc.Save(ctx, acct, rec); err != nil {
-						return err
-					}
-					return fmt.Errorf("account %q (%s) is %s at %s: register a new one under the same label with: %s",
-						r.label, acct.URL, ag.Status, r.s.Server, issue.ReplaceAccountCommand(r.s.Server, r.label))
-				case err != nil:
+				acct, rec, caContacts, err := r.acc.Refresh(ctx, acct, rec)
+				if err != nil {
 					return err
-				}
-				if fresh.URL != acct.URL {
-					return fmt.Errorf("%s answers with account %s for the key of account %q, stored as %s", r.s.Server, fresh.URL, r.label, acct.URL)
-				}
-				caContacts := fresh.Contact
-				if len(fresh.Contact) == 0 {
-					// Let's Encrypt no longer returns (or keeps) contacts: the
-					// local list stays.
-					fresh.Contact = rec.Contacts
-				}
-				acct = fresh
-				if acct.Status != rec.Status || strings.Join(acct.Contact, ",") != strings.Join(rec.Contacts, ",") {
-					if rec, err = r.acc.Save(ctx, acct, rec); err != nil {
-						return err
-					}
 				}
 				doc := r.accountDoc(acct, rec)
 				doc["ca_contacts"] = nonNil(caContacts)
@@ -404,26 +340,21 @@ func newAccountUpdateCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				want := mailtos(a.g.email)
-				if err := r.c.UpdateAccount(ctx, acct, want); err != nil {
+				u, err := r.acc.UpdateContacts(ctx, acct, rec, mailtos(a.g.email))
+				if err != nil {
 					return err
 				}
-				caContacts := acct.Contact
+				rec, caContacts := u.Record, u.CAContacts
 				headline := "Account updated:"
-				if len(want) > 0 && len(caContacts) == 0 {
-					// Boulder ignores contacts in account updates and returns
-					// none since 2025: the change did not take effect at the
-					// CA. The local list records what was asked.
-					acct.Contact = want
+				if u.LocalOnly {
+					// The change did not take effect at the CA; the local
+					// list records what was asked.
 					headline = "Contacts recorded locally only (the CA returned none and did not store them):"
 					why := "the CA returned no contacts"
 					if dir, derr := r.c.Directory(ctx); derr == nil && dir.Boulder {
 						why = "Let's Encrypt no longer stores contact addresses (it ignores them in account updates)"
 					}
 					fmt.Fprintf(a.env.Stderr, "acmectl: warning: %s; the addresses are kept in the local account record only\n", why)
-				}
-				if rec, err = r.acc.Save(ctx, acct, rec); err != nil {
-					return err
 				}
 				doc := r.accountDoc(acct, rec)
 				doc["ca_contacts"] = nonNil(caContacts)
@@ -539,11 +470,8 @@ confirmation on a terminal; needs --yes off one. Certificates already issued sta
 				if err != nil {
 					return err
 				}
-				if err := r.c.DeactivateAccount(ctx, acct); err != nil {
+				if err := r.acc.Deactivate(ctx, acct); err != nil {
 					return err
-				}
-				if err := r.acc.Remove(ctx); err != nil {
-					return fmt.Errorf("account deactivated at the CA, but removing it locally failed: %w", err)
 				}
 				doc := r.accountDoc(acct, rec)
 				if a.g.json {
@@ -590,30 +518,17 @@ another machine or client, or to restore a lost state directory from a key backu
 				if err != nil {
 					return err
 				}
-				rec, old, err := r.st.LoadAccount(r.s.Server, r.label)
-				if err != nil && !errors.Is(err, store.ErrNotFound) {
-					return err
-				}
-				if err == nil && rec.URL != "" {
-					oldTP, _ := client.Thumbprint(old)
-					newTP, _ := client.Thumbprint(key)
-					if oldTP != newTP {
-						return usagef("account %q for %s already exists (%s) with another key: pick another --account LABEL", r.label, r.s.Server, rec.URL)
-					}
-				}
-				acct, err := r.c.LookupAccount(ctx, key)
-				if errors.Is(err, client.ErrAccountNotFound) {
-					return fmt.Errorf("%s has no account for the key in %s", r.s.Server, keyFile)
-				}
+				acct, rec, err := r.acc.Recover(ctx, key)
 				var ag *client.AccountGoneError
-				if errors.As(err, &ag) {
+				switch {
+				case errors.As(err, new(*account.ExistsError)):
+					return usagef("%v", err)
+				case errors.Is(err, client.ErrAccountNotFound):
+					return fmt.Errorf("%s has no account for the key in %s", r.s.Server, keyFile)
+				case errors.As(err, &ag):
 					return fmt.Errorf("the account of the key in %s is %s at %s and cannot be used again: register a new one (acmectl account register --server %s --account %s)",
 						keyFile, ag.Status, r.s.Server, r.s.Server, r.label)
-				}
-				if err != nil {
-					return err
-				}
-				if rec, err = r.acc.Save(ctx, acct, rec); err != nil {
+				case err != nil:
 					return err
 				}
 				return a.printAccount("Account recovered:", r.accountDoc(acct, rec))

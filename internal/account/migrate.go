@@ -1,9 +1,9 @@
 // Package account owns an ACME account's life in the state directory
 // beyond the first registration (internal/issue registers and loads): the
-// account commands' writes of its record and key (Stored: Load, Save, Release
-// for register --replace, Remove after deactivation, and the crash-safe
-// key Rollover), and moving accounts and certificates to another server
-// (Migration).
+// account commands' logic and writes of its record and key (Stored: Load,
+// Register and Release for --replace, Refresh, UpdateContacts, Recover,
+// Deactivate, and the crash-safe key Rollover), and moving accounts and
+// certificates to another server (Migration).
 package account
 
 import (

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/acmectl/acmectl/client"
@@ -311,4 +312,174 @@ func (s *Stored) settleRollover(ctx context.Context, acct *client.Account, newKe
 		return false, err
 	}
 	return false, errors.New("neither key is the account's key at the CA")
+}
+
+// ExistsError: the label holds an account already (register without
+// --replace, or recover with another key).
+type ExistsError struct {
+	Label, Server, URL string
+	// OtherKey: recover was given another key than the stored one.
+	OtherKey bool
+}
+
+func (e *ExistsError) Error() string {
+	if e.OtherKey {
+		return fmt.Sprintf("account %q for %s already exists (%s) with another key: pick another --account LABEL", e.Label, e.Server, e.URL)
+	}
+	return fmt.Sprintf("account %q for %s already exists (%s): pick another --account LABEL (or --replace if the CA no longer has it)", e.Label, e.Server, e.URL)
+}
+
+// Register registers a new account under the label through eng (account
+// register). A label holding an account is an *ExistsError unless
+// replace: then the CA is asked first (Release; an account it still has
+// is an *ActiveError) and the stored contacts carry over unless opts has
+// emails.
+func (s *Stored) Register(ctx context.Context, eng *issue.Engine, opts issue.AccountOptions, replace bool) (*client.Account, *store.AccountRecord, error) {
+	opts.Label = s.Label
+	rec, _, err := s.Store.LoadAccount(s.Server, s.Label)
+	switch {
+	case err == nil && rec.URL != "":
+		if !replace {
+			return nil, nil, &ExistsError{Label: s.Label, Server: s.Server, URL: rec.URL}
+		}
+		if _, err := s.Release(ctx, rec); err != nil {
+			return nil, nil, err
+		}
+		if len(opts.Email) == 0 {
+			opts.Email = Emails(rec.Contacts)
+		}
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return nil, nil, err
+	}
+	acct, err := eng.Account(ctx, s.Client, &store.Settings{Server: s.Server}, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec, _, err = s.Store.LoadAccount(s.Server, s.Label); err != nil {
+		return nil, nil, err
+	}
+	return acct, rec, nil
+}
+
+// Emails are the addresses of the mailto: contacts.
+func Emails(contacts []string) []string {
+	var out []string
+	for _, c := range contacts {
+		if m, ok := strings.CutPrefix(c, "mailto:"); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Refresh asks the CA about acct, stored as rec (account show): through
+// newAccount with onlyReturnExisting, one POST with the same answer as a
+// POST-as-GET of the account URL. A changed status or contact list is
+// saved; contacts the CA no longer returns (Let's Encrypt) are kept from
+// rec. It returns the account as the CA has it, its record, and the
+// contacts the CA returned. An account the CA lost or deactivated is an
+// error naming the way out (a deactivated one's status is saved first).
+func (s *Stored) Refresh(ctx context.Context, acct *client.Account, rec *store.AccountRecord) (*client.Account, *store.AccountRecord, []string, error) {
+	fresh, err := s.Client.LookupAccount(ctx, acct.Key)
+	var ag *client.AccountGoneError
+	switch {
+	case errors.Is(err, client.ErrAccountNotFound):
+		return nil, nil, nil, fmt.Errorf("%s no longer knows the key of account %q (%s): register a new one under the same label with: %s",
+			s.Server, s.Label, acct.URL, issue.ReplaceAccountCommand(s.Server, s.Label))
+	case errors.As(err, &ag):
+		// Boulder (and Pebble) answer a deactivated account's key with
+		// 403 unauthorized: its status, recorded; the account is
+		// unusable, so show fails naming the way out.
+		acct.Status = ag.Status
+		if _, err := s.Save(ctx, acct, rec); err != nil {
+			return nil, nil, nil, err
+		}
+		return nil, nil, nil, fmt.Errorf("account %q (%s) is %s at %s: register a new one under the same label with: %s",
+			s.Label, acct.URL, ag.Status, s.Server, issue.ReplaceAccountCommand(s.Server, s.Label))
+	case err != nil:
+		return nil, nil, nil, err
+	}
+	if fresh.URL != acct.URL {
+		return nil, nil, nil, fmt.Errorf("%s answers with account %s for the key of account %q, stored as %s", s.Server, fresh.URL, s.Label, acct.URL)
+	}
+	caContacts := fresh.Contact
+	if len(fresh.Contact) == 0 {
+		// Let's Encrypt no longer returns (or keeps) contacts: the local
+		// list stays.
+		fresh.Contact = rec.Contacts
+	}
+	if fresh.Status != rec.Status || strings.Join(fresh.Contact, ",") != strings.Join(rec.Contacts, ",") {
+		if rec, err = s.Save(ctx, fresh, rec); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return fresh, rec, caContacts, nil
+}
+
+// Updated is what UpdateContacts did.
+type Updated struct {
+	Record *store.AccountRecord
+	// CAContacts are the contacts the CA returned.
+	CAContacts []string
+	// LocalOnly: the CA returned no contacts for the ones asked (Boulder
+	// ignores contacts in updates since 2025); they are recorded locally
+	// only.
+	LocalOnly bool
+}
+
+// UpdateContacts replaces acct's contacts with want at the CA (account
+// update) and saves the account, stored as rec. Contacts the CA did not
+// keep are recorded locally (Updated.LocalOnly).
+func (s *Stored) UpdateContacts(ctx context.Context, acct *client.Account, rec *store.AccountRecord, want []string) (Updated, error) {
+	if err := s.Client.UpdateAccount(ctx, acct, want); err != nil {
+		return Updated{}, err
+	}
+	u := Updated{CAContacts: acct.Contact}
+	if len(want) > 0 && len(u.CAContacts) == 0 {
+		acct.Contact, u.LocalOnly = want, true
+	}
+	var err error
+	if u.Record, err = s.Save(ctx, acct, rec); err != nil {
+		return Updated{}, err
+	}
+	return u, nil
+}
+
+// Recover finds the account key has at the CA, without creating one, and
+// stores it under the label (account recover). A label holding another
+// key's account is an *ExistsError; a key without an account is
+// client.ErrAccountNotFound, one whose account is gone an
+// *client.AccountGoneError.
+func (s *Stored) Recover(ctx context.Context, key crypto.Signer) (*client.Account, *store.AccountRecord, error) {
+	rec, old, err := s.Store.LoadAccount(s.Server, s.Label)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, err
+	}
+	if err == nil && rec.URL != "" {
+		oldTP, _ := client.Thumbprint(old)
+		newTP, _ := client.Thumbprint(key)
+		if oldTP != newTP {
+			return nil, nil, &ExistsError{Label: s.Label, Server: s.Server, URL: rec.URL, OtherKey: true}
+		}
+	}
+	acct, err := s.Client.LookupAccount(ctx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec, err = s.Save(ctx, acct, rec); err != nil {
+		return nil, nil, err
+	}
+	return acct, rec, nil
+}
+
+// Deactivate deactivates acct at the CA for good and then removes it from
+// the state directory (account deactivate).
+func (s *Stored) Deactivate(ctx context.Context, acct *client.Account) error {
+	if err := s.Client.DeactivateAccount(ctx, acct); err != nil {
+		return err
+	}
+	if err := s.Remove(ctx); err != nil {
+		return fmt.Errorf("account deactivated at the CA, but removing it locally failed: %w", err)
+	}
+	return nil
 }

@@ -300,3 +300,81 @@ func TestLoad(t *testing.T) {
 		t.Errorf("registrations = %d; want 1 (Load never registers)", got)
 	}
 }
+
+// TestAccountCommands: the writes behind register, update, show, recover,
+// deactivate and register --replace, in the order a user meets them.
+func TestAccountCommands(t *testing.T) {
+	p, st, c, acct := pebbleAccount(t)
+	ctx := testenv.Context(t, time.Minute)
+	eng := &issue.Engine{Store: st}
+	def := &Stored{Store: st, Client: c, Server: p.DirURL, Label: "default"}
+	var exists *ExistsError
+	if _, _, err := def.Register(ctx, eng, issue.AccountOptions{AcceptTOS: true}, false); !errors.As(err, &exists) || exists.URL != acct.URL {
+		t.Fatalf("Register over a stored account = %v; want an ExistsError", err)
+	}
+	var active *ActiveError
+	if _, _, err := def.Register(ctx, eng, issue.AccountOptions{AcceptTOS: true}, true); !errors.As(err, &active) {
+		t.Fatalf("Register --replace of a valid account = %v; want an ActiveError", err)
+	}
+
+	want := []string{"mailto:ops@example.test"}
+	rec, _, err := st.LoadAccount(p.DirURL, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := def.UpdateContacts(ctx, acct, rec, want)
+	if err != nil || u.LocalOnly || len(u.Record.Contacts) != 1 || u.Record.Contacts[0] != want[0] {
+		t.Fatalf("UpdateContacts: %+v, %v", u, err)
+	}
+	fresh, rec, caContacts, err := def.Refresh(ctx, acct, u.Record)
+	if err != nil || fresh.URL != acct.URL || len(caContacts) != 1 || rec.Status != client.StatusValid {
+		t.Fatalf("Refresh: %+v, %+v, %v, %v", fresh, rec, caContacts, err)
+	}
+
+	// recover: the same key under another label; another key under a
+	// label that holds an account; a key the CA does not know.
+	cp := &Stored{Store: st, Client: c, Server: p.DirURL, Label: "copy"}
+	if got, rec, err := cp.Recover(ctx, acct.Key); err != nil || got.URL != acct.URL || rec.URL != acct.URL {
+		t.Fatalf("Recover: %+v, %+v, %v", got, rec, err)
+	}
+	other, err := keys.Generate(keys.EC256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := def.Recover(ctx, other); !errors.As(err, &exists) || !exists.OtherKey {
+		t.Errorf("Recover of another key over an account = %v; want an ExistsError (other key)", err)
+	}
+	if _, _, err := (&Stored{Store: st, Client: c, Server: p.DirURL, Label: "unknown"}).Recover(ctx, other); !errors.Is(err, client.ErrAccountNotFound) {
+		t.Errorf("Recover of an unknown key = %v; want ErrAccountNotFound", err)
+	}
+	if _, _, err := st.LoadAccount(p.DirURL, "unknown"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Recover of an unknown key stored something: %v", err)
+	}
+
+	// deactivate: gone locally; the copy's show records the status and
+	// fails; register --replace then makes a new account with a new key,
+	// keeping the contacts.
+	if err := def.Deactivate(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.LoadAccount(p.DirURL, "default"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deactivated account still stored: %v", err)
+	}
+	cpRec, _, err := st.LoadAccount(p.DirURL, "copy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := cp.Refresh(ctx, acct, cpRec); err == nil {
+		t.Error("Refresh of a deactivated account succeeded")
+	}
+	if rec, _, _ := st.LoadAccount(p.DirURL, "copy"); rec.Status != client.StatusDeactivated {
+		t.Errorf("status recorded by Refresh: %q; want deactivated", rec.Status)
+	}
+	got, rec, err := cp.Register(ctx, eng, issue.AccountOptions{AcceptTOS: true}, true)
+	if err != nil || got.URL == acct.URL || thumbprint(t, got.Key) == thumbprint(t, acct.Key) {
+		t.Fatalf("Register --replace of a deactivated account: %+v, %v; want a new account with a new key", got, err)
+	}
+	if len(rec.Contacts) != 1 || rec.Contacts[0] != want[0] {
+		t.Errorf("contacts after --replace: %v; want %v carried over", rec.Contacts, want)
+	}
+}
