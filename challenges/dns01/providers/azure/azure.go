@@ -1,6 +1,6 @@
 // Package azure is a dns01.Provider for Azure DNS, public zones
 // (Microsoft.Network/dnsZones, API version 2018-05-01) and private zones
-// (Microsoft.Network/privateDnsZones, 2020-06-01), through the Azure
+// (Microsoft.Network/privateDnsZones, 2024-06-01), through the Azure
 // Resource Manager REST API over net/http.
 //
 // A TXT record set is read, changed and written back with its ETag
@@ -37,7 +37,7 @@ import (
 // API versions of the documents the provider follows.
 const (
 	PublicAPIVersion  = "2018-05-01"
-	PrivateAPIVersion = "2020-06-01"
+	PrivateAPIVersion = "2024-06-01"
 	defaultTTL        = 60
 	maxAttempts       = 5
 )
@@ -374,10 +374,13 @@ func (p *Provider) listZones(ctx context.Context) ([]zoneRef, error) {
 	}
 	resource, version, _, _ := p.kind()
 	path := "/subscriptions/" + url.PathEscape(p.sub)
-	if p.group != "" {
+	switch {
+	case p.group != "":
 		path += "/resourceGroups/" + url.PathEscape(p.group) + "/providers/Microsoft.Network/" + resource
-	} else {
-		path += "/providers/Microsoft.Network/" + strings.ToLower(resource)
+	case p.private:
+		path += "/providers/Microsoft.Network/privateDnsZones" // as privatedns.json spells PrivateZones_List
+	default:
+		path += "/providers/Microsoft.Network/dnszones" // as dns.json spells Zones_List
 	}
 	path += "?api-version=" + version
 	zones := []zoneRef{}

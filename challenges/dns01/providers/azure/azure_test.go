@@ -1,12 +1,20 @@
 package azure_test
 
-// The fake follows the Azure DNS management API, version 2018-05-01, as
-// published in Azure/azure-rest-api-specs
-// (specification/dns/resource-manager/Microsoft.Network/stable/2018-05-01/dns.json,
-// commit 289b7e8f): testdata/dns-2018-05-01.json holds the operations used,
-// converted to OpenAPI 3 at test time (kin-openapi openapi2conv), and every
-// request and answer is validated against it. The token endpoint follows
-// the Microsoft identity platform's client credentials grant (v2.0).
+// The fakes follow Azure's published API descriptions, from
+// Azure/azure-rest-api-specs, and validate every request and answer
+// against them (converted from Swagger 2.0 to OpenAPI 3 at test time by
+// kin-openapi's openapi2conv):
+//   - public zones: Azure DNS management API 2018-05-01
+//     (specification/dns/resource-manager/Microsoft.Network/stable/2018-05-01/dns.json,
+//     commit 289b7e8f): testdata/dns-2018-05-01.json holds the operations
+//     used;
+//   - private zones: Private DNS management API 2024-06-01
+//     (specification/privatedns/resource-manager/Microsoft.Network/stable/2024-06-01/privatedns.json,
+//     commit e6eec14c): testdata/privatedns-2024-06-01.json is that whole
+//     document, unchanged (testdata/SOURCE.md).
+//
+// The token endpoint follows the Microsoft identity platform's client
+// credentials grant (v2.0).
 
 import (
 	"context"
@@ -40,21 +48,41 @@ const (
 	secret = "s3cret-value"
 )
 
-// fakeARM is a stateful Azure DNS: record sets live in Zones (served by
-// the loopback DNS server); the ETag of a record set is a hash of its
-// values, so any writer's change invalidates it.
+// fakeARM is a stateful Azure DNS, public zones (Microsoft.Network/dnsZones)
+// or, when private, private zones (Microsoft.Network/privateDnsZones):
+// record sets live in Zones (served by the loopback DNS server); the ETag
+// of a record set is a hash of its values, so any writer's change
+// invalidates it.
 type fakeARM struct {
-	zones  *providertest.Zones
-	groups map[string]string // zone → resource group
-	token  *atomic.Value     // the valid bearer token
-	base   string            // set after start: http://127.0.0.1:P (for nextLink)
+	zones   *providertest.Zones
+	groups  map[string]string // zone → resource group
+	token   *atomic.Value     // the valid bearer token
+	base    string            // set after start: http://127.0.0.1:P (for nextLink)
+	private bool
 
 	mu         sync.Mutex
 	beforePut  func() // run once before the next PUT (a concurrent writer)
 	preconFail int
 }
 
-var rsPath = regexp.MustCompile(`^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Network/(?:dnsZones|privateDnsZones)/([^/]+)/TXT/([^/]+)$`)
+// armAPI is what differs between the two APIs, spelled as their documents
+// spell it.
+type armAPI struct {
+	resource       string // path segment of the zone resource type
+	listAll        string // ... in the subscription-wide listing
+	zoneType       string // a zone's "type"
+	version        string // api-version
+	ttlKey, txtKey string // RecordSetProperties keys
+}
+
+func (f *fakeARM) api() armAPI {
+	if f.private {
+		return armAPI{"privateDnsZones", "privateDnsZones", "Microsoft.Network/privateDnsZones", azure.PrivateAPIVersion, "ttl", "txtRecords"}
+	}
+	return armAPI{"dnsZones", "dnszones", "Microsoft.Network/dnszones", azure.PublicAPIVersion, "TTL", "TXTRecords"}
+}
+
+var rsPath = regexp.MustCompile(`^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Network/([^/]+)/([^/]+)/TXT/([^/]+)$`)
 
 func cloudError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
@@ -72,27 +100,30 @@ func (f *fakeARM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cloudError(w, http.StatusUnauthorized, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing or invalid.")
 		return
 	}
-	if m := rsPath.FindStringSubmatch(r.URL.Path); m != nil {
-		f.recordSet(w, r, m[2], m[3], m[4])
+	api := f.api()
+	if v := r.URL.Query().Get("api-version"); v != api.version {
+		cloudError(w, http.StatusBadRequest, "InvalidApiVersionParameter", "The api-version '"+v+"' is invalid. The supported version is '"+api.version+"'.")
 		return
 	}
-	if private := strings.Contains(r.URL.Path, "rivateDnsZones") || strings.Contains(r.URL.Path, "privatednszones"); private != (r.URL.Query().Get("api-version") == azure.PrivateAPIVersion) {
-		cloudError(w, http.StatusBadRequest, "InvalidApiVersionParameter", "wrong api-version for the resource type")
+	if m := rsPath.FindStringSubmatch(r.URL.Path); m != nil && m[3] == api.resource {
+		f.recordSet(w, r, m[2], m[4], m[5])
 		return
 	}
-	if strings.HasSuffix(r.URL.Path, "/dnsZones") || strings.HasSuffix(r.URL.Path, "/dnszones") || strings.HasSuffix(strings.ToLower(r.URL.Path), "/privatednszones") {
-		f.listZones(w, r)
-		return
+	parts := strings.Split(r.URL.Path, "/")
+	switch {
+	case len(parts) == 6 && parts[3] == "providers" && parts[5] == api.listAll:
+		f.listZones(w, r, "")
+	case len(parts) == 8 && parts[3] == "resourceGroups" && parts[7] == api.resource:
+		f.listZones(w, r, parts[4])
+	default:
+		cloudError(w, http.StatusNotFound, "NotFound", "no such path")
 	}
-	cloudError(w, http.StatusNotFound, "NotFound", "no such path")
 }
 
-// listZones pages one zone at a time ($skiptoken), like a large account.
-func (f *fakeARM) listZones(w http.ResponseWriter, r *http.Request) {
-	group := ""
-	if parts := strings.Split(r.URL.Path, "/"); len(parts) > 4 && parts[3] == "resourceGroups" {
-		group = parts[4]
-	}
+// listZones pages one zone at a time ($skiptoken), like a large account;
+// group "" lists the whole subscription.
+func (f *fakeARM) listZones(w http.ResponseWriter, r *http.Request, group string) {
+	api := f.api()
 	var names []string
 	for _, z := range f.zones.ZoneNames() {
 		if group == "" || f.groups[z] == group {
@@ -103,10 +134,16 @@ func (f *fakeARM) listZones(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{"value": []any{}}
 	if skip < len(names) {
 		z := names[skip]
+		props := map[string]any{"maxNumberOfRecordSets": 10000, "numberOfRecordSets": 2, "nameServers": []string{"ns1-01.azure-dns.com."}, "zoneType": "Public"}
+		if f.private {
+			props = map[string]any{"maxNumberOfRecordSets": 25000, "numberOfRecordSets": 2, "maxNumberOfVirtualNetworkLinks": 1000,
+				"numberOfVirtualNetworkLinks": 1, "maxNumberOfVirtualNetworkLinksWithRegistration": 100,
+				"numberOfVirtualNetworkLinksWithRegistration": 0, "provisioningState": "Succeeded", "internalId": "Id-" + z}
+		}
 		out["value"] = []any{map[string]any{
-			"id":   "/subscriptions/" + sub + "/resourceGroups/" + f.groups[z] + "/providers/Microsoft.Network/dnszones/" + z,
-			"name": z, "type": "Microsoft.Network/dnszones", "location": "global", "etag": "00000002-0000-0000-76c2-f7ad90b5d101",
-			"properties": map[string]any{"maxNumberOfRecordSets": 10000, "numberOfRecordSets": 2, "nameServers": []string{"ns1-01.azure-dns.com."}, "zoneType": "Public"},
+			"id":   "/subscriptions/" + sub + "/resourceGroups/" + f.groups[z] + "/providers/" + api.zoneType + "/" + z,
+			"name": z, "type": api.zoneType, "location": "global", "etag": "00000002-0000-0000-76c2-f7ad90b5d101",
+			"properties": props,
 		}}
 		if skip+1 < len(names) {
 			q := r.URL.Query()
@@ -123,6 +160,7 @@ func (f *fakeARM) recordSet(w http.ResponseWriter, r *http.Request, group, zone,
 		cloudError(w, http.StatusNotFound, "ParentResourceNotFound", "Can not perform requested operation on nested resource. Parent resource '"+zone+"' not found.")
 		return
 	}
+	api := f.api()
 	name := zone
 	if rel != "@" {
 		name = rel + "." + zone
@@ -137,12 +175,18 @@ func (f *fakeARM) recordSet(w http.ResponseWriter, r *http.Request, group, zone,
 		for _, v := range values {
 			recs = append(recs, map[string]any{"value": []string{v}})
 		}
+		props := map[string]any{api.ttlKey: ttl, "fqdn": name + ".", api.txtKey: recs}
+		if f.private {
+			props["isAutoRegistered"] = false
+		} else {
+			props["provisioningState"] = "Succeeded"
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(map[string]any{
-			"id":   "/subscriptions/" + sub + "/resourceGroups/" + group + "/providers/Microsoft.Network/dnszones/" + zone + "/TXT/" + rel,
-			"name": rel, "type": "Microsoft.Network/dnszones/TXT", "etag": etag(values),
-			"properties": map[string]any{"TTL": ttl, "fqdn": name + ".", "provisioningState": "Succeeded", "TXTRecords": recs},
+			"id":   "/subscriptions/" + sub + "/resourceGroups/" + group + "/providers/" + api.zoneType + "/" + zone + "/TXT/" + rel,
+			"name": rel, "type": api.zoneType + "/TXT", "etag": etag(values),
+			"properties": props,
 		})
 	}
 	switch r.Method {
@@ -170,28 +214,30 @@ func (f *fakeARM) recordSet(w http.ResponseWriter, r *http.Request, group, zone,
 			cloudError(w, http.StatusPreconditionFailed, "PreconditionFailed", "The condition '*' in the If-None-Match header was not satisfied.")
 			return
 		}
+		// The keys exactly as the API's document spells them: Go's
+		// decoder would match "TTL" to "ttl" and hide a wrong spelling.
 		var in struct {
-			Properties struct {
-				TTL        int `json:"TTL"`
-				TXTRecords []struct {
-					Value []string `json:"value"`
-				} `json:"TXTRecords"`
-			} `json:"properties"`
+			Properties map[string]json.RawMessage `json:"properties"`
 		}
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			cloudError(w, http.StatusBadRequest, "BadRequest", "malformed body")
+		var ttl int
+		var txt []struct {
+			Value []string `json:"value"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil ||
+			json.Unmarshal(in.Properties[api.ttlKey], &ttl) != nil || json.Unmarshal(in.Properties[api.txtKey], &txt) != nil || len(txt) == 0 {
+			cloudError(w, http.StatusBadRequest, "BadRequest", "the record set needs properties."+api.ttlKey+" and properties."+api.txtKey)
 			return
 		}
 		var vals []string
-		for _, t := range in.Properties.TXTRecords {
+		for _, t := range txt {
 			vals = append(vals, strings.Join(t.Value, ""))
 		}
-		f.zones.SetRRSet(zone, name, "TXT", in.Properties.TTL, vals)
+		f.zones.SetRRSet(zone, name, "TXT", ttl, vals)
 		status := http.StatusOK
 		if !exists {
 			status = http.StatusCreated
 		}
-		body(status, vals, in.Properties.TTL)
+		body(status, vals, ttl)
 	case http.MethodDelete:
 		if m := r.Header.Get("If-Match"); m != "" && exists && m != tag {
 			f.preconFail++
@@ -234,11 +280,12 @@ func tokenServer(t *testing.T, tok *atomic.Value, issued *atomic.Int32) *httptes
 	return srv
 }
 
-// openAPI3 converts the committed Swagger 2.0 excerpt to an OpenAPI 3
-// file the harness loads.
-func openAPI3(t *testing.T) string {
+// openAPI3 converts the committed Swagger 2.0 document testdata/name.json
+// to an OpenAPI 3 file the harness loads, after checking that it describes
+// the API version the provider sends.
+func openAPI3(t *testing.T, name, version string) string {
 	t.Helper()
-	b, err := os.ReadFile("testdata/dns-2018-05-01.json")
+	b, err := os.ReadFile("testdata/" + name + ".json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,11 +293,14 @@ func openAPI3(t *testing.T) string {
 	if err := json.Unmarshal(b, &doc2); err != nil {
 		t.Fatal(err)
 	}
+	if doc2.Info.Version != version {
+		t.Fatalf("testdata/%s.json describes API version %s; the provider sends %s", name, doc2.Info.Version, version)
+	}
 	doc3, err := openapi2conv.ToV3(&doc2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return providertest.SpecFile(t, "dns-2018-05-01.openapi3.json", doc3)
+	return providertest.SpecFile(t, name+".openapi3.json", doc3)
 }
 
 func TestAzure(t *testing.T) {
@@ -262,7 +312,7 @@ func TestAzure(t *testing.T) {
 	var want atomic.Value
 	want.Store("token-1")
 	arm := &fakeARM{zones: env.Zones, token: &want, groups: map[string]string{"example.test": "rg-dns", "another.test": "rg-other", "zzz.test": "rg-dns"}}
-	fake := providertest.StartFake(t, providertest.FakeOptions{Spec: openAPI3(t), Handler: arm, UndocumentedStatus: true})
+	fake := providertest.StartFake(t, providertest.FakeOptions{Spec: openAPI3(t, "dns-2018-05-01", azure.PublicAPIVersion), Handler: arm, UndocumentedStatus: true})
 	arm.base = fake.URL
 
 	vars := map[string]string{
@@ -368,31 +418,7 @@ func TestAzure(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
-	t.Run("private zone (Microsoft.Network/privateDnsZones, 2020-06-01; not validated: that document is not committed)", func(t *testing.T) {
-		plain := httptest.NewServer(arm)
-		defer plain.Close()
-		p, err := newProvider(t, vars, map[string]string{"endpoint": plain.URL, "private-zone": "true", "zone": "example.test", "resource-group": "rg-dns"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := "_acme-challenge.private.example.test."
-		for _, v := range []string{"p1", "p2"} {
-			if err := p.SetTXT(t.Context(), name, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if got := env.Zones.TXT(name); !slices.Equal(got, []string{"p1", "p2"}) {
-			t.Fatalf("TXT = %q", got)
-		}
-		for _, v := range []string{"p1", "p2"} {
-			if err := p.DeleteTXT(t.Context(), name, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if got := env.Zones.TXT(name); len(got) != 0 {
-			t.Fatalf("TXT left = %q", got)
-		}
-	})
+	t.Run("private zones", func(t *testing.T) { privateZones(t, env, vars, &want) })
 	t.Run("a nextLink off the API base is refused", func(t *testing.T) {
 		// The fake's pages link to the validating server's address, which
 		// is not this one: the token must not follow such a link.
@@ -420,5 +446,111 @@ func TestAzure(t *testing.T) {
 		if got := issued.Load() - before; got != 1 {
 			t.Fatalf("tokens issued = %d; want 1", got)
 		}
+	})
+}
+
+// privateZones runs the provider with private-zone=true against a fake of
+// the Private DNS API validated against its published description, on the
+// same zones and DNS server as the public one.
+func privateZones(t *testing.T, env *providertest.Env, vars map[string]string, token *atomic.Value) {
+	arm := &fakeARM{zones: env.Zones, token: token, private: true,
+		groups: map[string]string{"example.test": "rg-dns", "another.test": "rg-other", "zzz.test": "rg-dns"}}
+	fake := providertest.StartFake(t, providertest.FakeOptions{Spec: openAPI3(t, "privatedns-2024-06-01", azure.PrivateAPIVersion), Handler: arm, UndocumentedStatus: true})
+	arm.base = fake.URL
+	const (
+		listAll   = "GET /subscriptions/{subscriptionId}/providers/Microsoft.Network/privateDnsZones"
+		listGroup = "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/privateDnsZones"
+		put       = "PUT /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/privateDnsZones/{privateZoneName}/{recordType}/{relativeRecordSetName}"
+	)
+	base := map[string]string{"endpoint": fake.URL, "private-zone": "true"}
+	mustProvider := func(t *testing.T) dns01.Provider { return providertest.MustBuild(t, "azure", base, nil, vars) }
+	p := mustProvider(t)
+
+	env.Common(t, "example.test", mustProvider)
+	t.Run("zones listed once in the subscription, across pages", func(t *testing.T) {
+		before := fake.Count(listAll)
+		p := mustProvider(t)
+		zk := p.(dns01.ZoneKnower)
+		for _, name := range []string{"_acme-challenge.a.zzz.test.", "_acme-challenge.b.zzz.test."} {
+			zone, ok, err := zk.KnownZone(t.Context(), name)
+			if err != nil || !ok || zone != "zzz.test." {
+				t.Fatalf("KnownZone(%s) = %q, %v, %v", name, zone, ok, err)
+			}
+		}
+		if got := fake.Count(listAll) - before; got != 3 {
+			t.Fatalf("private zone listing requests = %d; want 3 (three zones, one per page, listed once)", got)
+		}
+		if err := p.SetTXT(t.Context(), "_acme-challenge.x.another.test.", "v-another"); err != nil {
+			t.Fatal(err)
+		}
+		if got := env.Zones.TXT("_acme-challenge.x.another.test"); !slices.Equal(got, []string{"v-another"}) {
+			t.Fatalf("TXT in another.test (resource group rg-other) = %q", got)
+		}
+		_ = p.DeleteTXT(t.Context(), "_acme-challenge.x.another.test.", "v-another")
+	})
+	t.Run("zones listed in the resource group", func(t *testing.T) {
+		before := fake.Count(listGroup)
+		p := providertest.MustBuild(t, "azure", base, map[string]string{"resource-group": "rg-dns"}, vars)
+		if err := p.SetTXT(t.Context(), "_acme-challenge.g.zzz.test.", "v-group"); err != nil {
+			t.Fatal(err)
+		}
+		_ = p.DeleteTXT(t.Context(), "_acme-challenge.g.zzz.test.", "v-group")
+		if got := fake.Count(listGroup) - before; got != 2 {
+			t.Fatalf("resource group listing requests = %d; want 2 (example.test and zzz.test, one per page)", got)
+		}
+		providertest.ZoneNotFound(t, p, "_acme-challenge.another.test.",
+			"azure: add TXT _acme-challenge.another.test.: no zone holding it in subscription "+sub+" resource group rg-dns (private zones)")
+	})
+	t.Run("zone and resource group given: two values at one name, no listing", func(t *testing.T) {
+		before := fake.Count(listAll) + fake.Count(listGroup)
+		p := providertest.MustBuild(t, "azure", base, map[string]string{"zone": "example.test", "resource-group": "rg-dns"}, vars)
+		name := "_acme-challenge.private.example.test."
+		for _, v := range []string{"p1", "p2"} {
+			if err := p.SetTXT(t.Context(), name, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := env.Zones.TXT(name); !slices.Equal(got, []string{"p1", "p2"}) {
+			t.Fatalf("TXT = %q", got)
+		}
+		for _, v := range []string{"p1", "p2"} {
+			if err := p.DeleteTXT(t.Context(), name, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := env.Zones.TXT(name); len(got) != 0 {
+			t.Fatalf("TXT left = %q", got)
+		}
+		if got := fake.Count(listAll) + fake.Count(listGroup) - before; got != 0 {
+			t.Fatalf("zone listing requests = %d; want none", got)
+		}
+	})
+	t.Run("existing value is not written again", func(t *testing.T) {
+		name := "_acme-challenge.exists.example.test."
+		if err := p.SetTXT(t.Context(), name, "same"); err != nil {
+			t.Fatal(err)
+		}
+		puts := fake.Count(put)
+		if err := p.SetTXT(t.Context(), name, "same"); err != nil {
+			t.Fatal(err)
+		}
+		if got := fake.Count(put); got != puts {
+			t.Fatalf("PUT requests went from %d to %d for a value already there", puts, got)
+		}
+		_ = p.DeleteTXT(t.Context(), name, "same")
+	})
+	t.Run("ETag: a concurrent writer's value survives", func(t *testing.T) {
+		env.ConcurrentWriter(t, p, "example.test", "_acme-challenge.etag.example.test",
+			func(hook func()) { arm.mu.Lock(); arm.beforePut = hook; arm.mu.Unlock() },
+			func() int { arm.mu.Lock(); defer arm.mu.Unlock(); return arm.preconFail })
+	})
+	t.Run("rate limited: Retry-After followed", func(t *testing.T) {
+		env.RateLimited(t, p, fake, providertest.Injected{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}},
+			Body:  `{"error":{"code":"TooManyRequests","message":"The request is being throttled."}}`,
+			Match: "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/privateDnsZones/{privateZoneName}/{recordType}/{relativeRecordSetName}"},
+			"_acme-challenge.throttled.example.test.", time.Now().Add(time.Second))
+	})
+	t.Run("zone not found", func(t *testing.T) {
+		providertest.ZoneNotFound(t, p, "_acme-challenge.www.nowhere.test.", "azure: add TXT _acme-challenge.www.nowhere.test.: no zone holding it in subscription "+sub+" (private zones)")
 	})
 }
