@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/acmectl/acmectl/client"
+	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
@@ -255,51 +256,18 @@ func (a *app) runRevoke(ctx context.Context, o *revokeOptions) error {
 	return nil
 }
 
-// revoke sends the revocation. It reports already=true when the CA says
-// the certificate was revoked before (that is success too).
+// revoke sends the revocation (lifecycle.SendRevocation). It reports
+// already=true when the CA says the certificate was revoked before (that
+// is success too).
 func (a *app) revoke(ctx context.Context, st *store.Dir, t *revokeTarget, reason *int) (already bool, err error) {
-	eng := a.engine(st)
-	c, err := eng.Client(t.settings)
-	if err != nil {
-		return false, usagef("%v", err)
-	}
-	var acct *client.Account
+	var opts issue.AccountOptions
 	if t.certKey == nil {
-		label := t.settings.Account
-		if label == "" {
-			label = "default"
-		}
-		rec, _, err := st.LoadAccount(t.settings.Server, label)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && rec.URL == "") {
-			// No account: never a silent switch to the certificate key
-			// (at Let's Encrypt that means keyCompromise and a blocked key).
-			how := "--key FILE (the certificate's key)"
-			if t.name != "" {
-				how = "--with-cert-key (sign with the stored certificate's key)"
-			}
-			return false, usagef("no account %q for %s to sign the revocation: pass --account, or %s; signed with the certificate key, Let's Encrypt records keyCompromise and blocks the key", label, t.settings.Server, how)
-		} else if err != nil {
+		if opts, err = a.accountOptions(); err != nil {
 			return false, err
-		} else {
-			opts, err := a.accountOptions()
-			if err != nil {
-				return false, err
-			}
-			opts.Label = label
-			if acct, err = eng.Account(ctx, c, t.settings, opts); err != nil {
-				return false, err
-			}
 		}
 	}
-	err = c.Revoke(ctx, acct, t.certKey, t.leaf.Raw, reason)
-	var p *client.Problem
-	if errors.As(err, &p) && p.Has(client.ProblemAlreadyRevoked) {
-		return true, nil
-	}
-	if errors.As(err, &p) && p.Has(client.ProblemBadRevocationReason) {
-		return false, usagef("%v", err)
-	}
-	return false, err
+	return lifecycle.SendRevocation(ctx, a.engine(st), lifecycle.Revocation{Name: t.name, Settings: t.settings, Leaf: t.leaf,
+		CertKey: t.certKey, Reason: reason, Account: opts})
 }
 
 // isBoulder reports whether the server is Let's Encrypt's or runs Boulder
