@@ -73,13 +73,25 @@ type armAPI struct {
 	zoneType       string // a zone's "type"
 	version        string // api-version
 	ttlKey, txtKey string // RecordSetProperties keys
+	zoneParam      string // the zone's path parameter
+}
+
+// listAllOp and recordSetOp are the documented operations, as Fake.Count
+// names them.
+func (a armAPI) listAllOp() string {
+	return "GET /subscriptions/{subscriptionId}/providers/Microsoft.Network/" + a.listAll
+}
+
+func (a armAPI) recordSetOp(method string) string {
+	return method + " /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/" +
+		a.resource + "/{" + a.zoneParam + "}/{recordType}/{relativeRecordSetName}"
 }
 
 func (f *fakeARM) api() armAPI {
 	if f.private {
-		return armAPI{"privateDnsZones", "privateDnsZones", "Microsoft.Network/privateDnsZones", azure.PrivateAPIVersion, "ttl", "txtRecords"}
+		return armAPI{"privateDnsZones", "privateDnsZones", "Microsoft.Network/privateDnsZones", azure.PrivateAPIVersion, "ttl", "txtRecords", "privateZoneName"}
 	}
-	return armAPI{"dnsZones", "dnszones", "Microsoft.Network/dnszones", azure.PublicAPIVersion, "TTL", "TXTRecords"}
+	return armAPI{"dnsZones", "dnszones", "Microsoft.Network/dnszones", azure.PublicAPIVersion, "TTL", "TXTRecords", "zoneName"}
 }
 
 var rsPath = regexp.MustCompile(`^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Network/([^/]+)/([^/]+)/TXT/([^/]+)$`)
@@ -324,59 +336,7 @@ func TestAzure(t *testing.T) {
 		return providertest.Build("azure", base, opts, vars)
 	}
 	mustProvider := func(t *testing.T) dns01.Provider { return providertest.MustBuild(t, "azure", base, nil, vars) }
-	p := mustProvider(t)
-
-	env.Common(t, "example.test", mustProvider)
-	t.Run("zones listed once, across pages, the longest match", func(t *testing.T) {
-		before := fake.Count("GET /subscriptions/{subscriptionId}/providers/Microsoft.Network/dnszones")
-		p := mustProvider(t)
-		zk := p.(dns01.ZoneKnower)
-		for _, name := range []string{"_acme-challenge.a.zzz.test.", "_acme-challenge.b.zzz.test."} {
-			zone, ok, err := zk.KnownZone(t.Context(), name)
-			if err != nil || !ok || zone != "zzz.test." {
-				t.Fatalf("KnownZone(%s) = %q, %v, %v", name, zone, ok, err)
-			}
-		}
-		// Three zones, one per page: three listing requests, once.
-		if got := fake.Count("GET /subscriptions/{subscriptionId}/providers/Microsoft.Network/dnszones") - before; got != 3 {
-			t.Fatalf("zone listing requests = %d; want 3", got)
-		}
-		if err := p.SetTXT(t.Context(), "_acme-challenge.x.another.test.", "v-another"); err != nil {
-			t.Fatal(err)
-		}
-		if got := env.Zones.TXT("_acme-challenge.x.another.test"); !slices.Equal(got, []string{"v-another"}) {
-			t.Fatalf("TXT in another.test (resource group rg-other) = %q", got)
-		}
-		_ = p.DeleteTXT(t.Context(), "_acme-challenge.x.another.test.", "v-another")
-	})
-	t.Run("existing value is not written again", func(t *testing.T) {
-		name := "_acme-challenge.exists.example.test."
-		if err := p.SetTXT(t.Context(), name, "same"); err != nil {
-			t.Fatal(err)
-		}
-		puts := fake.Count("PUT /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/dnsZones/{zoneName}/{recordType}/{relativeRecordSetName}")
-		if err := p.SetTXT(t.Context(), name, "same"); err != nil {
-			t.Fatal(err)
-		}
-		if got := fake.Count("PUT /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/dnsZones/{zoneName}/{recordType}/{relativeRecordSetName}"); got != puts {
-			t.Fatalf("PUT requests went from %d to %d for a value already there", puts, got)
-		}
-		_ = p.DeleteTXT(t.Context(), name, "same")
-	})
-	t.Run("ETag: a concurrent writer's value survives", func(t *testing.T) {
-		env.ConcurrentWriter(t, p, "example.test", "_acme-challenge.etag.example.test",
-			func(hook func()) { arm.mu.Lock(); arm.beforePut = hook; arm.mu.Unlock() },
-			func() int { arm.mu.Lock(); defer arm.mu.Unlock(); return arm.preconFail })
-	})
-	t.Run("rate limited: Retry-After followed", func(t *testing.T) {
-		env.RateLimited(t, p, fake, providertest.Injected{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}},
-			Body:  `{"error":{"code":"TooManyRequests","message":"The request is being throttled."}}`,
-			Match: "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/dnsZones/{zoneName}/{recordType}/{relativeRecordSetName}"},
-			"_acme-challenge.throttled.example.test.", time.Now().Add(time.Second))
-	})
-	t.Run("zone not found", func(t *testing.T) {
-		providertest.ZoneNotFound(t, p, "_acme-challenge.www.nowhere.test.", "azure: add TXT _acme-challenge.www.nowhere.test.: no zone holding it in subscription "+sub)
-	})
+	armChecks(t, env, fake, arm, mustProvider, "subscription "+sub)
 	t.Run("bad secret: one line naming the variable", func(t *testing.T) {
 		bad := map[string]string{}
 		for k, v := range vars {
@@ -457,37 +417,11 @@ func privateZones(t *testing.T, env *providertest.Env, vars map[string]string, t
 		groups: map[string]string{"example.test": "rg-dns", "another.test": "rg-other", "zzz.test": "rg-dns"}}
 	fake := providertest.StartFake(t, providertest.FakeOptions{Spec: openAPI3(t, "privatedns-2024-06-01", azure.PrivateAPIVersion), Handler: arm, UndocumentedStatus: true})
 	arm.base = fake.URL
-	const (
-		listAll   = "GET /subscriptions/{subscriptionId}/providers/Microsoft.Network/privateDnsZones"
-		listGroup = "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/privateDnsZones"
-		put       = "PUT /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/privateDnsZones/{privateZoneName}/{recordType}/{relativeRecordSetName}"
-	)
+	listAll := arm.api().listAllOp()
+	const listGroup = "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/privateDnsZones"
 	base := map[string]string{"endpoint": fake.URL, "private-zone": "true"}
 	mustProvider := func(t *testing.T) dns01.Provider { return providertest.MustBuild(t, "azure", base, nil, vars) }
-	p := mustProvider(t)
-
-	env.Common(t, "example.test", mustProvider)
-	t.Run("zones listed once in the subscription, across pages", func(t *testing.T) {
-		before := fake.Count(listAll)
-		p := mustProvider(t)
-		zk := p.(dns01.ZoneKnower)
-		for _, name := range []string{"_acme-challenge.a.zzz.test.", "_acme-challenge.b.zzz.test."} {
-			zone, ok, err := zk.KnownZone(t.Context(), name)
-			if err != nil || !ok || zone != "zzz.test." {
-				t.Fatalf("KnownZone(%s) = %q, %v, %v", name, zone, ok, err)
-			}
-		}
-		if got := fake.Count(listAll) - before; got != 3 {
-			t.Fatalf("private zone listing requests = %d; want 3 (three zones, one per page, listed once)", got)
-		}
-		if err := p.SetTXT(t.Context(), "_acme-challenge.x.another.test.", "v-another"); err != nil {
-			t.Fatal(err)
-		}
-		if got := env.Zones.TXT("_acme-challenge.x.another.test"); !slices.Equal(got, []string{"v-another"}) {
-			t.Fatalf("TXT in another.test (resource group rg-other) = %q", got)
-		}
-		_ = p.DeleteTXT(t.Context(), "_acme-challenge.x.another.test.", "v-another")
-	})
+	armChecks(t, env, fake, arm, mustProvider, "subscription "+sub+" (private zones)")
 	t.Run("zones listed in the resource group", func(t *testing.T) {
 		before := fake.Count(listGroup)
 		p := providertest.MustBuild(t, "azure", base, map[string]string{"resource-group": "rg-dns"}, vars)
@@ -525,16 +459,49 @@ func privateZones(t *testing.T, env *providertest.Env, vars map[string]string, t
 			t.Fatalf("zone listing requests = %d; want none", got)
 		}
 	})
+}
+
+// armChecks runs, as subtests, what the public and the private zones paths
+// both pass against their fakes, with providers (from mustProvider) that
+// find their zone by listing the subscription's (scope names it in
+// errors): the conformance checks, a wildcard-plus-apex issuance, a crash
+// cleanup, the listing, the ETag, rate limiting and zone not found.
+func armChecks(t *testing.T, env *providertest.Env, fake *providertest.Fake, arm *fakeARM, mustProvider func(*testing.T) dns01.Provider, scope string) {
+	api := arm.api()
+	p := mustProvider(t)
+	env.Common(t, "example.test", mustProvider)
+	t.Run("zones listed once, across pages, the longest match", func(t *testing.T) {
+		before := fake.Count(api.listAllOp())
+		p := mustProvider(t)
+		zk := p.(dns01.ZoneKnower)
+		for _, name := range []string{"_acme-challenge.a.zzz.test.", "_acme-challenge.b.zzz.test."} {
+			zone, ok, err := zk.KnownZone(t.Context(), name)
+			if err != nil || !ok || zone != "zzz.test." {
+				t.Fatalf("KnownZone(%s) = %q, %v, %v", name, zone, ok, err)
+			}
+		}
+		// Three zones, one per page: three listing requests, once.
+		if got := fake.Count(api.listAllOp()) - before; got != 3 {
+			t.Fatalf("zone listing requests = %d; want 3", got)
+		}
+		if err := p.SetTXT(t.Context(), "_acme-challenge.x.another.test.", "v-another"); err != nil {
+			t.Fatal(err)
+		}
+		if got := env.Zones.TXT("_acme-challenge.x.another.test"); !slices.Equal(got, []string{"v-another"}) {
+			t.Fatalf("TXT in another.test (resource group rg-other) = %q", got)
+		}
+		_ = p.DeleteTXT(t.Context(), "_acme-challenge.x.another.test.", "v-another")
+	})
 	t.Run("existing value is not written again", func(t *testing.T) {
 		name := "_acme-challenge.exists.example.test."
 		if err := p.SetTXT(t.Context(), name, "same"); err != nil {
 			t.Fatal(err)
 		}
-		puts := fake.Count(put)
+		puts := fake.Count(api.recordSetOp(http.MethodPut))
 		if err := p.SetTXT(t.Context(), name, "same"); err != nil {
 			t.Fatal(err)
 		}
-		if got := fake.Count(put); got != puts {
+		if got := fake.Count(api.recordSetOp(http.MethodPut)); got != puts {
 			t.Fatalf("PUT requests went from %d to %d for a value already there", puts, got)
 		}
 		_ = p.DeleteTXT(t.Context(), name, "same")
@@ -547,10 +514,10 @@ func privateZones(t *testing.T, env *providertest.Env, vars map[string]string, t
 	t.Run("rate limited: Retry-After followed", func(t *testing.T) {
 		env.RateLimited(t, p, fake, providertest.Injected{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}},
 			Body:  `{"error":{"code":"TooManyRequests","message":"The request is being throttled."}}`,
-			Match: "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/privateDnsZones/{privateZoneName}/{recordType}/{relativeRecordSetName}"},
+			Match: api.recordSetOp(http.MethodGet)},
 			"_acme-challenge.throttled.example.test.", time.Now().Add(time.Second))
 	})
 	t.Run("zone not found", func(t *testing.T) {
-		providertest.ZoneNotFound(t, p, "_acme-challenge.www.nowhere.test.", "azure: add TXT _acme-challenge.www.nowhere.test.: no zone holding it in subscription "+sub+" (private zones)")
+		providertest.ZoneNotFound(t, p, "_acme-challenge.www.nowhere.test.", "azure: add TXT _acme-challenge.www.nowhere.test.: no zone holding it in "+scope)
 	})
 }
