@@ -130,15 +130,7 @@ func (s *Stored) Load(ctx context.Context, eng *issue.Engine, opts issue.Account
 		}
 		return acct, rec, nil
 	}
-	opts.Label = s.Label
-	acct, err := eng.Account(ctx, s.Client, &store.Settings{Server: s.Server}, opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	if rec, _, err = s.Store.LoadAccount(s.Server, s.Label); err != nil {
-		return nil, nil, err
-	}
-	return acct, rec, nil
+	return s.viaEngine(ctx, eng, opts)
 }
 
 // Save stores acct as the account's record and key (under the state
@@ -351,11 +343,19 @@ func (s *Stored) Register(ctx context.Context, eng *issue.Engine, opts issue.Acc
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return nil, nil, err
 	}
+	return s.viaEngine(ctx, eng, opts)
+}
+
+// viaEngine loads (or registers) the account through eng and returns it
+// with the record eng stored.
+func (s *Stored) viaEngine(ctx context.Context, eng *issue.Engine, opts issue.AccountOptions) (*client.Account, *store.AccountRecord, error) {
+	opts.Label = s.Label
 	acct, err := eng.Account(ctx, s.Client, &store.Settings{Server: s.Server}, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	if rec, _, err = s.Store.LoadAccount(s.Server, s.Label); err != nil {
+	rec, _, err := s.Store.LoadAccount(s.Server, s.Label)
+	if err != nil {
 		return nil, nil, err
 	}
 	return acct, rec, nil

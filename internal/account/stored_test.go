@@ -45,38 +45,59 @@ func thumbprint(t *testing.T, k crypto.Signer) string {
 	return tp
 }
 
-// crashAt runs Rollover of the stored default account to newKey under the
-// state lock and stops it dead at failpoint name (runtime.Goexit: nothing
-// after the failpoint runs, as when the process is killed there; the
-// state lock is released as the kernel releases a dead process's flock).
-// It reports whether Rollover returned.
-func crashAt(t *testing.T, ctx context.Context, s *Stored, acct *client.Account, newKey crypto.Signer, name string) bool {
+// crashed is a fresh Pebble account whose rollover to newKey was stopped
+// dead at a failpoint.
+type crashed struct {
+	p      *testenv.Pebble
+	st     *store.Dir
+	c      *client.Client
+	acct   *client.Account
+	oldTP  string
+	newKey crypto.Signer
+	ctx    context.Context
+}
+
+// crashAt registers an account at a fresh Pebble and runs its Rollover to
+// a new key under the state lock, stopping it dead at failpoint name
+// (runtime.Goexit: nothing after the failpoint runs, as when the process
+// is killed there; the state lock is released as the kernel releases a
+// dead process's flock).
+func crashAt(t *testing.T, name string) crashed {
 	t.Helper()
-	s.Failpoint = func(_ context.Context, at string) {
+	p, st, c, acct := pebbleAccount(t)
+	x := crashed{p: p, st: st, c: c, acct: acct, oldTP: thumbprint(t, acct.Key), ctx: testenv.Context(t, time.Minute)}
+	var err error
+	if x.newKey, err = keys.Generate(keys.EC256); err != nil {
+		t.Fatal(err)
+	}
+	s := &Stored{Store: st, Client: c, Server: p.DirURL, Label: "default", Failpoint: func(_ context.Context, at string) {
 		if at == name {
 			runtime.Goexit()
 		}
-	}
+	}}
 	returned := false
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		unlock, err := s.Lock(ctx)
+		unlock, err := s.Lock(x.ctx)
 		if err != nil {
 			t.Error(err)
 			return
 		}
 		defer unlock()
-		rec, _, err := s.Store.LoadAccount(s.Server, s.Label)
+		rec, _, err := st.LoadAccount(p.DirURL, "default")
 		if err != nil {
 			t.Error(err)
 			return
 		}
-		_ = s.Rollover(ctx, acct, rec, newKey)
+		_ = s.Rollover(x.ctx, acct, rec, x.newKey)
 		returned = true
 	}()
 	<-done
-	return returned
+	if returned {
+		t.Fatalf("Rollover went past the %s failpoint", name)
+	}
+	return x
 }
 
 // TestRolloverCrashAfterKeyChange: a crash between the CA's acceptance of
@@ -84,17 +105,8 @@ func crashAt(t *testing.T, ctx context.Context, s *Stored, acct *client.Account,
 // old one; the next command (the engine loading the account) asks the CA,
 // which has the new key, commits it, and signs with it.
 func TestRolloverCrashAfterKeyChange(t *testing.T) {
-	p, st, c, acct := pebbleAccount(t)
-	ctx := testenv.Context(t, time.Minute)
-	oldTP := thumbprint(t, acct.Key)
-	newKey, err := keys.Generate(keys.EC256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Stored{Store: st, Client: c, Server: p.DirURL, Label: "default"}
-	if crashAt(t, ctx, s, acct, newKey, FailpointAfterKeyChange) {
-		t.Fatal("Rollover went past the after-key-change failpoint")
-	}
+	x := crashAt(t, FailpointAfterKeyChange)
+	p, st, c, acct, oldTP, newKey, ctx := x.p, x.st, x.c, x.acct, x.oldTP, x.newKey, x.ctx
 	if got := p.Count("POST /rollover-account-key 200"); got != 1 {
 		t.Fatalf("key changes accepted by Pebble = %d; want 1", got)
 	}
@@ -131,17 +143,8 @@ func TestRolloverCrashAfterKeyChange(t *testing.T) {
 // as pending but before the request: the CA never heard of it, and the
 // next command keeps the old key and drops the pending one.
 func TestRolloverCrashBeforeKeyChange(t *testing.T) {
-	p, st, c, acct := pebbleAccount(t)
-	ctx := testenv.Context(t, time.Minute)
-	oldTP := thumbprint(t, acct.Key)
-	newKey, err := keys.Generate(keys.EC256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Stored{Store: st, Client: c, Server: p.DirURL, Label: "default"}
-	if crashAt(t, ctx, s, acct, newKey, FailpointBeforeKeyChange) {
-		t.Fatal("Rollover went past the before-key-change failpoint")
-	}
+	x := crashAt(t, FailpointBeforeKeyChange)
+	p, st, c, oldTP, ctx := x.p, x.st, x.c, x.oldTP, x.ctx
 	if got := p.Count("POST /rollover-account-key"); got != 0 {
 		t.Fatalf("key change requests = %d; want 0", got)
 	}

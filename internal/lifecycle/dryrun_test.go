@@ -15,6 +15,24 @@ import (
 	"github.com/acmectl/acmectl/internal/testenv"
 )
 
+// pebbleObtainer starts Pebble and returns an engine and an Obtainer on a
+// fresh state directory.
+func pebbleObtainer(t *testing.T) (*testenv.Pebble, *issue.Engine, *Obtainer) {
+	t.Helper()
+	p := testenv.StartPebble(t, testenv.PebbleOptions{Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
+	st, err := store.Open(filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := &issue.Engine{Store: st, Getenv: os.Getenv}
+	return p, eng, &Obtainer{Store: st, Engine: eng, Hooks: &hook.Manager{}}
+}
+
+// pebbleHTTP01 answers Pebble's http-01 challenges.
+func pebbleHTTP01(p *testenv.Pebble) *SolverSpec {
+	return &SolverSpec{HTTP01Addrs: []string{fmt.Sprintf("127.0.0.1:%d", p.HTTPPort)}}
+}
+
 func TestDryRunServer(t *testing.T) {
 	for in, want := range map[string]string{
 		LetsEncrypt:                                      LetsEncryptStaging,
@@ -38,16 +56,10 @@ func TestObtainDryRunStaging(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Pebble")
 	}
-	p := testenv.StartPebble(t, testenv.PebbleOptions{Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
-	st, err := store.Open(filepath.Join(t.TempDir(), "state"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng := &issue.Engine{Store: st, Getenv: os.Getenv,
-		HTTPClient: func(string) (*client.Client, error) { return testenv.PebbleClient(t, p, nil), nil }}
-	o := &Obtainer{Store: st, Engine: eng, Hooks: &hook.Manager{}}
-	s, _ := Merge(nil, Given{Names: []string{"dry.example.test"}, Server: ptr(LetsEncrypt),
-		Solvers: &SolverSpec{HTTP01Addrs: []string{fmt.Sprintf("127.0.0.1:%d", p.HTTPPort)}}})
+	p, eng, o := pebbleObtainer(t)
+	st := o.Store
+	eng.HTTPClient = func(string) (*client.Client, error) { return testenv.PebbleClient(t, p, nil), nil }
+	s, _ := Merge(nil, Given{Names: []string{"dry.example.test"}, Server: ptr(LetsEncrypt), Solvers: pebbleHTTP01(p)})
 	var staged []string
 	plan := Plan{Name: "dry", Settings: s, DryRun: true, Account: issue.AccountOptions{AcceptTOS: true},
 		Staged: func(server string) { staged = append(staged, server) }}

@@ -2,15 +2,10 @@ package lifecycle
 
 import (
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/issue"
-	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/internal/testenv"
 )
 
@@ -22,15 +17,8 @@ func TestSendRevocation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Pebble")
 	}
-	p := testenv.StartPebble(t, testenv.PebbleOptions{Env: map[string]string{"PEBBLE_WFE_NONCEREJECT": "0"}})
-	st, err := store.Open(filepath.Join(t.TempDir(), "state"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng := &issue.Engine{Store: st, Getenv: os.Getenv}
-	o := &Obtainer{Store: st, Engine: eng, Hooks: &hook.Manager{}}
-	s, _ := Merge(nil, Given{Names: []string{"rv.example.test"}, Server: &p.DirURL, CABundle: &p.CABundle,
-		Solvers: &SolverSpec{HTTP01Addrs: []string{fmt.Sprintf("127.0.0.1:%d", p.HTTPPort)}}})
+	p, eng, o := pebbleObtainer(t)
+	s, _ := Merge(nil, Given{Names: []string{"rv.example.test"}, Server: &p.DirURL, CABundle: &p.CABundle, Solvers: pebbleHTTP01(p)})
 	ctx := testenv.Context(t, 2*time.Minute)
 	out, err := o.Obtain(ctx, Plan{Name: "rv", Settings: s, Account: issue.AccountOptions{AcceptTOS: true}})
 	if err != nil {
