@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -17,7 +18,7 @@ import (
 // written back as they are).
 // TestCacheCodecCoversState fails when store.State gains a field this
 // codec does not carry.
-const cacheMagic = "acmectl-renew-cache 4\n"
+const cacheMagic = "acmectl-renew-cache 5\n"
 
 const (
 	flagARI = 1 << iota
@@ -113,7 +114,8 @@ func (e *cacheEncoder) state(s *store.State) {
 		e.str(p.Account)
 		e.b = binary.AppendUvarint(e.b, uint64(len(p.Names)))
 		for _, n := range p.Names {
-			e.str(n)
+			e.str(n.Type)
+			e.str(n.Value)
 		}
 		e.str(p.Replaces)
 		e.str(p.Profile)
@@ -260,7 +262,7 @@ func (d *cacheDecoder) state() *store.State {
 			return nil
 		}
 		for range n {
-			p.Names = append(p.Names, d.str())
+			p.Names = append(p.Names, client.Identifier{Type: d.str(), Value: d.str()})
 		}
 		p.Replaces, p.Profile, p.Created, p.AccountURL = d.str(), d.str(), d.time(), d.str()
 		s.PendingOrder = p

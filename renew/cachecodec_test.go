@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -17,7 +18,7 @@ func TestCacheCodecCoversState(t *testing.T) {
 		ARI:              &store.ARIState{WindowStart: at(1), WindowEnd: at(2), ChosenTime: at(3), NextFetch: at(4), FetchedAt: at(14), ExplanationURL: "https://ca.example/why"},
 		RetryAfter:       at(5),
 		Backoff:          &store.Backoff{Failures: 3, NextAttempt: at(6)},
-		PendingOrder:     &store.PendingOrder{URL: "https://ca.example/order/1", DirectoryURL: "https://ca.example/dir", Account: "default", Names: []string{"a.example", "b.example"}, Replaces: "aa.bb", Profile: "tlsserver", Created: at(7), AccountURL: "https://ca.example/acct/1"},
+		PendingOrder:     &store.PendingOrder{URL: "https://ca.example/order/1", DirectoryURL: "https://ca.example/dir", Account: "default", Names: client.MustNames("a.example", "b.example"), Replaces: "aa.bb", Profile: "tlsserver", Created: at(7), AccountURL: "https://ca.example/acct/1"},
 		DeployPending:    true,
 		LastError:        &store.LastError{Class: "rate_limited", Message: "slow down", Time: at(8), RetryAfter: at(9)},
 		Revoked:          true,

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/renew"
 )
@@ -18,7 +19,7 @@ import (
 // x509 parsing, no lock, no network).
 type certInfo struct {
 	Name          string            `json:"cert_name"`
-	Names         []string          `json:"names"`
+	Names         client.Names      `json:"names"`
 	KeyType       string            `json:"key_type,omitempty"`
 	Issuer        string            `json:"issuer,omitempty"`
 	Serial        string            `json:"serial,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -27,7 +28,7 @@ func TestPendingOrderFailed(t *testing.T) {
 		t.Run(tc.class, func(t *testing.T) {
 			_, st := storedCert(t)
 			state := &store.State{PendingOrder: &store.PendingOrder{URL: "https://ca.example.test/order/1", DirectoryURL: "https://ca.example.test/dir",
-				Account: "default", Names: []string{"a.example.test"}, Created: now.Add(-time.Hour)}}
+				Account: "default", Names: client.MustNames("a.example.test"), Created: now.Add(-time.Hour)}}
 			if tc.class != "" {
 				state.LastError = &store.LastError{Class: tc.class, Message: "authorization for a.example.test failed", Time: now.Add(-time.Minute)}
 			}

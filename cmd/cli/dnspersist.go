@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/acmectl/acmectl/challenges"
 	"github.com/acmectl/acmectl/challenges/dnspersist01"
 	"github.com/acmectl/acmectl/internal/store"
 )
@@ -70,11 +70,12 @@ func (a *app) runDNSPersistRecord(ctx context.Context, opts *dnsPersistOptions) 
 	if opts.domain == "" {
 		return usagef("dns-persist record: give -d NAME")
 	}
-	name, err := normalizeName(opts.domain)
+	id, err := normalizeName(opts.domain)
 	if err != nil {
 		return err
 	}
-	if isIP(name) {
+	name := id.Value
+	if id.Type == challenges.IdentifierIP {
 		return usagef("-d %q: dns-persist-01 is for DNS names", opts.domain)
 	}
 	wildcard := opts.wildcard || strings.HasPrefix(name, "*.")
@@ -162,9 +163,4 @@ func (a *app) runDNSPersistRecord(ctx context.Context, opts *dnsPersistOptions) 
 		fmt.Fprintf(a.env.Stderr, "acmectl: %s is published and authorizes %s\n", rname, rec.URL)
 	}
 	return nil
-}
-
-func isIP(s string) bool {
-	_, err := netip.ParseAddr(s)
-	return err == nil
 }

@@ -106,7 +106,7 @@ type doctorRun struct {
 	a        *app
 	opts     *doctorOptions
 	settings *store.Settings
-	names    []string
+	names    client.Names
 	lookup   *dnsLookup
 	dir      *client.Directory
 	acctURL  string
@@ -381,9 +381,15 @@ func isWildcard(n string) (string, bool) {
 	return n, false
 }
 
-func (d *doctorRun) checkName(ctx context.Context, name string) {
+func (d *doctorRun) checkName(ctx context.Context, id client.Identifier) {
 	s := d.settings
-	if ip, err := netip.ParseAddr(name); err == nil {
+	name := id.Value
+	if id.Type == challenges.IdentifierIP {
+		ip, err := netip.ParseAddr(name) // typed "ip" by client.ParseIdentifier
+		if err != nil {
+			d.add("dns", name, verdictFail, "%v", err)
+			return
+		}
 		if len(s.TLSALPN01Addrs) == 0 && len(s.HTTP01Addrs) == 0 && s.Webroot == "" {
 			d.add("dns", name, verdictFail, "IP identifier (RFC 8738): only http-01 or tls-alpn-01 can validate it")
 			return
@@ -565,15 +571,16 @@ func (d *doctorRun) checkWebroot(ctx context.Context, dir string) {
 	if d.lookup == nil {
 		return
 	}
-	for _, name := range d.names {
-		if _, wild := isWildcard(name); wild {
+	for _, id := range d.names {
+		if _, wild := isWildcard(id.Value); wild {
 			continue
 		}
-		d.fetchProbe(ctx, name, ch)
+		d.fetchProbe(ctx, id, ch)
 	}
 }
 
-func (d *doctorRun) fetchProbe(ctx context.Context, name string, ch challenges.Challenge) {
+func (d *doctorRun) fetchProbe(ctx context.Context, id client.Identifier, ch challenges.Challenge) {
+	name := id.Value
 	lookup := d.lookup
 	dialer := &net.Dialer{Timeout: d.opts.timeout}
 	tr := &http.Transport{
@@ -602,8 +609,8 @@ func (d *doctorRun) fetchProbe(ctx context.Context, name string, ch challenges.C
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: d.opts.timeout}
 	host := name
-	if ip, err := netip.ParseAddr(name); err == nil && ip.Is6() {
-		host = "[" + name + "]"
+	if id.Type == challenges.IdentifierIP && strings.Contains(name, ":") {
+		host = "[" + name + "]" // IPv6
 	}
 	u := "http://" + host
 	if d.opts.httpPort != 80 {
@@ -660,9 +667,9 @@ func (d *doctorRun) checkDNSProvider(ctx context.Context) {
 		p = built
 	}
 	var base string
-	for _, n := range d.names {
-		if _, err := netip.ParseAddr(n); err != nil {
-			base, _ = isWildcard(n)
+	for _, id := range d.names {
+		if id.Type == challenges.IdentifierDNS {
+			base, _ = isWildcard(id.Value)
 			break
 		}
 	}

@@ -224,7 +224,7 @@ func (a *app) reportImport(st *store.Dir, plan *importer.Plan, opts *importOptio
 		if !isDone("certificate " + c.Name) {
 			continue
 		}
-		fmt.Fprintf(w, "%s certificate %s: %s (%s)\n", verb, c.Name, strings.Join(c.Settings.Names, ", "), c.Origin)
+		fmt.Fprintf(w, "%s certificate %s: %s (%s)\n", verb, c.Name, strings.Join(c.Settings.Names.Strings(), ", "), c.Origin)
 		for _, warn := range c.Warnings {
 			fmt.Fprintf(w, "  warning: %s\n", warn)
 		}

@@ -57,14 +57,14 @@ func (a *app) runList(_ context.Context, o *listOptions) error {
 		fmt.Fprintln(tw, "NAME\tNOT AFTER\tNEXT RENEWAL\tWHY\tKEY\tISSUER\tSERVER\tACCOUNT\tSTATUS\tDOMAINS")
 		for _, ci := range infos {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ci.Name, fmtT(ci.NotAfter), fmtT(ci.NextRenewal),
-				dash(ci.Rule), dash(ci.KeyType), dash(ci.Issuer), dash(ci.Server), dash(ci.Account), status(ci), dash(strings.Join(ci.Names, ",")))
+				dash(ci.Rule), dash(ci.KeyType), dash(ci.Issuer), dash(ci.Server), dash(ci.Account), status(ci), dash(strings.Join(ci.Names.Strings(), ",")))
 		}
 		return tw.Flush()
 	}
 	// Narrow: fits 80 columns for names up to about 24 characters.
 	fmt.Fprintln(tw, "NAME\tEXPIRES\tRENEWS\tSTATUS\tDOMAINS")
 	for _, ci := range infos {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ci.Name, fmtDay(ci.NotAfter), fmtDay(ci.NextRenewal), status(ci), domainsShort(ci.Names))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ci.Name, fmtDay(ci.NotAfter), fmtDay(ci.NextRenewal), status(ci), domainsShort(ci.Names.Strings()))
 	}
 	return tw.Flush()
 }

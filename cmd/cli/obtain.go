@@ -134,10 +134,10 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	}
 	if stored != nil {
 		if len(changes.Removed) > 0 && !opts.allowNameRemoval && opts.certName == "" {
-			return usagef("obtain would remove %s from %s: pass --allow-name-removal or --cert-name %s", strings.Join(changes.Removed, ", "), name, name)
+			return usagef("obtain would remove %s from %s: pass --allow-name-removal or --cert-name %s", strings.Join(changes.Removed.Strings(), ", "), name, name)
 		}
 		if len(changes.Added)+len(changes.Removed) > 0 {
-			fmt.Fprintf(a.env.Stderr, "%s: names change (added: %s; removed: %s)\n", name, orDash(changes.Added), orDash(changes.Removed))
+			fmt.Fprintf(a.env.Stderr, "%s: names change (added: %s; removed: %s)\n", name, orDash(changes.Added.Strings()), orDash(changes.Removed.Strings()))
 		}
 	}
 
@@ -245,10 +245,10 @@ func (a *app) reportObtain(name string, s *store.Settings, server string, res *i
 	}
 	w := a.env.Stdout
 	if dryRun {
-		fmt.Fprintf(w, "Dry run: a certificate for %s was issued by %s and not saved (expires %s).\n", strings.Join(s.Names, ", "), server, notAfter)
+		fmt.Fprintf(w, "Dry run: a certificate for %s was issued by %s and not saved (expires %s).\n", strings.Join(s.Names.Strings(), ", "), server, notAfter)
 		return nil
 	}
-	fmt.Fprintf(w, "Certificate %s for %s saved (version %d, expires %s):\n", name, strings.Join(s.Names, ", "), res.Installed.Version, notAfter)
+	fmt.Fprintf(w, "Certificate %s for %s saved (version %d, expires %s):\n", name, strings.Join(s.Names.Strings(), ", "), res.Installed.Version, notAfter)
 	fmt.Fprintf(w, "  fullchain: %s\n", res.Installed.Fullchain)
 	if res.Installed.PrivKey != "" {
 		fmt.Fprintf(w, "  privkey:   %s\n", res.Installed.PrivKey)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 )
@@ -164,7 +165,7 @@ func TestOrderOptions(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	o := r.opts.(*obtainOptions).order
-	if want := []string{"example.com", "www.example.com"}; !slices.Equal(o.names.v, want) || o.names.src != sourceFlag {
+	if want := []string{"example.com", "www.example.com"}; !slices.Equal(o.names.v.Strings(), want) || o.names.src != sourceFlag {
 		t.Errorf("names = %v from %s; want %v from the flag", o.names.v, o.names.src, want)
 	}
 	if o.keyType.v != "rsa2048" || o.keyType.src != sourceFile || o.profile.v != "shortlived" || o.profile.src != sourceEnv {
@@ -172,7 +173,7 @@ func TestOrderOptions(t *testing.T) {
 			o.keyType.v, o.keyType.src, o.profile.v, o.profile.src)
 	}
 
-	stored := &store.Settings{Names: []string{"example.com", "www.example.com"}, Server: r.a.g.server, Account: "default",
+	stored := &store.Settings{Names: client.MustNames("example.com", "www.example.com"), Server: r.a.g.server, Account: "default",
 		KeyType: "ec256", HTTP01Addrs: []string{":80"}, Email: []string{"old@example.com"}, Profile: "classic",
 		Hooks: store.Hooks{Pre: [][]string{{"/bin/true"}}}}
 	g, err := r.a.orderGiven(false)
@@ -180,7 +181,7 @@ func TestOrderOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	merged, ch := lifecycle.Merge(stored, g)
-	want := &store.Settings{Names: []string{"example.com", "www.example.com"}, Server: r.a.g.server, Account: "default",
+	want := &store.Settings{Names: client.MustNames("example.com", "www.example.com"), Server: r.a.g.server, Account: "default",
 		KeyType: "ec256", Webroot: webroot, Email: []string{"new@example.com"}, Profile: "classic", HookTimeout: "90s",
 		Solvers: map[string][]string{"www.example.com": {"dns"}}, Hooks: store.Hooks{Pre: [][]string{{"/bin/true"}}}}
 	if !reflect.DeepEqual(merged, want) {

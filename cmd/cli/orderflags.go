@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/lifecycle"
@@ -84,18 +85,18 @@ func addSolverFlags(f *pflag.FlagSet) {
 	f.String("rfc2136-tsig-algorithm", "", "TSIG algorithm for a bare secret (default hmac-sha256)")
 }
 
-// normalizeName parses a -d name (lifecycle.ParseIdentifier) into its
-// canonical form.
-func normalizeName(n string) (string, error) {
-	id, err := lifecycle.ParseIdentifier(n)
-	var ne *lifecycle.NameError
+// normalizeName parses a -d name (client.ParseIdentifier) into a typed
+// identifier, wording a refusal as a usage error.
+func normalizeName(n string) (client.Identifier, error) {
+	id, err := client.ParseIdentifier(n)
+	var ne *client.NameError
 	switch {
 	case errors.As(err, &ne) && ne.Why != "":
-		return "", usagef("-d %q: %s", n, ne.Why)
+		return client.Identifier{}, usagef("-d %q: %s", n, ne.Why)
 	case err != nil:
-		return "", usagef("-d %q is not a valid domain name", n)
+		return client.Identifier{}, usagef("-d %q is not a valid domain name", n)
 	}
-	return id.Value, nil
+	return id, nil
 }
 
 // applyOrderFlags merges the order flags the user gave (and, for fresh
@@ -243,7 +244,7 @@ func (a *app) orderGiven(fresh bool) (lifecycle.Given, error) {
 }
 
 // derefOr is a given list's value (nil when not given).
-func derefOr(v *[]string, err error) ([]string, error) {
+func derefOr[S ~[]E, E any](v *S, err error) (S, error) {
 	if v == nil || err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -23,7 +24,7 @@ func storedCert(t *testing.T) (stateDir string, st *store.Dir) {
 		t.Fatal(err)
 	}
 	if err := st.SaveSettings("a.example.test", &store.Settings{
-		Names: []string{"a.example.test"}, Server: "https://ca.example.test/dir", Account: "default", KeyType: "ec256",
+		Names: client.MustNames("a.example.test"), Server: "https://ca.example.test/dir", Account: "default", KeyType: "ec256",
 		HTTP01Addrs: []string{"127.0.0.1:5002"}, Email: []string{"old@example.test"},
 		Hooks: store.Hooks{Deploy: [][]string{{"/bin/true"}}},
 	}); err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/keys"
@@ -47,11 +48,11 @@ func (b bound[T]) get(fresh bool) (*T, error) {
 type orderOptions struct {
 	certName string
 	// names are -d, normalised, without duplicates.
-	names bound[[]string]
+	names bound[client.Names]
 	// csr is --csr read and parsed: the PEM and the names it asks for.
 	csr struct {
 		bound[string]
-		names []string
+		names client.Names
 	}
 	keyType, keyGroup                    bound[string]
 	reuseKey, mustStaple                 bound[bool]
@@ -124,7 +125,7 @@ func bindOrder(c *config) *orderOptions {
 		o.certName = f.Value.String()
 	}
 
-	o.names = bound[[]string]{v: []string{}, src: source("domain")}
+	o.names = bound[client.Names]{v: client.Names{}, src: source("domain")}
 	for _, n := range c.Strings("domain") {
 		nn, err := normalizeName(n)
 		if err != nil {
@@ -174,7 +175,7 @@ func bindOrder(c *config) *orderOptions {
 				o.solvers.err = err
 				break
 			}
-			ident = nn
+			ident = nn.Value
 		}
 		o.solvers.v[ident] = append(o.solvers.v[ident], splitCommas([]string{names})...)
 	}
@@ -205,8 +206,8 @@ func bindOrder(c *config) *orderOptions {
 	return o
 }
 
-// readCSR reads and parses --csr: the CSR as PEM and its names, normalised.
-func readCSR(path string) (string, []string, error) {
+// readCSR reads and parses --csr: the CSR as PEM and its names, typed.
+func readCSR(path string) (string, client.Names, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "", nil, usagef("--csr: %v", err)
@@ -215,13 +216,9 @@ func readCSR(path string) (string, []string, error) {
 	if err != nil {
 		return "", nil, usagef("--csr %s: %v", path, err)
 	}
-	var names []string
-	for _, n := range issue.CSRNames(csr) {
-		nn, err := normalizeName(n)
-		if err != nil {
-			return "", nil, usagef("--csr %s: %v", path, err)
-		}
-		names = append(names, nn)
+	names, err := issue.CSRNames(csr)
+	if err != nil {
+		return "", nil, usagef("--csr %s: %v", path, err)
 	}
 	return string(pemCSR(csr.Raw)), names, nil
 }

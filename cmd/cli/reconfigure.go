@@ -96,7 +96,7 @@ func (a *app) runReconfigure(ctx context.Context, o *reconfigureOptions) error {
 	if _, err := (&issue.Engine{}).Solvers(merged); err != nil {
 		return usagef("%v", err)
 	}
-	changed, added, removed := ch.All(), ch.Added, ch.Removed
+	changed, added, removed := ch.All(), ch.Added.Strings(), ch.Removed.Strings()
 	reorder := ch.Reorders()
 	target := name
 	if o.newName != "" {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -26,7 +27,7 @@ func TestTerminalEscapesSanitized(t *testing.T) {
 		t.Fatal(err)
 	}
 	server := "https://ca.example/dir"
-	if err := st.SaveSettings("evil.example", &store.Settings{Names: []string{"evil.example"}, Server: server}); err != nil {
+	if err := st.SaveSettings("evil.example", &store.Settings{Names: client.MustNames("evil.example"), Server: server}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.SaveState("evil.example", &store.State{Issuer: evil, NotAfter: time.Now().Add(48 * time.Hour), Version: 1}); err != nil {

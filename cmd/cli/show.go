@@ -80,7 +80,7 @@ func (a *app) runShow(_ context.Context, o *showOptions) error {
 	w := a.env.Stdout
 	line := func(k, v string) { fmt.Fprintf(w, "%-15s %s\n", k+":", v) }
 	line("Certificate", ci.Name)
-	line("Domains", dash(strings.Join(ci.Names, ", ")))
+	line("Domains", dash(strings.Join(ci.Names.Strings(), ", ")))
 	line("Key type", dash(ci.KeyType))
 	line("Issuer", dash(ci.Issuer))
 	line("Serial", dash(ci.Serial))

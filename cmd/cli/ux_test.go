@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -111,7 +112,7 @@ func TestListShowUX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &store.Settings{Names: []string{"example.com", "www.example.com"}, Server: "https://acme.example/directory",
+	s := &store.Settings{Names: client.MustNames("example.com", "www.example.com"), Server: "https://acme.example/directory",
 		Webroot: "/var/www/html", Hooks: store.Hooks{Deploy: [][]string{{"systemctl", "reload", "nginx"}}}}
 	if err := st.SaveSettings("example.com", s); err != nil {
 		t.Fatal(err)

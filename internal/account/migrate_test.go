@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/lifecycle"
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/internal/testenv"
@@ -39,7 +40,7 @@ func TestMigrateToPebble(t *testing.T) {
 	if err := st.SaveAccount(oldServer, "default", &store.AccountRecord{URL: "https://acme-v01.old.test/acct/1", DirectoryURL: oldServer}, key); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SaveSettings("old", &store.Settings{Names: []string{"old.example.test"}, Server: oldServer, ACMEVersion: "1"}); err != nil {
+	if err := st.SaveSettings("old", &store.Settings{Names: client.MustNames("old.example.test"), Server: oldServer, ACMEVersion: "1"}); err != nil {
 		t.Fatal(err)
 	}
 	c := testenv.PebbleClient(t, p, nil)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/internal/testenv"
@@ -105,7 +106,7 @@ func newAttackEnv(t *testing.T) *attackEnv {
 		t.Fatal(err)
 	}
 	defer lk.Unlock()
-	if err := v.h.Fleet.SaveSettings(ctx, lk, &store.Settings{Names: env.names, Server: "https://ca.example/dir"}); err != nil {
+	if err := v.h.Fleet.SaveSettings(ctx, lk, &store.Settings{Names: client.MustNames(env.names...), Server: "https://ca.example/dir"}); err != nil {
 		t.Fatal(err)
 	}
 	return env
@@ -167,7 +168,7 @@ func TestFleetRefusesPlantedCertificate(t *testing.T) {
 		{"trusted chain, no MAC", a.ca.issue(t, a.names, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))},
 	} {
 		v := Version{Generation: 99, Cert: tc.files.Cert, Chain: tc.files.Chain, Fullchain: tc.files.Fullchain,
-			PrivKey: append(append([]byte{}, plainMagic...), tc.files.PrivKey...), Names: a.names}
+			PrivKey: append(append([]byte{}, plainMagic...), tc.files.PrivKey...), Names: client.MustNames(a.names...)}
 		js, _ := json.Marshal(v)
 		a.plant(t, "certs/fleet/latest", js)
 		res, err := a.victim.h.Sync(a.ctx, "fleet")
@@ -234,7 +235,7 @@ func TestFleetRecoversFromFutureNotBefore(t *testing.T) {
 	if _, err := a.victim.h.Local.Install("fleet", bad); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.victim.h.Local.SaveSettings("fleet", &store.Settings{Names: a.names, Server: "https://ca.example/dir", CABundle: a.ca.bundle}); err != nil {
+	if err := a.victim.h.Local.SaveSettings("fleet", &store.Settings{Names: client.MustNames(a.names...), Server: "https://ca.example/dir", CABundle: a.ca.bundle}); err != nil {
 		t.Fatal(err)
 	}
 	good := a.ca.issue(t, a.names, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))

@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/fleet/kv"
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/store"
@@ -235,10 +236,14 @@ func decodeSettings(k string, data []byte) (*store.Settings, []string, error) {
 	if len(s.Names) == 0 && s.CSR == "" || len(s.Names) > maxSANames {
 		return nil, nil, &store.SettingsError{Path: "etcd:" + k, Msg: "names: want 1 to 100 names"}
 	}
-	for _, n := range s.Names {
-		if err := validStoredName(n); err != nil {
-			return nil, nil, &store.SettingsError{Path: "etcd:" + k, Msg: err.Error()}
-		}
+	var raw struct {
+		Names []string `yaml:"names"`
+	}
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return nil, nil, &store.SettingsError{Path: "etcd:" + k, Msg: err.Error()}
+	}
+	if err := checkCanonical(raw.Names, s.Names); err != nil {
+		return nil, nil, &store.SettingsError{Path: "etcd:" + k, Msg: err.Error()}
 	}
 	if s.KeyType != "" {
 		if err := keys.ValidKeyType(s.KeyType); err != nil {
@@ -338,11 +343,11 @@ type Version struct {
 	PrivKey    []byte    `json:"privkey,omitempty"` // sealed; empty for --csr
 	IssuedBy   string    `json:"issued_by,omitempty"`
 	Published  time.Time `json:"published,omitzero"`
-	// Names are the certificate's names (settings order); MAC
+	// Names are the certificate's names (sorted by value); MAC
 	// authenticates Cert, Chain, Fullchain, Names and Generation under
 	// the storage key (Sealer.recordMAC).
-	Names []string `json:"names,omitempty"`
-	MAC   []byte   `json:"mac,omitempty"`
+	Names client.Names `json:"names,omitempty"`
+	MAC   []byte       `json:"mac,omitempty"`
 }
 
 // Latest returns the newest published version of name with its private

@@ -74,7 +74,7 @@ func writeKeyFile(t *testing.T) string {
 
 func settingsFor(p *testenv.Pebble, addr, profile string) *store.Settings {
 	return &store.Settings{
-		Names: []string{"fleet.example.com"}, Server: p.DirURL, CABundle: p.CABundle,
+		Names: client.MustNames("fleet.example.com"), Server: p.DirURL, CABundle: p.CABundle,
 		HTTP01Addrs: []string{addr}, Profile: profile, Email: []string{"ops@example.com"},
 	}
 }

@@ -158,7 +158,7 @@ func (s *Sealer) recordMAC(k string, v *Version) []byte {
 	}
 	parts := [][]byte{[]byte(k), []byte(strconv.Itoa(v.Generation)), v.Cert, v.Chain, v.Fullchain}
 	for _, n := range v.Names {
-		parts = append(parts, []byte(n))
+		parts = append(parts, []byte(n.Value))
 	}
 	return mac(s.recKey, parts...)
 }

@@ -178,7 +178,9 @@ func (s *certStore) Install(name string, files store.Files, _ ...store.InstallOp
 	if s.latest != nil {
 		v.Generation = s.latest.Generation + 1
 	}
-	v.Names = leafNames(leaf)
+	if v.Names, err = leafNames(leaf); err != nil {
+		return nil, fmt.Errorf("issued certificate: %w", err)
+	}
 	if files.PrivKey != nil {
 		if v.PrivKey, err = s.f.sealer.Seal(s.f.certKey(name, "latest")+"#privkey", files.PrivKey); err != nil {
 			return nil, err

@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -24,58 +23,29 @@ var ErrUntrustedCertificate = errors.New("certificate in etcd refused")
 // clockSkew is how far in the future a NotBefore may be.
 const clockSkew = 5 * time.Minute
 
-// leafNames are a leaf's DNS names and IP addresses, sorted.
-func leafNames(leaf *x509.Certificate) []string {
-	names := slices.Clone(leaf.DNSNames)
-	for _, ip := range leaf.IPAddresses {
-		if a, ok := netip.AddrFromSlice(ip); ok {
-			names = append(names, a.Unmap().String())
-		}
+// leafNames are a leaf's names (client.SANNames), sorted by value.
+func leafNames(leaf *x509.Certificate) (client.Names, error) {
+	names, err := client.SANNames(leaf.DNSNames, leaf.IPAddresses)
+	if err != nil {
+		return nil, err
 	}
-	for i, n := range names {
-		names[i] = strings.ToLower(n)
-	}
-	slices.Sort(names)
-	return slices.Compact(names)
+	slices.SortFunc(names, func(a, b client.Identifier) int { return strings.Compare(a.Value, b.Value) })
+	return names, nil
 }
 
-func sameNameSet(a, b []string) bool {
-	x := slices.Clone(a)
-	y := slices.Clone(b)
-	for i := range x {
-		x[i] = strings.ToLower(x[i])
+// checkCanonical refuses a name from storage that is not spelled exactly
+// as the command line stores it: raw are the names as written, parsed the
+// same names after client.ParseIdentifier (which lowercases, converts to
+// A-labels and shortens IPv6). No control characters, globs, slashes or
+// spaces can pass the parser.
+func checkCanonical(raw []string, parsed client.Names) error {
+	if len(raw) != len(parsed) {
+		return errors.New("names: unreadable list")
 	}
-	for i := range y {
-		y[i] = strings.ToLower(y[i])
-	}
-	slices.Sort(x)
-	slices.Sort(y)
-	return slices.Equal(slices.Compact(x), slices.Compact(y))
-}
-
-// validStoredName accepts a name from storage only in the form the command
-// line stores it (normalised by obtain's -d): a canonical IP address, or
-// a lowercase A-label DNS name, optionally "*." in front, that
-// client.ValidateDNSName accepts. No control characters, globs, slashes or
-// spaces can pass.
-func validStoredName(n string) error {
-	if ip, err := netip.ParseAddr(n); err == nil {
-		if ip.Zone() != "" || ip.Unmap().String() != n {
-			return fmt.Errorf("name %q: not a canonical IP address", n)
+	for i, id := range parsed {
+		if raw[i] != id.Value {
+			return fmt.Errorf("name %q: not in canonical form (%q)", raw[i], id.Value)
 		}
-		return nil
-	}
-	base := strings.TrimPrefix(n, "*.")
-	if base == "" || strings.ContainsAny(base, "*") || strings.ToLower(base) != base {
-		return fmt.Errorf("name %q: not a valid domain name", n)
-	}
-	for _, r := range base {
-		if r > 0x7e || r <= 0x20 {
-			return fmt.Errorf("name %q: not a valid domain name", n)
-		}
-	}
-	if err := client.ValidateDNSName(base); err != nil {
-		return fmt.Errorf("name %q: %w", n, err)
 	}
 	return nil
 }
@@ -116,11 +86,15 @@ func verifyFleetCertificate(v *Version, files *store.Files, s *store.Settings, r
 	if !now.Before(leaf.NotAfter) {
 		return nil, fmt.Errorf("%w: expired at %s", ErrUntrustedCertificate, leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
-	if len(s.Names) > 0 && !sameNameSet(leafNames(leaf), s.Names) {
-		return nil, fmt.Errorf("%w: names %s differ from the settings' %s", ErrUntrustedCertificate,
-			strings.Join(leafNames(leaf), ","), strings.Join(s.Names, ","))
+	ln, err := leafNames(leaf)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUntrustedCertificate, err)
 	}
-	if len(s.Names) > 0 && v.Names != nil && !sameNameSet(v.Names, s.Names) {
+	if len(s.Names) > 0 && !ln.SameSet(s.Names) {
+		return nil, fmt.Errorf("%w: names %s differ from the settings' %s", ErrUntrustedCertificate,
+			strings.Join(ln.Strings(), ","), strings.Join(s.Names.Strings(), ","))
+	}
+	if len(s.Names) > 0 && v.Names != nil && !v.Names.SameSet(s.Names) {
 		return nil, fmt.Errorf("%w: record names differ from the settings'", ErrUntrustedCertificate)
 	}
 	inter := x509.NewCertPool()

@@ -24,6 +24,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/acmectl/acmectl/challenges/dns01/providers/registry"
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/lifecycle"
@@ -303,11 +304,8 @@ func certbotCert(conf, defaultServer string) (Cert, string, error) {
 	if s.Server == "" {
 		s.Server = defaultServer
 	}
-	for _, n := range leaf.DNSNames {
-		s.Names = append(s.Names, strings.ToLower(n))
-	}
-	for _, ip := range leaf.IPAddresses {
-		s.Names = append(s.Names, ip.String())
+	if s.Names, err = client.SANNames(leaf.DNSNames, leaf.IPAddresses); err != nil {
+		return c, "", fmt.Errorf("cert: %v", err)
 	}
 	c = Cert{Name: name, Settings: s, Files: files, Origin: conf, Live: live}
 	switch rp["authenticator"] {
@@ -481,10 +479,10 @@ func Lego(root, server string, template *store.Settings) (*Plan, error) {
 		if len(chain) > 1 {
 			issuer = keys.EncodeCertificatesPEM(chain[1:])
 		}
-		var names []string
-		names = append(names, chain[0].DNSNames...)
-		for _, ip := range chain[0].IPAddresses {
-			names = append(names, ip.String())
+		names, err := client.SANNames(chain[0].DNSNames, chain[0].IPAddresses)
+		if err != nil {
+			plan.Skipped = append(plan.Skipped, fmt.Sprintf("%s: %v", crt, err))
+			continue
 		}
 		if len(names) == 0 {
 			plan.Skipped = append(plan.Skipped, crt+": certificate names nothing")

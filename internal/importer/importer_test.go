@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/internal/testenv"
 )
@@ -82,7 +83,7 @@ web.example.test = /var/www/html
 		t.Fatalf("plan: %d certificates, skipped %q; want 1 and 2", len(plan.Certs), plan.Skipped)
 	}
 	c := plan.Certs[0]
-	want := &store.Settings{Names: []string{"web.example.test", "www.web.example.test"}, Server: "https://ca.test/directory",
+	want := &store.Settings{Names: client.MustNames("web.example.test", "www.web.example.test"), Server: "https://ca.test/directory",
 		Account: "default", KeyType: "ec384", Webroot: "/var/www/html",
 		Hooks: store.Hooks{Deploy: [][]string{{"systemctl", "reload", "nginx"}}, NotImported: map[string]string{"pre": "echo $HOME | logger"}}}
 	if c.Name != "web.example.test" || !reflect.DeepEqual(c.Settings, want) {
@@ -156,7 +157,7 @@ func TestApplyKeepsOtherAccounts(t *testing.T) {
 	}
 	plan := &Plan{
 		Accounts: []Account{{Server: server, Label: "default", Fallback: "certbot-0123abcd", URL: "https://ca.test/acct/certbots", Key: key}},
-		Certs:    []Cert{{Name: "a.example.test", Files: files, Settings: &store.Settings{Names: []string{"a.example.test"}, Server: server, Account: "default"}}},
+		Certs:    []Cert{{Name: "a.example.test", Files: files, Settings: &store.Settings{Names: client.MustNames("a.example.test"), Server: server, Account: "default"}}},
 	}
 	if _, err := plan.Apply(context.Background(), st, time.Second, time.Now()); err != nil {
 		t.Fatal(err)

@@ -22,10 +22,10 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/acmectl/acmectl/challenges"
 	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/store"
@@ -332,19 +332,6 @@ func (e *Engine) saveAccount(s *store.Settings, label string, a *client.Account,
 	return a, nil
 }
 
-// identifiers turns names into ACME identifiers.
-func identifiers(names []string) []client.Identifier {
-	ids := make([]client.Identifier, 0, len(names))
-	for _, n := range names {
-		if _, err := netip.ParseAddr(n); err == nil {
-			ids = append(ids, client.Identifier{Type: "ip", Value: n})
-		} else {
-			ids = append(ids, client.Identifier{Type: "dns", Value: n})
-		}
-	}
-	return ids
-}
-
 // Issue runs one issuance for req. On success the new version is live
 // (unless DryRun) and req.State records it.
 //
@@ -353,6 +340,10 @@ func identifiers(names []string) []client.Identifier {
 // carrying that time: the CA is not contacted again before it said so.
 func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	s := req.Settings
+	names, csrDER, err := orderNames(s)
+	if err != nil {
+		return nil, err
+	}
 	if st := req.State; st != nil && st.RetryAfter.After(e.now()) {
 		return nil, &client.TemporaryError{Err: errors.New("not contacting the CA: it asked to wait (Retry-After)"), RetryAfter: st.RetryAfter}
 	}
@@ -370,18 +361,8 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := s.Names
 	var key crypto.Signer
-	var csrDER []byte
-	if s.CSR != "" {
-		csr, err := ParseCSR([]byte(s.CSR))
-		if err != nil {
-			return nil, err
-		}
-		csrDER = csr.Raw
-		names = CSRNames(csr)
-	}
-	ids := identifiers(names)
+	ids := []client.Identifier(names)
 	solvers, err := e.Solvers(s)
 	if err != nil {
 		return nil, err
@@ -460,7 +441,7 @@ func (e *Engine) Issue(ctx context.Context, req Request) (*Result, error) {
 	}
 	// Resumed only for the same plan: server, account, names, profile.
 	if p := st.PendingOrder; p != nil && p.DirectoryURL == s.Server && p.Account == acctLabel(req) && (p.AccountURL == "" || p.AccountURL == acct.URL) &&
-		sameNames(p.Names, names) && p.Profile == s.Profile {
+		p.Names.SameSet(names) && p.Profile == s.Profile {
 		orderReq.ResumeURL = p.URL
 	}
 	if !req.DryRun {
@@ -582,22 +563,6 @@ func acctLabel(req Request) string {
 	return req.Account.Label
 }
 
-func sameNames(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	seen := map[string]bool{}
-	for _, n := range a {
-		seen[strings.ToLower(n)] = true
-	}
-	for _, n := range b {
-		if !seen[strings.ToLower(n)] {
-			return false
-		}
-	}
-	return true
-}
-
 // certKey picks the certificate key: the pending one of an interrupted
 // order, the current one with --reuse-key (never after a revocation), or a
 // new one, saved as pending. The save (two fsyncs) runs while the order is
@@ -640,13 +605,20 @@ func keyTypeOr(t string) string {
 }
 
 // newCSR builds the DER CSR for names with key.
-func newCSR(key crypto.Signer, names []string, mustStaple bool) ([]byte, error) {
+func newCSR(key crypto.Signer, names client.Names, mustStaple bool) ([]byte, error) {
 	tmpl := &x509.CertificateRequest{}
-	for _, id := range identifiers(names) {
-		if id.Type == "ip" {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, netip.MustParseAddr(id.Value).AsSlice())
-		} else {
+	for _, id := range names {
+		switch id.Type {
+		case challenges.IdentifierIP:
+			ip, err := netip.ParseAddr(id.Value) // typed "ip" by client.ParseIdentifier
+			if err != nil {
+				return nil, fmt.Errorf("csr: %w", err)
+			}
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip.AsSlice())
+		case challenges.IdentifierDNS:
 			tmpl.DNSNames = append(tmpl.DNSNames, id.Value)
+		default:
+			return nil, fmt.Errorf("csr: identifier type %q is unknown", id.Type)
 		}
 	}
 	if len(tmpl.DNSNames) > 0 && len(tmpl.DNSNames[0]) <= 64 {
@@ -682,33 +654,49 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("CSR: bad signature: %w", err)
 	}
-	if len(CSRNames(csr)) == 0 {
+	if names, err := CSRNames(csr); err != nil {
+		return nil, fmt.Errorf("CSR: %w", err)
+	} else if len(names) == 0 {
 		return nil, errors.New("CSR: names no DNS name or IP address")
 	}
 	return csr, nil
 }
 
-// CSRNames are the names a CSR asks for (SANs, else the CN).
-func CSRNames(csr *x509.CertificateRequest) []string {
-	var names []string
-	seen := map[string]bool{}
-	add := func(n string) {
-		n = strings.ToLower(n)
-		if n != "" && !seen[n] {
-			seen[n] = true
-			names = append(names, n)
+// CSRNames are the names a CSR asks for: its SANs, typed by their
+// extension (client.SANNames), else its CN through client.ParseIdentifier.
+func CSRNames(csr *x509.CertificateRequest) (client.Names, error) {
+	names, err := client.SANNames(csr.DNSNames, csr.IPAddresses)
+	if err != nil || len(names) > 0 || csr.Subject.CommonName == "" {
+		return names, err
+	}
+	return client.ParseNames([]string{csr.Subject.CommonName})
+}
+
+// orderNames are the names an order for s asks for, with the DER of s's
+// CSR if it has one. Every name must be as client.ParseIdentifier makes
+// it (client.CheckIdentifier): an identifier typed or spelled otherwise
+// (a "dns" 192.0.2.1) is refused, never re-typed here.
+func orderNames(s *store.Settings) (client.Names, []byte, error) {
+	names, csrDER := s.Names, []byte(nil)
+	if s.CSR != "" {
+		csr, err := ParseCSR([]byte(s.CSR))
+		if err != nil {
+			return nil, nil, err
 		}
-	}
-	for _, n := range csr.DNSNames {
-		add(n)
-	}
-	for _, ip := range csr.IPAddresses {
-		add(ip.String())
+		if names, err = CSRNames(csr); err != nil {
+			return nil, nil, fmt.Errorf("csr: %w", err)
+		}
+		csrDER = csr.Raw
 	}
 	if len(names) == 0 {
-		add(csr.Subject.CommonName)
+		return nil, nil, errors.New("no names to order")
 	}
-	return names
+	for _, id := range names {
+		if err := client.CheckIdentifier(id); err != nil {
+			return nil, nil, fmt.Errorf("names: %w", err)
+		}
+	}
+	return names, csrDER, nil
 }
 
 // chooseChain returns the chain whose topmost certificate is issued by (or

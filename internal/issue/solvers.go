@@ -85,7 +85,7 @@ type setBuilder struct {
 func (e *Engine) Solvers(s *store.Settings) (*SolverSet, error) {
 	set := &SolverSet{byName: map[string][]client.SolverChoice{}, perID: map[string][]string{}}
 	b := &setBuilder{e: e, s: s, set: set, dns: map[string]*dns01.Solver{}}
-	names, err := settingsNames(s)
+	names, _, err := orderNames(s)
 	if err != nil {
 		return nil, err
 	}
@@ -108,8 +108,8 @@ func (e *Engine) Solvers(s *store.Settings) (*SolverSet, error) {
 			set.deflt = list
 			continue
 		}
-		if !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, ident) }) {
-			return nil, fmt.Errorf("--solver %s: not one of the certificate's names (%s)", ident, strings.Join(names, ", "))
+		if !slices.ContainsFunc(names, func(id client.Identifier) bool { return strings.EqualFold(id.Value, ident) }) {
+			return nil, fmt.Errorf("--solver %s: not one of the certificate's names (%s)", ident, names)
 		}
 		set.perID[strings.ToLower(ident)] = list
 	}
@@ -135,7 +135,7 @@ func (e *Engine) Solvers(s *store.Settings) (*SolverSet, error) {
 	if len(set.deflt) == 0 && len(set.perID) == 0 {
 		return nil, fmt.Errorf("no challenge solver configured: use --http-01, --webroot, --tls-alpn-01 or --dns-01")
 	}
-	for _, id := range identifiers(names) {
+	for _, id := range names {
 		wild := strings.HasPrefix(id.Value, "*.")
 		id.Value = strings.TrimPrefix(id.Value, "*.")
 		if err := usable(id, wild, set.For(id, wild)); err != nil {
@@ -143,18 +143,6 @@ func (e *Engine) Solvers(s *store.Settings) (*SolverSet, error) {
 		}
 	}
 	return set, nil
-}
-
-// settingsNames are the names the order will ask for.
-func settingsNames(s *store.Settings) ([]string, error) {
-	if s.CSR == "" {
-		return s.Names, nil
-	}
-	csr, err := ParseCSR([]byte(s.CSR))
-	if err != nil {
-		return nil, err
-	}
-	return CSRNames(csr), nil
 }
 
 // usable checks that some choice can answer a challenge a CA may offer

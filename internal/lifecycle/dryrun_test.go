@@ -59,7 +59,7 @@ func TestObtainDryRunStaging(t *testing.T) {
 	p, eng, o := pebbleObtainer(t)
 	st := o.Store
 	eng.HTTPClient = func(string) (*client.Client, error) { return testenv.PebbleClient(t, p, nil), nil }
-	s, _ := Merge(nil, Given{Names: []string{"dry.example.test"}, Server: ptr(LetsEncrypt), Solvers: pebbleHTTP01(p)})
+	s, _ := Merge(nil, Given{Names: client.MustNames("dry.example.test"), Server: ptr(LetsEncrypt), Solvers: pebbleHTTP01(p)})
 	var staged []string
 	plan := Plan{Name: "dry", Settings: s, DryRun: true, Account: issue.AccountOptions{AcceptTOS: true},
 		Staged: func(server string) { staged = append(staged, server) }}

@@ -10,7 +10,7 @@ import (
 // HookCert is what the hook manager needs of certificate name with
 // settings s.
 func HookCert(name string, s *store.Settings) hook.Cert {
-	c := hook.Cert{Name: name, Domains: s.Names, Server: s.Server,
+	c := hook.Cert{Name: name, Domains: s.Names.Strings(), Server: s.Server,
 		Hooks: hook.Hooks{Pre: s.Hooks.Pre, Post: s.Hooks.Post, Deploy: s.Hooks.Deploy, Failure: s.Hooks.Failure}, Pass: s.HookEnv}
 	if d, err := time.ParseDuration(s.HookTimeout); err == nil && d > 0 {
 		c.Timeout = d

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/internal/testenv"
@@ -22,7 +23,7 @@ func adopted(t *testing.T, name string, s *store.Settings) *store.Dir {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, key := testenv.SelfSigned(t, s.Names...)
+	leaf, key := testenv.SelfSigned(t, s.Names.Strings()...)
 	files := store.Files{Cert: leaf, Fullchain: leaf, PrivKey: key}
 	if err := Adopt(st, name, files, s); err != nil {
 		t.Fatal(err)
@@ -77,7 +78,7 @@ func TestFill(t *testing.T) {
 func TestRedeploy(t *testing.T) {
 	ctx := context.Background()
 	marker := filepath.Join(t.TempDir(), "deployed")
-	s := &store.Settings{Names: []string{"deploy.example.test"}, Server: "https://ca.test/dir",
+	s := &store.Settings{Names: client.MustNames("deploy.example.test"), Server: "https://ca.test/dir",
 		Hooks: store.Hooks{Deploy: [][]string{{"/usr/bin/touch", marker}}}}
 	st := adopted(t, "web", s)
 	m := &hook.Manager{Env: []string{"PATH=/usr/bin:/bin"}}
@@ -127,7 +128,7 @@ func TestRedeploy(t *testing.T) {
 // --new-name moves the certificate, refusing a name in use.
 func TestReconfigureWithoutOrder(t *testing.T) {
 	ctx := context.Background()
-	s := &store.Settings{Names: []string{"rc.example.test"}, Server: "https://ca.test/dir", KeyType: "ec256"}
+	s := &store.Settings{Names: client.MustNames("rc.example.test"), Server: "https://ca.test/dir", KeyType: "ec256"}
 	st := adopted(t, "rc", s)
 	o := &Obtainer{Store: st, Hooks: &hook.Manager{}}
 
@@ -168,7 +169,7 @@ func TestReconfigureWithoutOrder(t *testing.T) {
 // TestFindStoredAndMarkRevoked: revoke finds the stored certificate of a
 // leaf by its bytes and records the revocation, dropping the ARI window.
 func TestFindStoredAndMarkRevoked(t *testing.T) {
-	st := adopted(t, "rv", &store.Settings{Names: []string{"rv.example.test"}, Server: "https://ca.test/dir"})
+	st := adopted(t, "rv", &store.Settings{Names: client.MustNames("rv.example.test"), Server: "https://ca.test/dir"})
 	files, _, err := st.Current("rv")
 	if err != nil {
 		t.Fatal(err)

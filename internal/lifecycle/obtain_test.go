@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/hook"
 	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/store"
@@ -29,7 +30,7 @@ func TestObtainAgainstPebble(t *testing.T) {
 	}
 	o := &Obtainer{Store: st, Engine: &issue.Engine{Store: st, Getenv: os.Getenv}, Hooks: &hook.Manager{}}
 	acct := issue.AccountOptions{AcceptTOS: true}
-	given := Given{Names: []string{"life.example.test"}, Server: &p.DirURL, CABundle: &p.CABundle,
+	given := Given{Names: client.MustNames("life.example.test"), Server: &p.DirURL, CABundle: &p.CABundle,
 		Solvers: &SolverSpec{HTTP01Addrs: []string{fmt.Sprintf("127.0.0.1:%d", p.HTTPPort)}}}
 	plan := func(name string, g Given) Plan {
 		t.Helper()
@@ -88,7 +89,7 @@ func TestObtainAgainstPebble(t *testing.T) {
 	}
 	// A first order the CA refuses: no entry left.
 	refused := given
-	refused.Names = []string{"www.blocked.example.test"}
+	refused.Names = client.MustNames("www.blocked.example.test")
 	if _, err := o.Obtain(ctx, plan("refused", refused)); err == nil {
 		t.Fatal("refused first obtain succeeded")
 	}

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -23,7 +24,7 @@ import (
 // command (names normalised, paths absolute, durations valid). A nil field
 // was not given and keeps the stored value.
 type Given struct {
-	Names []string // nil: not given
+	Names client.Names // nil: not given
 	// CSR is a PEM CSR made elsewhere; its names come in Names. An empty
 	// string given drops a stored CSR.
 	CSR                     *string
@@ -94,7 +95,7 @@ type Changes struct {
 	// order.
 	RenewalOnly []string
 	// Added and Removed are the names that change.
-	Added, Removed []string
+	Added, Removed client.Names
 }
 
 // Any reports whether anything differs.
@@ -252,7 +253,7 @@ func Diff(a, b *store.Settings) Changes {
 		if empty(x) && empty(y) || reflect.DeepEqual(x, y) {
 			continue
 		}
-		if tag == "names" && sameSet(a.Names, b.Names) {
+		if tag == "names" && a.Names.SameSet(b.Names) {
 			continue
 		}
 		if IsShaping(tag) {
@@ -262,12 +263,12 @@ func Diff(a, b *store.Settings) Changes {
 		}
 	}
 	for _, n := range b.Names {
-		if !slices.Contains(a.Names, n) {
+		if !a.Names.Contains(n) {
 			c.Added = append(c.Added, n)
 		}
 	}
 	for _, n := range a.Names {
-		if !slices.Contains(b.Names, n) {
+		if !b.Names.Contains(n) {
 			c.Removed = append(c.Removed, n)
 		}
 	}
@@ -281,18 +282,6 @@ func empty(v any) bool {
 		return r.Len() == 0
 	}
 	return r.IsZero()
-}
-
-func sameSet(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, n := range a {
-		if !slices.Contains(b, n) {
-			return false
-		}
-	}
-	return true
 }
 
 func setStr(dst *string, v *string) {

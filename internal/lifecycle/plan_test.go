@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -14,7 +15,7 @@ func p[T any](v T) *T { return &v }
 // stored is a certificate obtained with the built-in http-01 responder.
 func stored() *store.Settings {
 	return &store.Settings{
-		Names: []string{"example.test", "www.example.test"}, Server: "https://staging.test/dir", Account: "default",
+		Names: client.MustNames("example.test", "www.example.test"), Server: "https://staging.test/dir", Account: "default",
 		KeyType: "ec256", HTTP01Addrs: []string{"127.0.0.1:5002"}, Email: []string{"old@example.test"},
 		Hooks: store.Hooks{Deploy: [][]string{{"/bin/true"}}},
 	}
@@ -57,17 +58,17 @@ func TestMerge(t *testing.T) {
 			shaping: []string{"profile"}, renewalOnly: []string{"email"},
 		},
 		{
-			name: "names reordered are not a change", stored: stored(), given: Given{Names: []string{"www.example.test", "example.test"}},
-			want: func(s *store.Settings) { s.Names = []string{"www.example.test", "example.test"} },
+			name: "names reordered are not a change", stored: stored(), given: Given{Names: client.MustNames("www.example.test", "example.test")},
+			want: func(s *store.Settings) { s.Names = client.MustNames("www.example.test", "example.test") },
 		},
 		{
 			name: "names from -d drop a stored CSR", stored: func() *store.Settings { s := stored(); s.CSR = "PEM"; return s }(),
-			given: Given{Names: []string{"example.test"}},
-			want:  func(s *store.Settings) { s.Names, s.CSR = []string{"example.test"}, "" }, shaping: []string{"names", "csr"},
+			given: Given{Names: client.MustNames("example.test")},
+			want:  func(s *store.Settings) { s.Names, s.CSR = client.MustNames("example.test"), "" }, shaping: []string{"names", "csr"},
 		},
 		{
 			name:   "switching from dns-01 drops its parameters",
-			stored: &store.Settings{Names: []string{"a.test"}, DNS: store.DNSSettings{Provider: "rfc2136", RFC2136Server: "ns:53", RFC2136TSIGFile: "/k"}},
+			stored: &store.Settings{Names: client.MustNames("a.test"), DNS: store.DNSSettings{Provider: "rfc2136", RFC2136Server: "ns:53", RFC2136TSIGFile: "/k"}},
 			given:  Given{Solvers: &SolverSpec{HTTP01Addrs: []string{":80"}}},
 			want: func(s *store.Settings) {
 				s.DNS = store.DNSSettings{}
@@ -77,7 +78,7 @@ func TestMerge(t *testing.T) {
 		},
 		{
 			name:   "a dns-01 parameter alone keeps the provider",
-			stored: &store.Settings{Names: []string{"a.test"}, DNS: store.DNSSettings{Provider: "rfc2136", RFC2136Server: "ns:53"}},
+			stored: &store.Settings{Names: client.MustNames("a.test"), DNS: store.DNSSettings{Provider: "rfc2136", RFC2136Server: "ns:53"}},
 			given:  Given{DNS: DNSGiven{PropagationWait: p("30s")}},
 			want:   func(s *store.Settings) { s.DNS.PropagationWait = "30s" }, renewalOnly: []string{"dns"},
 		},
@@ -137,17 +138,17 @@ func TestMerge(t *testing.T) {
 func TestMergeDoesNotAlias(t *testing.T) {
 	s := stored()
 	got, _ := Merge(s, Given{})
-	got.Names[0] = "changed.test"
+	got.Names[0] = client.MustNames("changed.test")[0]
 	got.Hooks.Deploy[0][0] = "/bin/false"
 	got.HTTP01Addrs[0] = ":1"
-	if s.Names[0] != "example.test" || s.Hooks.Deploy[0][0] != "/bin/true" || s.HTTP01Addrs[0] != "127.0.0.1:5002" {
+	if s.Names[0].Value != "example.test" || s.Hooks.Deploy[0][0] != "/bin/true" || s.HTTP01Addrs[0] != "127.0.0.1:5002" {
 		t.Errorf("stored settings changed through the merged ones: %+v", s)
 	}
 }
 
 func TestDiffNames(t *testing.T) {
-	ch := Diff(&store.Settings{Names: []string{"a.test", "b.test"}}, &store.Settings{Names: []string{"b.test", "c.test"}})
-	if !slices.Equal(ch.Added, []string{"c.test"}) || !slices.Equal(ch.Removed, []string{"a.test"}) || !slices.Equal(ch.Shaping, []string{"names"}) {
+	ch := Diff(&store.Settings{Names: client.MustNames("a.test", "b.test")}, &store.Settings{Names: client.MustNames("b.test", "c.test")})
+	if !slices.Equal(ch.Added.Strings(), []string{"c.test"}) || !slices.Equal(ch.Removed.Strings(), []string{"a.test"}) || !slices.Equal(ch.Shaping, []string{"names"}) {
 		t.Errorf("Diff = %+v", ch)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/store"
 )
 
@@ -13,7 +14,7 @@ import (
 // certificate), a failed revocation deletes nothing, and the revocation
 // runs under the lock; an absent certificate is store.ErrNotFound.
 func TestDelete(t *testing.T) {
-	st := adopted(t, "del", &store.Settings{Names: []string{"del.example.test"}, Server: "https://ca.test/dir"})
+	st := adopted(t, "del", &store.Settings{Names: client.MustNames("del.example.test"), Server: "https://ca.test/dir"})
 	ctx := context.Background()
 
 	unlock, err := st.LockCert(ctx, "del", time.Second)
@@ -64,7 +65,7 @@ func TestDelete(t *testing.T) {
 // TestRecordRevoked: after a revocation the certificate is marked revoked
 // (the next renewal replaces it) or, with del, removed.
 func TestRecordRevoked(t *testing.T) {
-	st := adopted(t, "rv", &store.Settings{Names: []string{"rv.example.test"}, Server: "https://ca.test/dir"})
+	st := adopted(t, "rv", &store.Settings{Names: client.MustNames("rv.example.test"), Server: "https://ca.test/dir"})
 	if err := RecordRevoked(st, "rv", false); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestRecordRevoked(t *testing.T) {
 // one records nothing; a successful one marks the certificate revoked, or
 // removes it with del.
 func TestRevoke(t *testing.T) {
-	st := adopted(t, "rv", &store.Settings{Names: []string{"rv.example.test"}, Server: "https://ca.test/dir"})
+	st := adopted(t, "rv", &store.Settings{Names: client.MustNames("rv.example.test"), Server: "https://ca.test/dir"})
 	ctx := context.Background()
 	refused := errors.New("CA said no")
 	if err := Revoke(ctx, st, "rv", time.Second, true, func(context.Context) error { return refused }); !errors.Is(err, refused) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/issue"
 	"github.com/acmectl/acmectl/internal/testenv"
 )
@@ -18,7 +19,7 @@ func TestSendRevocation(t *testing.T) {
 		t.Skip("needs Pebble")
 	}
 	p, eng, o := pebbleObtainer(t)
-	s, _ := Merge(nil, Given{Names: []string{"rv.example.test"}, Server: &p.DirURL, CABundle: &p.CABundle, Solvers: pebbleHTTP01(p)})
+	s, _ := Merge(nil, Given{Names: client.MustNames("rv.example.test"), Server: &p.DirURL, CABundle: &p.CABundle, Solvers: pebbleHTTP01(p)})
 	ctx := testenv.Context(t, 2*time.Minute)
 	out, err := o.Obtain(ctx, Plan{Name: "rv", Settings: s, Account: issue.AccountOptions{AcceptTOS: true}})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/keys"
 )
 
@@ -77,9 +78,9 @@ type PendingOrder struct {
 	Account      string `json:"account"`
 	// AccountURL is the account that created the order: only that account
 	// can resume it (a label may name a new account since).
-	AccountURL string   `json:"account_url,omitempty"`
-	Names      []string `json:"names"`
-	Replaces   string   `json:"replaces,omitempty"`
+	AccountURL string       `json:"account_url,omitempty"`
+	Names      client.Names `json:"names"`
+	Replaces   string       `json:"replaces,omitempty"`
 	// Profile is the profile the order was created with: an order is
 	// resumed only for the same plan.
 	Profile string    `json:"profile,omitempty"`

@@ -5,11 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/netip"
 	"net/url"
 	"strings"
 
-	"golang.org/x/net/idna"
+	"github.com/acmectl/acmectl/challenges"
+	"github.com/acmectl/acmectl/client"
 )
 
 // Name limits.
@@ -74,35 +74,27 @@ func ValidCertName(name string) error {
 }
 
 // DefaultCertName derives a certificate name from the first identifier of an
-// order (docs/reference/acmectl_obtain.md, --cert-name): lowercase IDNA A-label, "*." becomes
-// "_wildcard.", an IP address becomes "_ip." plus its canonical text with
-// ':' replaced by '_'. A trailing dot is dropped. It fails, wrapping
-// ErrInvalidName, when the result is not a valid name (for example a very
-// long domain): the caller then asks for --cert-name.
-func DefaultCertName(firstDomain string) (string, error) {
-	d := strings.TrimSpace(firstDomain)
-	if h, ok := strings.CutPrefix(d, "["); ok {
-		d, _ = strings.CutSuffix(h, "]")
+// order (docs/reference/acmectl_obtain.md, --cert-name): a DNS name as is
+// (client.ParseIdentifier made it a lowercase A-label), "*." becoming
+// "_wildcard."; an IP address becomes "_ip." plus its canonical text with
+// ':' replaced by '_'. It fails, wrapping ErrInvalidName, when the result
+// is not a valid name (for example a very long domain): the caller then
+// asks for --cert-name.
+func DefaultCertName(first client.Identifier) (string, error) {
+	if err := client.CheckIdentifier(first); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidName, err)
 	}
-	if ip, err := netip.ParseAddr(d); err == nil {
-		if ip.Zone() != "" {
-			return "", fmt.Errorf("%w: IP address %q has a zone", ErrInvalidName, firstDomain)
-		}
-		name := ipPrefix + strings.ReplaceAll(ip.String(), ":", "_")
-		return name, ValidCertName(name)
+	var name string
+	switch {
+	case first.Type == challenges.IdentifierIP:
+		name = ipPrefix + strings.ReplaceAll(first.Value, ":", "_")
+	case strings.HasPrefix(first.Value, "*."):
+		name = wildcardPrefix + strings.TrimPrefix(first.Value, "*.")
+	default:
+		name = first.Value
 	}
-	d = strings.TrimSuffix(d, ".")
-	prefix := ""
-	if rest, ok := strings.CutPrefix(d, "*."); ok {
-		prefix, d = wildcardPrefix, rest
-	}
-	a, err := idna.Lookup.ToASCII(d)
-	if err != nil {
-		return "", fmt.Errorf("%w: domain %q: %v", ErrInvalidName, firstDomain, err)
-	}
-	name := prefix + strings.ToLower(a)
 	if err := ValidCertName(name); err != nil {
-		return "", fmt.Errorf("derive name from %q: %w", firstDomain, err)
+		return "", fmt.Errorf("derive name from %q: %w", first.Value, err)
 	}
 	return name, nil
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/acmectl/acmectl/client"
 )
 
 // FuzzState: a damaged state.json is an error naming the file, never a
@@ -71,12 +73,12 @@ func FuzzCertName(f *testing.F) {
 			if ValidCertName(n) == nil && (filepath.Base(n) != n || n == "." || n == ".." || strings.ContainsAny(n, "/\\\x00")) {
 				t.Fatalf("ValidCertName accepted %q", n)
 			}
-			if dn, err := DefaultCertName(n); err == nil && ValidCertName(dn) != nil {
+			if dn, err := defaultCertName(n); err == nil && ValidCertName(dn) != nil {
 				t.Fatalf("DefaultCertName(%q) = %q, which is not valid", n, dn)
 			}
 		}
-		da, erra := DefaultCertName(a)
-		db, errb := DefaultCertName(b)
+		da, erra := defaultCertName(a)
+		db, errb := defaultCertName(b)
 		if erra == nil && errb == nil && da == db && !strings.EqualFold(a, b) && strings.TrimSuffix(strings.ToLower(a), ".") != strings.TrimSuffix(strings.ToLower(b), ".") {
 			t.Logf("DefaultCertName(%q) == DefaultCertName(%q) == %q", a, b, da)
 		}
@@ -95,4 +97,14 @@ func FuzzCertName(f *testing.F) {
 			}
 		}
 	})
+}
+
+// defaultCertName is DefaultCertName of a name as the command line parses
+// it.
+func defaultCertName(n string) (string, error) {
+	id, err := client.ParseIdentifier(n)
+	if err != nil {
+		return "", err
+	}
+	return DefaultCertName(id)
 }

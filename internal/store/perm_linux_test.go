@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/pathtrust"
 )
 
@@ -55,7 +56,7 @@ func TestLoadRefusesFilesOfAnotherUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Settings{Names: []string{"a.example.com"}, Server: "https://ca.example/dir",
+	s := &Settings{Names: client.MustNames("a.example.com"), Server: "https://ca.example/dir",
 		Hooks: Hooks{Deploy: [][]string{{"/bin/true"}}}}
 	if err := d.SaveSettings("a", s); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/keys"
 )
 
@@ -23,7 +24,7 @@ const settingsFile = "settings.yaml"
 // paths, never secret values.
 type Settings struct {
 	Version        int                          `yaml:"version"`
-	Names          []string                     `yaml:"names"`
+	Names          client.Names                 `yaml:"names"`  // typed; plain strings on disk
 	Server         string                       `yaml:"server"` // directory URL
 	Account        string                       `yaml:"account,omitempty"`
 	ACMEVersion    string                       `yaml:"acme-version,omitempty"`
@@ -151,15 +152,20 @@ func parseSettings(path string, data []byte) (*Settings, error) {
 		err.Path = path
 		return nil, err
 	}
+	// The version first: a newer format may spell names differently.
+	var v struct {
+		Version int `yaml:"version"`
+	}
+	_ = doc.Decode(&v) // a wrong type is reported by the full decode below
+	if v.Version != 0 && v.Version != SettingsVersion {
+		return nil, &SettingsError{Path: path, Msg: fmt.Sprintf("version %d is not supported (this acmectl reads version %d)", v.Version, SettingsVersion)}
+	}
 	var s Settings
 	if err := doc.Decode(&s); err != nil {
 		return nil, &SettingsError{Path: path, Msg: err.Error()}
 	}
 	if s.Version == 0 {
 		s.Version = SettingsVersion
-	}
-	if s.Version != SettingsVersion {
-		return nil, &SettingsError{Path: path, Msg: fmt.Sprintf("version %d is not supported (this acmectl reads version %d)", s.Version, SettingsVersion)}
 	}
 	if s.KeyType != "" {
 		if err := keys.ValidKeyType(s.KeyType); err != nil {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/acmectl/acmectl/client"
 )
 
 // TestSaveSettingsUnchangedKeepsFile: saving the settings already on disk
@@ -14,7 +16,7 @@ import (
 // a change, or a mode changed by hand, is written.
 func TestSaveSettingsUnchangedKeepsFile(t *testing.T) {
 	d := newDir(t)
-	s := &Settings{Names: []string{"a.example"}, Server: "https://ca.example/dir"}
+	s := &Settings{Names: client.MustNames("a.example"), Server: "https://ca.example/dir"}
 	if err := d.SaveSettings("a.example", s); err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +45,7 @@ func TestSaveSettingsUnchangedKeepsFile(t *testing.T) {
 		t.Errorf("settings with a changed mode not rewritten (mode %v)", mode(t, path))
 	}
 	before = inode()
-	s.Names = append(s.Names, "b.example")
+	s.Names = append(s.Names, client.MustNames("b.example")...)
 	if err := d.SaveSettings("a.example", s); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/keys"
 )
 
@@ -201,7 +202,7 @@ func TestAccountLabelValidated(t *testing.T) {
 func fullSettings() *Settings {
 	return &Settings{
 		Version:        1,
-		Names:          []string{"example.test", "*.example.test", "192.0.2.1"},
+		Names:          client.MustNames("example.test", "*.example.test", "192.0.2.1"),
 		Server:         "https://127.0.0.1:14000/dir",
 		Account:        "default",
 		ACMEVersion:    "auto",
@@ -236,7 +237,7 @@ func fullSettings() *Settings {
 
 func TestSettingsRoundTrip(t *testing.T) {
 	d := newDir(t)
-	for _, s := range []*Settings{fullSettings(), {Names: []string{"a.test"}, Server: "https://ca.example/dir"}} {
+	for _, s := range []*Settings{fullSettings(), {Names: client.MustNames("a.test"), Server: "https://ca.example/dir"}} {
 		if err := d.SaveSettings("example.test", s); err != nil {
 			t.Fatalf("SaveSettings: %v", err)
 		}
@@ -323,7 +324,7 @@ func TestStateAndList(t *testing.T) {
 		ARI:           &ARIState{WindowStart: now, WindowEnd: now.Add(time.Hour), ChosenTime: now.Add(time.Minute), NextFetch: now.Add(6 * time.Hour), ExplanationURL: "https://ca.example/why"},
 		RetryAfter:    now.Add(2 * time.Hour),
 		Backoff:       &Backoff{Failures: 3, NextAttempt: now.Add(time.Hour)},
-		PendingOrder:  &PendingOrder{URL: "https://ca.example/order/1", DirectoryURL: "https://ca.example/dir", Account: "default", Names: []string{"b.test"}, Replaces: "aaa.bbb", Created: now},
+		PendingOrder:  &PendingOrder{URL: "https://ca.example/order/1", DirectoryURL: "https://ca.example/dir", Account: "default", Names: client.MustNames("b.test"), Replaces: "aaa.bbb", Created: now},
 		DeployPending: true,
 		LastError:     &LastError{Class: "rate_limited", Message: "too many", Time: now, RetryAfter: now.Add(time.Hour)},
 		Revoked:       true,
@@ -334,7 +335,7 @@ func TestStateAndList(t *testing.T) {
 		if err := d.SaveState(n, want); err != nil {
 			t.Fatalf("SaveState(%s): %v", n, err)
 		}
-		if err := d.SaveSettings(n, &Settings{Names: []string{"a.test"}, Server: "https://ca.test/dir"}); err != nil {
+		if err := d.SaveSettings(n, &Settings{Names: client.MustNames("a.test"), Server: "https://ca.test/dir"}); err != nil {
 			t.Fatal(err)
 		}
 	}

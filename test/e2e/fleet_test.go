@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmectl/acmectl/client"
 	"github.com/acmectl/acmectl/internal/keys"
 	"github.com/acmectl/acmectl/internal/store"
 	"github.com/acmectl/acmectl/internal/testenv"
@@ -58,7 +59,7 @@ func TestFleetObtainAnsweredByAnotherHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := da.SaveSettings(name, &store.Settings{
-		Names: []string{name}, Server: p.DirURL, HTTP01Addrs: []string{fmt.Sprintf("127.0.0.1:%d", p.HTTPPort)},
+		Names: client.MustNames(name), Server: p.DirURL, HTTP01Addrs: []string{fmt.Sprintf("127.0.0.1:%d", p.HTTPPort)},
 		Hooks: store.Hooks{Deploy: [][]string{{hook}}},
 	}); err != nil {
 		t.Fatal(err)
@@ -292,7 +293,7 @@ func TestFleetThreeDaemons(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &store.Settings{Names: []string{name}, Server: p.DirURL, Hooks: store.Hooks{Deploy: [][]string{{hook, h.hookLog}}}}
+		s := &store.Settings{Names: client.MustNames(name), Server: p.DirURL, Hooks: store.Hooks{Deploy: [][]string{{hook, h.hookLog}}}}
 		if h == a {
 			s.HTTP01Addrs = []string{respAddr}
 		}

@@ -1,0 +1,95 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/acmectl/acmectl/client"
+)
+
+// previousSettings is settings.yaml as the previous release (names held as
+// []string) writes it for these names: byte for byte what SaveSettings
+// must still write.
+const previousSettings = "# acmectl certificate settings; safe to edit by hand (see `acmectl reconfigure`).\n" +
+	"version: 1\nnames:\n  - example.com\n  - '*.example.com'\n  - 192.0.2.1\n  - 2001:db8::1\n" +
+	"server: https://ca.example/dir\naccount: default\nhttp-01-addrs:\n  - :80\ndns:\n  provider: rfc2136\n"
+
+// TestSettingsNamesRoundTrip: names are typed when settings.yaml is read
+// (DNS, wildcard, IPv4, IPv6: the parser decides, once) and written back
+// as the same plain strings, so the file stays byte-identical and the
+// previous release, which reads names as strings, reads it unchanged.
+func TestSettingsNamesRoundTrip(t *testing.T) {
+	d := newDir(t)
+	dir := filepath.Join(d.Root(), "certificates", "example.com")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "settings.yaml")
+	if err := os.WriteFile(p, []byte(previousSettings), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := d.LoadSettings("example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []client.Identifier{
+		{Type: "dns", Value: "example.com"}, {Type: "dns", Value: "*.example.com"},
+		{Type: "ip", Value: "192.0.2.1"}, {Type: "ip", Value: "2001:db8::1"},
+	}
+	if !slices.Equal([]client.Identifier(s.Names), want) {
+		t.Fatalf("names read as %+v; want %+v", s.Names, want)
+	}
+	if err := d.SaveSettings("example.com", s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(p)
+	if err != nil || string(got) != previousSettings {
+		t.Fatalf("settings.yaml written back differs:\n%s\nwant:\n%s", got, previousSettings)
+	}
+	var previous struct { // the previous release's view of the file
+		Names []string `yaml:"names"`
+	}
+	if err := yaml.Unmarshal(got, &previous); err != nil || !slices.Equal(previous.Names, s.Names.Strings()) {
+		t.Errorf("names as strings: %q, %v", previous.Names, err)
+	}
+	// state.json's pending order keeps its names as strings too.
+	po, err := json.Marshal(&PendingOrder{Names: s.Names})
+	if err != nil || !strings.Contains(string(po), `"names":["example.com","*.example.com","192.0.2.1","2001:db8::1"]`) {
+		t.Errorf("pending order = %s, %v", po, err)
+	}
+}
+
+// TestSettingsNamesParsed: a name read from settings.yaml goes through the
+// one parser: hand-edited spellings are made canonical (an IPv4-mapped
+// address is IPv4, a capital is lowercase), and what the parser refuses
+// (a "192.0.2.1." that would be a DNS name reading as an IP address) makes
+// the file unusable, with the file named.
+func TestSettingsNamesParsed(t *testing.T) {
+	d := newDir(t)
+	dir := filepath.Join(d.Root(), "certificates", "c")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "settings.yaml")
+	os.WriteFile(p, []byte("names: [WWW.Example.com, '::ffff:192.0.2.1', '2001:DB8::1']\n"), 0o600)
+	s, err := d.LoadSettings("c")
+	want := []client.Identifier{{Type: "dns", Value: "www.example.com"}, {Type: "ip", Value: "192.0.2.1"}, {Type: "ip", Value: "2001:db8::1"}}
+	if err != nil || !slices.Equal([]client.Identifier(s.Names), want) {
+		t.Fatalf("LoadSettings = %+v, %v; want names %+v", s, err, want)
+	}
+	for _, bad := range []string{"192.0.2.1.", "*.192.0.2.1", "a..example", "fe80::1%eth0"} {
+		os.WriteFile(p, []byte("names: ['"+bad+"']\n"), 0o600)
+		_, err := d.LoadSettings("c")
+		var se *SettingsError
+		if !errors.As(err, &se) || !strings.Contains(err.Error(), "settings.yaml") || !strings.Contains(err.Error(), "names") {
+			t.Errorf("names [%s]: %v; want a *SettingsError naming the file and names", bad, err)
+		}
+	}
+}
