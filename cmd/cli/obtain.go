@@ -82,7 +82,7 @@ func (a *app) runObtain(ctx context.Context, opts *obtainOptions) error {
 	name := opts.certName
 	if name == "" {
 		if name, err = store.DefaultCertName(fresh.Names[0]); err != nil {
-			return usagef("cannot derive a certificate name from %q: %v (use --cert-name)", fresh.Names[0], err)
+			return usagef("cannot derive a certificate name from %q: %v (use --cert-name)", fresh.Names[0].Value, err)
 		}
 	} else if err := store.ValidCertName(name); err != nil {
 		return usagef("--cert-name %q: must match ^[a-z0-9][a-z0-9._-]{0,127}$", name)

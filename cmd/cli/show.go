@@ -167,11 +167,8 @@ func certsForDomain(st *store.Dir, domain string) ([]string, error) {
 		if err != nil {
 			continue
 		}
-		for _, d := range s.Names {
-			if d == want {
-				out = append(out, n)
-				break
-			}
+		if s.Names.Contains(want) {
+			out = append(out, n)
 		}
 	}
 	return out, nil
