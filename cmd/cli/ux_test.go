@@ -89,6 +89,8 @@ func TestEmailAndNameChecks(t *testing.T) {
 		{[]string{"-d", "example..com"}, `-d "example..com": empty label (two dots in a row)`},
 		{[]string{"-d", "example..com", "--cert-name", "foo"}, `-d "example..com": empty label`},
 		{[]string{"-d", "a_b.example.com"}, `no spaces, '/', ':', '@' or '_'`},
+		{[]string{"-d", "192.0.2.1."}, `-d "192.0.2.1.": an IP address has no trailing dot and no wildcard`},
+		{[]string{"-d", "*.192.0.2.1"}, `-d "*.192.0.2.1": an IP address has no trailing dot and no wildcard`},
 		{[]string{"-d", "a.example", "--email", "you@localhost"}, `is not a public domain name`},
 		{[]string{"-d", "a.example", "--email", "you@example"}, `is not a public domain name`},
 		{[]string{"-d", "a.example", "--email", "you"}, `is not an email address`},

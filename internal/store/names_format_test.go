@@ -27,14 +27,7 @@ const previousSettings = "# acmectl certificate settings; safe to edit by hand (
 // previous release, which reads names as strings, reads it unchanged.
 func TestSettingsNamesRoundTrip(t *testing.T) {
 	d := newDir(t)
-	dir := filepath.Join(d.Root(), "certificates", "example.com")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "settings.yaml")
-	if err := os.WriteFile(p, []byte(previousSettings), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	p := writeSettings(t, d, "example.com", previousSettings)
 	s, err := d.LoadSettings("example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -73,23 +66,35 @@ func TestSettingsNamesRoundTrip(t *testing.T) {
 // the file unusable, with the file named.
 func TestSettingsNamesParsed(t *testing.T) {
 	d := newDir(t)
-	dir := filepath.Join(d.Root(), "certificates", "c")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "settings.yaml")
-	os.WriteFile(p, []byte("names: [WWW.Example.com, '::ffff:192.0.2.1', '2001:DB8::1']\n"), 0o600)
+	p := writeSettings(t, d, "c", "names: [WWW.Example.com, '::ffff:192.0.2.1', '2001:DB8::1']\n")
 	s, err := d.LoadSettings("c")
 	want := []client.Identifier{{Type: "dns", Value: "www.example.com"}, {Type: "ip", Value: "192.0.2.1"}, {Type: "ip", Value: "2001:db8::1"}}
 	if err != nil || !slices.Equal([]client.Identifier(s.Names), want) {
 		t.Fatalf("LoadSettings = %+v, %v; want names %+v", s, err, want)
 	}
 	for _, bad := range []string{"192.0.2.1.", "*.192.0.2.1", "a..example", "fe80::1%eth0"} {
-		os.WriteFile(p, []byte("names: ['"+bad+"']\n"), 0o600)
+		if err := os.WriteFile(p, []byte("names: ['"+bad+"']\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		_, err := d.LoadSettings("c")
 		var se *SettingsError
 		if !errors.As(err, &se) || !strings.Contains(err.Error(), "settings.yaml") || !strings.Contains(err.Error(), "names") {
 			t.Errorf("names [%s]: %v; want a *SettingsError naming the file and names", bad, err)
 		}
 	}
+}
+
+// writeSettings writes text as certificate name's settings.yaml in d and
+// returns its path.
+func writeSettings(t *testing.T, d *Dir, name, text string) string {
+	t.Helper()
+	dir := filepath.Join(d.Root(), "certificates", name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "settings.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
