@@ -318,12 +318,15 @@ func (f *Fleet) LoadState(ctx context.Context, name string) (*store.State, error
 	if err != nil {
 		return nil, err
 	}
-	var st store.State
-	if err := json.Unmarshal(data, &st); err != nil {
+	st, dropped, err := store.DecodeState(data)
+	if err != nil {
 		return nil, fmt.Errorf("state of %s in etcd: %w", name, err)
 	}
+	if dropped != nil {
+		f.log.Warn("pending order dropped: its names do not parse; a new order will be made", "cert_name", name, "err", dropped)
+	}
 	st.DeployPending = false // per host, never shared
-	return &st, nil
+	return st, nil
 }
 
 func encodeState(st *store.State) ([]byte, error) {

@@ -126,11 +126,42 @@ func (d *Dir) LoadState(name string) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load state of %s: %w", name, err)
 	}
-	var s State
-	if err := json.Unmarshal(data, &s); err != nil {
+	s, dropped, err := DecodeState(data)
+	if err != nil {
 		return nil, fmt.Errorf("load state of %s: %s: %w", name, path, err)
 	}
-	return &s, nil
+	if dropped != nil {
+		d.log.Warn("pending order dropped: its names do not parse; a new order will be made", "cert_name", name, "err", dropped)
+	}
+	return s, nil
+}
+
+// DecodeState parses a state.json document. A pending order whose names
+// client.ParseIdentifier refuses (one an older release recorded for
+// names it took as they were) is dropped and its error returned as
+// dropped: it serves only to resume an order, and the next issuance makes
+// a new one, where failing the whole state would stop the certificate.
+func DecodeState(data []byte) (s *State, dropped, err error) {
+	s = &State{}
+	err = json.Unmarshal(data, s)
+	var ne *client.NameError
+	if !errors.As(err, &ne) {
+		return s, nil, err
+	}
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(data, &raw) != nil {
+		return nil, nil, err
+	}
+	delete(raw, "pending_order")
+	rest, merr := json.Marshal(raw)
+	if merr != nil {
+		return nil, nil, err
+	}
+	s = &State{}
+	if err2 := json.Unmarshal(rest, s); err2 != nil {
+		return nil, nil, err2
+	}
+	return s, err, nil
 }
 
 // SaveState writes certificates/<name>/state.json atomically (0600), creating

@@ -98,3 +98,31 @@ func writeSettings(t *testing.T, d *Dir, name, text string) string {
 	}
 	return p
 }
+
+// TestStateDropsUnparsablePendingOrder: state.json's pending order names
+// are typed on read; a pending order whose names the parser refuses is
+// dropped (a new order will be made), not the whole state.
+func TestStateDropsUnparsablePendingOrder(t *testing.T) {
+	good := `{"retry_after":"2026-01-01T00:00:00Z","pending_order":{"url":"https://ca.example/o/1","directory_url":"https://ca.example/dir","account":"default","names":["a.example","192.0.2.1"]}}`
+	s, dropped, err := DecodeState([]byte(good))
+	if err != nil || dropped != nil || s.PendingOrder == nil || s.PendingOrder.Names[1] != (client.Identifier{Type: "ip", Value: "192.0.2.1"}) {
+		t.Fatalf("DecodeState = %+v, %v, %v", s, dropped, err)
+	}
+	bad := strings.Replace(good, `"192.0.2.1"`, `"under_score.example"`, 1)
+	s, dropped, err = DecodeState([]byte(bad))
+	var ne *client.NameError
+	if err != nil || !errors.As(dropped, &ne) || s.PendingOrder != nil || s.RetryAfter.IsZero() {
+		t.Fatalf("DecodeState(bad names) = %+v, %v, %v; want the state without its pending order", s, dropped, err)
+	}
+	d := newDir(t)
+	p := writeSettings(t, d, "c", "names: [a.example]\n")
+	if err := os.WriteFile(filepath.Join(filepath.Dir(p), "state.json"), []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := d.LoadState("c"); err != nil || st.PendingOrder != nil || st.RetryAfter.IsZero() {
+		t.Errorf("LoadState = %+v, %v", st, err)
+	}
+	if _, _, err := DecodeState([]byte(`{"retry_after":3}`)); err == nil {
+		t.Error("a state that does not parse was read")
+	}
+}
