@@ -457,7 +457,7 @@ func (d *doctorRun) serverIsLocal() bool {
 		return false
 	}
 	h := u.Hostname()
-	if ip, err := netip.ParseAddr(h); err == nil {
+	if ip, err := netip.ParseAddr(h); err == nil { // the server URL's host, not a certificate name
 		return ip.IsLoopback()
 	}
 	return h == "localhost"
@@ -590,7 +590,7 @@ func (d *doctorRun) fetchProbe(ctx context.Context, id client.Identifier, ch cha
 			if err != nil {
 				return nil, err
 			}
-			if _, err := netip.ParseAddr(host); err == nil {
+			if _, err := netip.ParseAddr(host); err == nil { // a dialed host, not a certificate name
 				return dialer.DialContext(ctx, network, addr)
 			}
 			ips, err := lookup.addrs(ctx, host)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/acmectl/acmectl/client"
@@ -70,5 +72,40 @@ func TestStoredNamesAsParsed(t *testing.T) {
 	}
 	if _, ch := Merge(stored, Given{Names: given}); ch.Any() || len(ch.Added)+len(ch.Removed) > 0 {
 		t.Errorf("the stored names given again differ: %+v", ch)
+	}
+}
+
+// TestNoIPGuessOutsideParser: below the command line, no code decides
+// whether a name is an IP address or a DNS name from its text:
+// client.ParseIdentifier does, once, and the rest go by the typed value.
+// A line that parses an address must say why it is no such guess: an
+// identifier already typed "ip", or a host that is not a certificate
+// name (a server URL's, a dialed one's).
+func TestNoIPGuessOutsideParser(t *testing.T) {
+	parse := regexp.MustCompile(`net\.ParseIP\(|netip\.ParseAddr\(|netip\.MustParseAddr\(|netip\.ParsePrefix\(`)
+	var scanned int
+	for _, dir := range []string{"../../cmd/cli", ".", "../issue", "../fleet", "../importer", "../store", "../account", "../../renew"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("%s: %v, %d files", dir, err, len(files))
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			scanned++
+			for i, line := range strings.Split(string(data), "\n") {
+				if parse.MatchString(line) && !strings.Contains(line, `// typed "ip"`) && !strings.Contains(line, "not a certificate name") {
+					t.Errorf("%s:%d decides IP vs DNS from a string; use client.ParseIdentifier or the identifier's type:\n%s", f, i+1, strings.TrimSpace(line))
+				}
+			}
+		}
+	}
+	if scanned < 50 {
+		t.Errorf("scanned %d files; the package list is stale", scanned)
 	}
 }
